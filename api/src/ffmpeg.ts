@@ -1,0 +1,169 @@
+/**
+ * The FFmpeg command builder: Process spec (+ where the egress pod listens) → FFmpeg argv.
+ * Pure; used by the operator for the FFmpeg pod and by the local demo.
+ *
+ * Order as in datarhei Core: global options, then each input's options and `-i address`,
+ * then each output's options and address. With WebRTC on, one more output carries the two
+ * RTP legs (DESIGN.md §3).
+ */
+import type { ProcessSpec } from './process.ts';
+import { ValidationError } from './validate.ts';
+
+/** Where the egress pod receives the RTP legs. */
+export interface EgressTarget {
+  /** Host name or IP of the egress (its Service DNS name in a cluster). */
+  readonly host: string;
+  /** UDP port of the video leg. */
+  readonly videoPort: number;
+  /** UDP port of the audio leg. */
+  readonly audioPort: number;
+}
+
+/** Core's `ffmpeg.access`: regular expressions an address must (allow) or must not (block) match. */
+export interface AccessRules {
+  /** Rules for input addresses. */
+  readonly input?: { readonly allow?: readonly string[]; readonly block?: readonly string[] };
+  /** Rules for output addresses. */
+  readonly output?: { readonly allow?: readonly string[]; readonly block?: readonly string[] };
+}
+
+/** What the builder needs besides the spec. */
+export interface BuildOptions {
+  /** The egress to feed; required when `spec.webrtc.enabled`. */
+  readonly egress?: EgressTarget;
+  /** Address allow/block lists; none means every address is allowed. */
+  readonly access?: AccessRules;
+}
+
+/** The process as the builder sees it. */
+export interface ProcessRef {
+  /** metadata.name: the process id. */
+  readonly name: string;
+  /** The defaulted spec. */
+  readonly spec: ProcessSpec;
+}
+
+/** RTP packet size that leaves room for SRTP and IP/UDP headers below a 1500-byte MTU. */
+export const RTP_PACKET_SIZE = 1200;
+
+/** Seconds between forced keyframes when transcoding: short, so late joiners wait little. */
+export const TRANSCODE_GOP_SECONDS = 1;
+
+/** Replaces Core's placeholders; `{inputid}`/`{outputid}` only where an endpoint is in scope. */
+export function resolvePlaceholders(
+  text: string,
+  vars: { processid: string; reference: string; inputid?: string; outputid?: string },
+): string {
+  return text.replace(/\{(processid|reference|inputid|outputid)\}/g, (whole, key: keyof typeof vars) => {
+    const value = vars[key];
+    return value === undefined ? whole : value;
+  });
+}
+
+/** Throws when an address breaks the access rules; the message names the field and the rule. */
+export function checkAccess(kind: 'input' | 'output', field: string, address: string, access: AccessRules | undefined): void {
+  const rules = access?.[kind];
+  if (!rules) return;
+  for (const pattern of rules.block ?? []) {
+    if (new RegExp(pattern).test(address)) {
+      throw new ValidationError('Process', [{ path: field, message: `${kind} address "${address}" is blocked by the rule /${pattern}/` }]);
+    }
+  }
+  const allow = rules.allow ?? [];
+  if (allow.length > 0 && !allow.some((pattern) => new RegExp(pattern).test(address))) {
+    throw new ValidationError('Process', [
+      {
+        path: field,
+        message: `${kind} address "${address}" matches none of the allowed patterns ${allow.map((p) => `/${p}/`).join(', ')}`,
+      },
+    ]);
+  }
+}
+
+/** The FFmpeg options of the video RTP leg, copied or transcoded. */
+export function videoLegOptions(spec: ProcessSpec): string[] {
+  if (spec.webrtc.forceTranscode) {
+    return [
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-tune',
+      'zerolatency',
+      '-profile:v',
+      'baseline',
+      '-pix_fmt',
+      'yuv420p',
+      '-bf',
+      '0',
+      '-force_key_frames',
+      `expr:gte(t,n_forced*${TRANSCODE_GOP_SECONDS})`,
+      // SPS/PPS in front of every keyframe, so a decoder can start at any of them.
+      '-bsf:v',
+      'dump_extra=freq=keyframe',
+    ];
+  }
+  // Copied H.264 from RTMP/MP4 carries SPS/PPS only out of band (avcC): convert to Annex B
+  // and repeat the parameter sets before every keyframe.
+  return ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,dump_extra=freq=keyframe'];
+}
+
+/**
+ * The RTP legs as one tee output: `-map 0:a:0?` may map nothing when the input has no
+ * audio, and FFmpeg refuses an output with no stream; inside tee, the audio slave fails
+ * alone (`onfail=ignore`) and video goes on.
+ */
+export function rtpLegs(spec: ProcessSpec, egress: EgressTarget): string[] {
+  const url = (port: number) => `udp://${egress.host}:${port}?pkt_size=${RTP_PACKET_SIZE}`;
+  const { videoPayloadType: vpt, audioPayloadType: apt } = spec.webrtc;
+  return [
+    '-map',
+    '0:v:0',
+    '-map',
+    '0:a:0?',
+    ...videoLegOptions(spec),
+    '-c:a',
+    'libopus',
+    '-ar',
+    '48000',
+    '-ac',
+    '2',
+    '-b:a',
+    '128k',
+    '-f',
+    'tee',
+    `[select=v:f=rtp:payload_type=${vpt}:onfail=ignore]${url(egress.videoPort)}|` +
+      `[select=a:f=rtp:payload_type=${apt}:onfail=ignore]${url(egress.audioPort)}`,
+  ];
+}
+
+/** Progress reporting the FFmpeg pod relies on for staleTimeoutSeconds (one line a second). */
+export const PROGRESS_OPTIONS = ['-nostdin', '-stats_period', '1', '-progress', 'pipe:1'] as const;
+
+/** Builds the whole FFmpeg argv (without the program name). */
+export function buildFfmpegArgs(process: ProcessRef, options: BuildOptions = {}): string[] {
+  const { spec, name } = process;
+  const base = { processid: name, reference: spec.reference ?? '' };
+  const argv: string[] = [...PROGRESS_OPTIONS];
+  argv.push(...spec.options.map((o) => resolvePlaceholders(o, base)));
+
+  spec.input.forEach((input, i) => {
+    const vars = { ...base, inputid: input.id };
+    const address = resolvePlaceholders(input.address, vars);
+    checkAccess('input', `spec.input[${i}].address`, address, options.access);
+    argv.push(...input.options.map((o) => resolvePlaceholders(o, vars)), '-i', address);
+  });
+
+  spec.output.forEach((output, i) => {
+    const vars = { ...base, outputid: output.id };
+    const address = resolvePlaceholders(output.address, vars);
+    checkAccess('output', `spec.output[${i}].address`, address, options.access);
+    argv.push(...output.options.map((o) => resolvePlaceholders(o, vars)), address);
+  });
+
+  if (spec.webrtc.enabled) {
+    if (!options.egress) throw new Error('buildFfmpegArgs: spec.webrtc.enabled needs options.egress');
+    argv.push(...rtpLegs(spec, options.egress));
+  }
+  return argv;
+}

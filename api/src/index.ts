@@ -1,0 +1,5 @@
+/** @corecast/api: the Process schema, shared constants and the FFmpeg command builder. */
+export * from './constants.ts';
+export * from './ffmpeg.ts';
+export * from './process.ts';
+export * from './validate.ts';

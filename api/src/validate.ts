@@ -1,0 +1,49 @@
+/** Parsing at the edge: turn untrusted objects into typed Processes, or errors naming field paths. */
+import type { z } from 'zod';
+import { Process } from './process.ts';
+
+/** One problem with an input, located by its field path (e.g. `spec.input[1].id`). */
+export interface FieldError {
+  /** Dotted path with [index] for list items; empty for the object itself. */
+  readonly path: string;
+  /** What is wrong. */
+  readonly message: string;
+}
+
+/** Raised when a Process (or any zod-validated input) is invalid; `message` lists every field. */
+export class ValidationError extends Error {
+  /** Every problem found. */
+  readonly errors: readonly FieldError[];
+  constructor(what: string, errors: readonly FieldError[]) {
+    super(`${what} is invalid: ${errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ')}`);
+    this.name = 'ValidationError';
+    this.errors = errors;
+  }
+}
+
+/** Formats a zod path the way Kubernetes names fields: `spec.input[1].id`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out ? `.${String(key)}` : String(key);
+  }
+  return out;
+}
+
+/** Turns zod issues into field errors. */
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((i) => ({ path: fieldPath(i.path), message: i.message }));
+}
+
+/** Parses with a zod schema, throwing a ValidationError that names every bad field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(what, fieldErrors(result.error));
+  return result.data;
+}
+
+/** Parses a Process object (from a manifest or the API server), filling in defaults. */
+export function parseProcess(value: unknown): Process {
+  return parseOrThrow(Process, value, 'Process');
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Corecast's demo and tests need on a fresh Debian machine. Safe to run again.
+#   scripts/setup.sh demo   — npm packages (with Node 24) and FFmpeg
+#   scripts/setup.sh test   — the above, Chromium, iproute2, unzip, and the test control plane
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-test}
+
+debs=(ffmpeg)
+[ "$what" = test ] && debs+=(chromium iproute2 unzip)
+missing=()
+for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node 24 comes from the `node` npm package (see package.json); npm itself may be older.
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ -n "${CI:-}" ]; then
+  echo "installing npm packages (npm ci)"
+  npm ci --no-fund --no-audit --loglevel=error
+fi
+
+if [ "$what" = test ] && [ -f test/control-plane/build.sh ]; then
+  bash test/control-plane/build.sh
+fi
