@@ -1,0 +1,84 @@
+/**
+ * Load client: holds N WHEP viewers against any WHEP URL and reports what they received.
+ *
+ *   node egress-pod/bench/whep-load.ts --url http://127.0.0.1:8080/api/v3/process/demo/whep \
+ *     --viewers 200 --seconds 30 [--ramp 20] [--verify 2] [--token T]
+ *
+ * Prints one JSON object per line ({name, value, unit}); the last line is a summary object.
+ * Run it in its own process, so the server is measured, not the load generator.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { WhepViewer } from './whep-viewer.ts';
+
+const { values } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    viewers: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '20' },
+    ramp: { type: 'string', default: '20' },
+    verify: { type: 'string', default: '1' },
+    token: { type: 'string' },
+    label: { type: 'string', default: 'whep-load' },
+  },
+});
+if (!values.url) {
+  console.error('--url is required (a WHEP endpoint)');
+  process.exit(2);
+}
+const count = Number(values.viewers);
+const seconds = Number(values.seconds);
+const ramp = Number(values.ramp);
+const verify = Number(values.verify);
+
+const emit = (name: string, value: number, unit: string) =>
+  console.log(JSON.stringify({ name: `${values.label}.${name}`, value: Math.round(value * 1000) / 1000, unit }));
+
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+const viewers: WhepViewer[] = [];
+let failed = 0;
+const errors = new Map<string, number>();
+for (let i = 0; i < count; i++) {
+  const v = new WhepViewer({ url: values.url, token: values.token, verify: i < verify });
+  try {
+    await v.connect();
+    viewers.push(v);
+  } catch (error) {
+    failed++;
+    const key = String((error as Error).message).slice(0, 120);
+    errors.set(key, (errors.get(key) ?? 0) + 1);
+    await v.close().catch(() => undefined);
+  }
+  if (ramp > 0 && (i + 1) % ramp === 0) await new Promise((r) => setTimeout(r, 1000));
+}
+
+// Warm-up: a viewer's first packets may legitimately start mid-stream; measure from here.
+await new Promise((r) => setTimeout(r, 2000));
+const base = viewers.map((v) => structuredClone(v.stats));
+await new Promise((r) => setTimeout(r, seconds * 1000));
+
+let packets = 0;
+let lost = 0;
+let silent = 0;
+viewers.forEach((v, i) => {
+  const b = base[i]!;
+  const p = v.stats.packets.video - b.packets.video + v.stats.packets.audio - b.packets.audio;
+  packets += p;
+  lost += v.stats.lost.video - b.lost.video + v.stats.lost.audio - b.lost.audio;
+  if (p === 0) silent++;
+});
+const firsts = viewers
+  .map((v) => v.stats.firstPacketMs)
+  .filter((x): x is number => x !== null)
+  .sort((a, b) => a - b);
+emit('viewers_connected', viewers.length, 'viewers');
+emit('viewers_failed', failed, 'viewers');
+emit('viewers_silent', silent, 'viewers');
+emit('packets_per_second_per_viewer', viewers.length ? packets / viewers.length / seconds : 0, 'packets/s');
+emit('loss_ratio', packets + lost ? lost / (packets + lost) : 0, 'ratio');
+emit('first_packet_p50', firsts[Math.floor(firsts.length / 2)] ?? 0, 'ms');
+emit('client_event_loop_p99', loop.percentile(99) / 1e6, 'ms');
+for (const [message, n] of errors) console.error(`${n} viewers failed: ${message}`);
+await Promise.all(viewers.map((v) => v.close().catch(() => undefined)));
+process.exit(0);

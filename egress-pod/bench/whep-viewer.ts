@@ -1,0 +1,141 @@
+/**
+ * A headless WHEP viewer built on werift, for load and soak runs against any WHEP URL.
+ *
+ * Load viewers skip SRTP decryption: the RTP header is not encrypted (RFC 3711 §3.1), so
+ * sequence numbers — all a loss count needs — are read without paying the client-side crypto
+ * that would otherwise make the load generator, not the server, the bottleneck. `verify`
+ * viewers decrypt for real, proving the media itself is intact.
+ *
+ * Only loopback is used: the peer advertises 127.0.0.1, and candidates and pairs on any other
+ * address are dropped, so no packet leaves the machine. werift's default STUN server
+ * (a public address) is replaced by a loopback address with a short gather time-out.
+ */
+import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
+
+/** What one viewer saw. */
+export interface ViewerStats {
+  /** RTP packets received per kind. */
+  packets: { video: number; audio: number };
+  /** Packets missing from the sequence (gaps), per kind. */
+  lost: { video: number; audio: number };
+  /** Milliseconds from POST to the first RTP packet. */
+  firstPacketMs: number | null;
+}
+
+/** Options of one viewer. */
+export interface ViewerOptions {
+  /** The WHEP endpoint. */
+  url: string;
+  /** Bearer token, if the server wants one. */
+  token?: string;
+  /** Decrypt SRTP for real (slower) instead of reading headers only. */
+  verify?: boolean;
+}
+
+const LOOPBACK = '127.0.0.1';
+
+/** Keeps only the loopback ICE candidates of an SDP (and every non-candidate line). */
+export function loopbackOnly(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((line) => !line.startsWith('a=candidate:') || line.split(' ')[4] === LOOPBACK)
+    .join('\r\n');
+}
+
+/** Counts a sequence-number stream: packets and gaps (16-bit wrap aware, RFC 3550 §A.1 in spirit). */
+class SequenceCounter {
+  packets = 0;
+  lost = 0;
+  private last = -1;
+  add(seq: number): void {
+    this.packets++;
+    if (this.last >= 0) {
+      const delta = (seq - this.last + 0x10000) & 0xffff;
+      if (delta === 0 || delta > 0x8000) return; // duplicate or late (reordered) packet
+      this.lost += delta - 1;
+    }
+    this.last = seq;
+  }
+}
+
+/** A connected viewer. */
+export class WhepViewer {
+  readonly stats: ViewerStats = { packets: { video: 0, audio: 0 }, lost: { video: 0, audio: 0 }, firstPacketMs: null };
+  private readonly pc: RTCPeerConnection;
+  private readonly counters = { video: new SequenceCounter(), audio: new SequenceCounter() };
+  private location: string | null = null;
+  private started = 0;
+  private readonly options: ViewerOptions;
+
+  constructor(options: ViewerOptions) {
+    this.options = options;
+    this.pc = new RTCPeerConnection({
+      codecs: {
+        video: [useH264({ parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f' })],
+        audio: [useOPUS()],
+      },
+      iceServers: [{ urls: `stun:${LOOPBACK}:9` }],
+      iceStunGatherTimeout: 0.2,
+      iceAdditionalHostAddresses: [LOOPBACK],
+      iceUseIpv6: false,
+      iceFilterCandidatePair: (pair) => pair.remoteCandidate.host === LOOPBACK && pair.localCandidate.host === LOOPBACK,
+    });
+  }
+
+  /** POSTs the offer and applies the answer; resolves once the server answered. */
+  async connect(): Promise<void> {
+    const video = this.pc.addTransceiver('video', { direction: 'recvonly' });
+    const audio = this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    for (const [kind, t] of [
+      ['video', video],
+      ['audio', audio],
+    ] as const) {
+      t.onTrack.subscribe((track) => {
+        track.onReceiveRtp.subscribe((rtp: RtpPacket) => this.onRtp(kind, rtp.header.sequenceNumber));
+      });
+    }
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    this.started = performance.now();
+    const headers: Record<string, string> = { 'content-type': 'application/sdp' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const res = await fetch(this.options.url, { method: 'POST', headers, body: loopbackOnly(this.pc.localDescription?.sdp ?? '') });
+    if (res.status !== 201) throw new Error(`POST ${this.options.url}: ${res.status} ${await res.text()}`);
+    const location = res.headers.get('location');
+    this.location = location ? new URL(location, this.options.url).toString() : null;
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: loopbackOnly(await res.text()) });
+    if (!this.options.verify) this.skipDecryption();
+  }
+
+  private onRtp(kind: 'video' | 'audio', seq: number): void {
+    if (this.stats.firstPacketMs === null) this.stats.firstPacketMs = performance.now() - this.started;
+    const c = this.counters[kind];
+    c.add(seq);
+    this.stats.packets[kind] = c.packets;
+    this.stats.lost[kind] = c.lost;
+  }
+
+  /** Replaces SRTP decryption by a pass-through once DTLS is up (see the file comment). */
+  private skipDecryption(): void {
+    // werift keeps its DTLS transport on the transceivers; its SRTP session is created when
+    // DTLS completes, so patch it then. `any`: reaching into werift's internals on purpose.
+    const dtls: any = (this.pc.getTransceivers()[0] as any)?.dtlsTransport;
+    if (!dtls) return;
+    const patch = () => {
+      if (dtls.srtp) dtls.srtp.decrypt = (data: Buffer) => data;
+    };
+    dtls.onStateChange?.subscribe?.((state: string) => {
+      if (state === 'connected') patch();
+    });
+    patch();
+  }
+
+  /** Ends the session (DELETE) and closes the peer. */
+  async close(): Promise<void> {
+    if (this.location) await fetch(this.location, { method: 'DELETE', headers: this.authHeaders() }).catch(() => undefined);
+    await this.pc.close();
+  }
+
+  private authHeaders(): Record<string, string> {
+    return this.options.token ? { authorization: `Bearer ${this.options.token}` } : {};
+  }
+}
