@@ -29,6 +29,9 @@ function endpoint(kind: 'input' | 'output') {
     .object({
       id: z
         .string()
+        // The pattern already caps ids at 63 characters; maxLength tells the API server's CEL cost
+        // estimator so (without it the unique-ids rule is refused as too expensive).
+        .max(63)
         .regex(new RegExp(ID_PATTERN))
         .describe(`Identifier of this ${kind}, unique among the process's ${kind}s; ` + `replaces {${kind}id} in its address and options.`),
       address: z
