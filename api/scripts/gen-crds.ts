@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { crdYaml } from '../src/crd-yaml.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const TARGETS = ['crds/corecast.dev_processes.yaml', 'charts/corecast/crds/corecast.dev_processes.yaml'];
+const TARGETS = ['crds/corecast.dev_processes.yaml', 'charts/corecast/files/crds/corecast.dev_processes.yaml'];
 
 const check = process.argv.includes('--check');
 const text = crdYaml();

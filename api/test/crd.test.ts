@@ -17,7 +17,7 @@ function* nodes(node: unknown, path = ''): Generator<[string, Record<string, unk
 }
 
 describe('generated CRD', () => {
-  for (const file of ['crds/corecast.dev_processes.yaml', 'charts/corecast/crds/corecast.dev_processes.yaml']) {
+  for (const file of ['crds/corecast.dev_processes.yaml', 'charts/corecast/files/crds/corecast.dev_processes.yaml']) {
     it(`${file} matches the zod schema (run npm run gen after changing api/src)`, async () => {
       assert.equal(await readFile(new URL(file, root), 'utf8'), crdYaml());
     });

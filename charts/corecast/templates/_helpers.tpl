@@ -1,0 +1,88 @@
+{{/*
+Names and labels shared by every template.
+*/}}
+
+{{/* The release's base name: the release name, or "<release>-corecast" when it lacks the chart name. */}}
+{{- define "corecast.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the operator's Deployment, ServiceAccount, RBAC objects, Service and Lease. */}}
+{{- define "corecast.operatorName" -}}
+{{- printf "%s-operator" (include "corecast.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels on every object the chart renders (Kubernetes recommended labels). */}}
+{{- define "corecast.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: corecast
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of the operator's pods (immutable once installed: keep them few). */}}
+{{- define "corecast.operatorSelector" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{/* The operator's ServiceAccount name. */}}
+{{- define "corecast.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "corecast.operatorName" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* An image reference: repository:tag, or repository@digest; the tag defaults to the chart's appVersion. */}}
+{{- define "corecast.image" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The namespaces the operator watches; empty means every namespace. */}}
+{{- define "corecast.watchNamespaces" -}}
+{{- toJson (.Values.watchNamespaces | default list | uniq) -}}
+{{- end -}}
+
+{{/* True (non-empty) when the operator watches every namespace and so needs cluster-wide RBAC. */}}
+{{- define "corecast.clusterWide" -}}
+{{- if not .Values.watchNamespaces -}}true{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret holding the HS256 JWT secret. */}}
+{{- define "corecast.jwtSecretName" -}}
+{{- default (printf "%s-jwt" (include "corecast.fullname" .)) .Values.auth.jwt.existingSecret -}}
+{{- end -}}
+
+{{/* Leader election is on when asked for, and always with more than one replica. */}}
+{{- define "corecast.leaderElection" -}}
+{{- if or .Values.operator.leaderElection.enabled (gt (int .Values.operator.replicas) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The restricted Pod Security container settings (pod-security-standards "restricted"). */}}
+{{- define "corecast.restrictedContainer" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
