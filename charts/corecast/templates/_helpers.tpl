@@ -56,19 +56,33 @@ app.kubernetes.io/component: operator
 {{- end -}}
 {{- end -}}
 
-{{/* The namespaces the operator watches; empty means every namespace. */}}
-{{- define "corecast.watchNamespaces" -}}
-{{- toJson (.Values.watchNamespaces | default list | uniq) -}}
-{{- end -}}
-
 {{/* True (non-empty) when the operator watches every namespace and so needs cluster-wide RBAC. */}}
 {{- define "corecast.clusterWide" -}}
-{{- if not .Values.watchNamespaces -}}true{{- end -}}
+{{- if .Values.watchAllNamespaces -}}true{{- end -}}
 {{- end -}}
 
-{{/* Name of the Secret holding the HS256 JWT secret. */}}
-{{- define "corecast.jwtSecretName" -}}
-{{- default (printf "%s-jwt" (include "corecast.fullname" .)) .Values.auth.jwt.existingSecret -}}
+{{/* The watched namespaces as a JSON list (watchNamespaces, or the release namespace); unused when cluster-wide. */}}
+{{- define "corecast.watchNamespaces" -}}
+{{- toJson (.Values.watchNamespaces | default (list .Release.Namespace) | uniq) -}}
+{{- end -}}
+
+{{/* Namespaces the chart writes its auth Secret into, as a JSON list. */}}
+{{- define "corecast.secretNamespaces" -}}
+{{- if include "corecast.clusterWide" . -}}
+{{- toJson (.Values.auth.secretNamespaces | default list | uniq) -}}
+{{- else -}}
+{{- include "corecast.watchNamespaces" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret holding the shared auth secret (hs256, embed URLs). */}}
+{{- define "corecast.authSecretName" -}}
+{{- default (printf "%s-auth" (include "corecast.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{/* True (non-empty) when egress pods need the shared secret: hs256 tokens or signed embed URLs. */}}
+{{- define "corecast.needsAuthSecret" -}}
+{{- if or (eq .Values.auth.mode "hs256") .Values.auth.embed.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* Leader election is on when asked for, and always with more than one replica. */}}
@@ -85,4 +99,27 @@ capabilities:
   drop: ["ALL"]
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/*
+What the operator does in a watched namespace: read Processes and write their status; own the
+children it builds (pods, Services, Ingresses, NetworkPolicies) with server-side apply; report
+Events. Kept in step with operator/README.md.
+*/}}
+{{- define "corecast.watchRules" -}}
+- apiGroups: ["corecast.dev"]
+  resources: ["processes"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["corecast.dev"]
+  resources: ["processes/status"]
+  verbs: ["get", "update", "patch"]
+- apiGroups: [""]
+  resources: ["pods", "services"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses", "networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
 {{- end -}}
