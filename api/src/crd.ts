@@ -88,7 +88,8 @@ export function processCrd(): JsonObject {
               properties: {
                 apiVersion: { type: 'string', description: 'APIVersion of this object: corecast.dev/v1alpha1.' },
                 kind: { type: 'string', description: 'Kind of this object: Process.' },
-                metadata: { type: 'object' },
+                // Declaring name lets the root CEL rule point its error at metadata.name (fieldPath).
+                metadata: { type: 'object', properties: { name: { type: 'string' } } },
                 spec: openApi(ProcessSpec),
                 status: openApi(ProcessStatus),
               },

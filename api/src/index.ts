@@ -3,3 +3,4 @@ export * from './constants.ts';
 export * from './ffmpeg.ts';
 export * from './process.ts';
 export * from './validate.ts';
+export * from './egress-config.ts';

@@ -227,6 +227,7 @@ export const ProcessStatus = z
 const nameFits: CrossFieldRule<{ metadata: { name: string } }> = {
   cel: `self.metadata.name.size() <= ${PROCESS_NAME_MAX} && self.metadata.name.matches('${NAME_PATTERN}')`,
   check: (p) => p.metadata.name.length <= PROCESS_NAME_MAX && new RegExp(NAME_PATTERN).test(p.metadata.name),
+  field: 'metadata.name',
   message: `metadata.name must be a DNS-1035 label of at most ${PROCESS_NAME_MAX} characters (lower-case letters, digits and "-", starting with a letter), so that every child name fits in 63 characters`,
 };
 

@@ -84,9 +84,8 @@ describe('examples', () => {
 
 /**
  * What the API server says about each invalid fixture (api/test/fixtures/invalid.ts), keyed by
- * fixture name: OpenAPI schema errors and CEL rule messages. Each starts with the field path,
- * except the name rule: a CEL rule on the root object is reported at `<nil>`, so its message
- * itself names metadata.name.
+ * fixture name: OpenAPI schema errors and CEL rule messages. Each starts with the field path
+ * (the root name rule points at metadata.name through its fieldPath).
  */
 const apiServerMessages: Record<string, string> = {
   'duplicate input ids': 'Process.corecast.dev "dup-in" is invalid: spec.input: Invalid value: input ids must be unique',
@@ -101,9 +100,9 @@ const apiServerMessages: Record<string, string> = {
   'equal payload types':
     'Process.corecast.dev "pt-equal" is invalid: spec.webrtc.audioPayloadType: Invalid value: videoPayloadType and audioPayloadType must differ',
   'over-long name':
-    'Process.corecast.dev "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is invalid: <nil>: Invalid value: metadata.name must be a DNS-1035 label of at most 56 characters (lower-case letters, digits and "-", starting with a letter), so that every child name fits in 63 characters',
+    'Process.corecast.dev "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is invalid: metadata.name: Invalid value: metadata.name must be a DNS-1035 label of at most 56 characters (lower-case letters, digits and "-", starting with a letter), so that every child name fits in 63 characters',
   'name starting with a digit':
-    'Process.corecast.dev "1cam" is invalid: <nil>: Invalid value: metadata.name must be a DNS-1035 label of at most 56 characters (lower-case letters, digits and "-", starting with a letter), so that every child name fits in 63 characters',
+    'Process.corecast.dev "1cam" is invalid: metadata.name: Invalid value: metadata.name must be a DNS-1035 label of at most 56 characters (lower-case letters, digits and "-", starting with a letter), so that every child name fits in 63 characters',
   'input id with a space':
     'Process.corecast.dev "bad-id" is invalid: spec.input[0].id: Invalid value: "my cam": spec.input[0].id in body should match \'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$\'',
   'unknown order':

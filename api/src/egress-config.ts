@@ -1,0 +1,235 @@
+/**
+ * The egress pod's configuration: the one contract between the operator (which writes it) and
+ * the egress pod (which reads it). It travels as JSON in one environment variable,
+ * `CORECAST_EGRESS_CONFIG`, and is validated by `EgressConfig` at the pod's start; a bad value
+ * fails the pod with the field's path. Secrets never sit in this JSON: the JWT secret, the
+ * embed-URL secret and TURN credentials are read from separate variables (so they can come
+ * from a Kubernetes Secret), named here or in the fields that point to them.
+ */
+import { z } from 'zod';
+import { PORTS } from './constants.ts';
+import type { ProcessRef } from './ffmpeg.ts';
+
+/** Environment variable holding the JSON configuration. */
+export const EGRESS_CONFIG_ENV = 'CORECAST_EGRESS_CONFIG';
+
+/** Environment variables holding secrets (values never appear in the JSON configuration). */
+export const EGRESS_SECRET_ENV = {
+  /** HS256 shared secret, required when `auth.mode` is `hs256`. */
+  jwtSecret: 'CORECAST_JWT_SECRET',
+  /** HMAC key of signed embed URLs, required when `embed.enabled`. */
+  embedSecret: 'CORECAST_EMBED_SECRET',
+} as const;
+
+/** Default name of the claim listing the processes a token may view. */
+export const PROCESSES_CLAIM = 'corecast.dev/processes';
+
+const port = z.number().int().min(0).max(65535);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' });
+const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
+  error: 'must be an IP address or a CIDR block',
+});
+const seconds = (min: number, max: number, dflt: number) => z.number().min(min).max(max).default(dflt);
+
+/** One RTP leg (video or audio) of a stream. */
+const RtpLeg = (dflt: { port: number; payloadType: number }) =>
+  z.object({
+    port: port.default(dflt.port).describe('UDP port receiving this leg; 0 picks a free port (tests, the local demo).'),
+    payloadType: z.number().int().min(96).max(127).default(dflt.payloadType).describe('Expected RTP payload type.'),
+  });
+
+/** One stream the pod serves: a process's two RTP legs and its viewer cap. */
+export const EgressStream = z
+  .object({
+    processId: z
+      .string()
+      .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Process name (a DNS-1035 label)')
+      .describe('The process id: the <id> of /api/v3/process/<id>/whep.'),
+    video: RtpLeg({ port: PORTS.videoRtp, payloadType: 102 }).default({ port: PORTS.videoRtp, payloadType: 102 }),
+    audio: RtpLeg({ port: PORTS.audioRtp, payloadType: 111 }).default({ port: PORTS.audioRtp, payloadType: 111 }),
+    maxViewers: z.number().int().min(1).max(10000).default(8).describe('Most viewers of this stream at once.'),
+    sourceAddresses: z
+      .array(ipOrCidr)
+      .default([])
+      .describe('Accept RTP only from these addresses or blocks; empty accepts any sender.'),
+  })
+  .superRefine((s, ctx) => {
+    if (s.video.port !== 0 && s.video.port === s.audio.port) {
+      ctx.addIssue({ code: 'custom', path: ['audio', 'port'], message: 'must differ from video.port' });
+    }
+  });
+
+/** How viewers authenticate. */
+export const EgressAuth = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('none') }),
+  z.object({
+    mode: z.literal('hs256'),
+    issuer: z.string().min(1).optional().describe('Required `iss` claim.'),
+    audience: z.string().min(1).optional().describe('Required `aud` claim.'),
+    processesClaim: z.string().min(1).default(PROCESSES_CLAIM),
+    clockToleranceSeconds: seconds(0, 300, 5),
+  }),
+  z.object({
+    mode: z.literal('jwks'),
+    jwksUrl: z.url({ protocol: /^https?$/ }).describe('URL of the JSON Web Key Set (RS256/ES256 public keys).'),
+    algorithms: z.array(z.enum(['RS256', 'ES256'])).min(1).default(['RS256', 'ES256']),
+    issuer: z.string().min(1).optional(),
+    audience: z.string().min(1).optional(),
+    processesClaim: z.string().min(1).default(PROCESSES_CLAIM),
+    clockToleranceSeconds: seconds(0, 300, 5),
+  }),
+]);
+
+/** How a TURN server's credentials are obtained (never inline: from the environment). */
+const TurnAuth = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('password'),
+    username: z.string().min(1),
+    credentialEnv: envName.describe('Variable holding the long-term TURN password.'),
+  }),
+  z.object({
+    type: z.literal('ephemeral'),
+    secretEnv: envName.describe("Variable holding the TURN server's shared secret (coturn static-auth-secret)."),
+    ttlSeconds: z.number().int().min(60).max(604800).default(86400),
+    user: z.string().min(1).default('corecast'),
+  }),
+]);
+
+const ICE_URL = /^(stun|stuns|turn|turns):[^\s<>"]+$/;
+
+/** A STUN or TURN server, used by the pod and announced to viewers in `Link` headers. */
+export const IceServer = z
+  .object({
+    urls: z.array(z.string().regex(ICE_URL, 'must be a stun:, stuns:, turn: or turns: URL')).min(1),
+    auth: TurnAuth.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.urls.some((u) => u.startsWith('turn')) && !s.auth) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'TURN servers need auth (password or ephemeral)' });
+    }
+  });
+
+/** ICE: which addresses the pod advertises and which ports it uses (see egress-pod/README.md). */
+export const EgressIce = z
+  .object({
+    lite: z.boolean().default(false).describe('ICE-lite (RFC 8445 §2.5): host candidates only, no checks of our own.'),
+    portRange: z
+      .object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
+      .refine((r) => r.min < r.max, { message: 'min must be below max (werift needs a range of at least two ports)' })
+      .optional()
+      .describe('UDP ports for media; each viewer takes one per advertised address.'),
+    advertise: z
+      .object({
+        addresses: z.array(ipAddress).default([]).describe('Extra host-candidate addresses (NAT 1:1 public IPs).'),
+        addressEnv: z
+          .array(envName)
+          .default([])
+          .describe('Variables holding addresses to advertise, read at start (host networking: the node IP).'),
+        only: z
+          .boolean()
+          .default(false)
+          .describe("Advertise only the addresses above, not the pod's own interface addresses."),
+      })
+      .default({ addresses: [], addressEnv: [], only: false }),
+    ipv6: z.boolean().default(false).describe('Also gather IPv6 host candidates.'),
+    tcp: z.boolean().default(false).describe('Also offer passive ICE-TCP host candidates (RFC 6544).'),
+    servers: z.array(IceServer).default([]),
+    relayOnly: z.boolean().default(false).describe('Advertise only TURN relay candidates.'),
+    gatherTimeoutSeconds: seconds(0.1, 60, 5).describe('An answer not gathered in this time gets 504.'),
+  })
+  .superRefine((ice, ctx) => {
+    if (ice.advertise.only && ice.advertise.addresses.length + ice.advertise.addressEnv.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['advertise', 'only'], message: 'needs at least one address or addressEnv' });
+    }
+    if (ice.relayOnly && !ice.servers.some((s) => s.urls.some((u) => u.startsWith('turn')))) {
+      ctx.addIssue({ code: 'custom', path: ['relayOnly'], message: 'needs a TURN server in servers' });
+    }
+    if (ice.lite && (ice.relayOnly || ice.tcp)) {
+      ctx.addIssue({ code: 'custom', path: ['lite'], message: 'ICE-lite gathers host UDP candidates only; turn off relayOnly and tcp' });
+    }
+  });
+
+/** The whole configuration of an egress pod. */
+export const EgressConfig = z
+  .object({
+    http: z
+      .object({ host: z.string().min(1).default('0.0.0.0'), port: port.default(PORTS.http) })
+      .default({ host: '0.0.0.0', port: PORTS.http }),
+    streams: z.array(EgressStream).min(1).max(64),
+    maxViewers: z.number().int().min(1).max(100000).default(200).describe('Most viewers of the pod at once.'),
+    cors: z
+      .object({ allowOrigin: z.union([z.literal('*'), z.array(z.url()).min(1)]).default('*') })
+      .default({ allowOrigin: '*' }),
+    auth: EgressAuth.default({ mode: 'none' }),
+    embed: z
+      .object({
+        enabled: z.boolean().default(false).describe('Accept signed, expiring ?token= URLs (HMAC over process id + expiry).'),
+        maxTtlSeconds: z.number().int().min(60).max(31536000).default(86400),
+      })
+      .default({ enabled: false, maxTtlSeconds: 86400 }),
+    ice: EgressIce.default(EgressIce.parse({})),
+    session: z
+      .object({
+        connectTimeoutSeconds: seconds(1, 120, 15).describe('A viewer not connected (ICE + DTLS) by then is closed.'),
+        livenessTimeoutSeconds: seconds(1, 120, 6).describe('A viewer sending neither RTCP nor STUN for this long is closed.'),
+        maxBodyBytes: z.number().int().min(1024).max(1048576).default(65536),
+        trickle: z.boolean().default(true).describe('Accept trickle ICE PATCHes (422 otherwise).'),
+        iceRestart: z.boolean().default(true).describe('Accept ICE-restart PATCHes (422 otherwise).'),
+      })
+      .default({ connectTimeoutSeconds: 15, livenessTimeoutSeconds: 6, maxBodyBytes: 65536, trickle: true, iceRestart: true }),
+    source: z
+      .object({
+        timeoutSeconds: seconds(0.5, 60, 2).describe('No RTP for this long: the source is down (409 for new viewers).'),
+        graceSeconds: seconds(0, 3600, 30).describe(
+          'Sessions outlive a down source this long (an FFmpeg restart keeps viewers), then are closed.',
+        ),
+      })
+      .default({ timeoutSeconds: 2, graceSeconds: 30 }),
+    retryAfterSeconds: z
+      .object({ noSource: z.number().int().min(1).max(3600).default(2), full: z.number().int().min(1).max(3600).default(10) })
+      .default({ noSource: 2, full: 10 }),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    const ids = new Set<string>();
+    const ports = new Map<number, string>();
+    c.streams.forEach((s, i) => {
+      if (ids.has(s.processId)) ctx.addIssue({ code: 'custom', path: ['streams', i, 'processId'], message: 'duplicate processId' });
+      ids.add(s.processId);
+      for (const leg of ['video', 'audio'] as const) {
+        const p = s[leg].port;
+        if (p !== 0 && ports.has(p)) {
+          ctx.addIssue({ code: 'custom', path: ['streams', i, leg, 'port'], message: `port ${p} is already used by ${ports.get(p)}` });
+        }
+        ports.set(p, `streams[${i}].${leg}`);
+      }
+    });
+  });
+
+/** A validated egress configuration, every default filled in. */
+export type EgressConfig = z.output<typeof EgressConfig>;
+/** An egress configuration as written (defaults optional). */
+export type EgressConfigInput = z.input<typeof EgressConfig>;
+/** One validated stream. */
+export type EgressStream = z.output<typeof EgressStream>;
+/** Validated ICE settings. */
+export type EgressIce = z.output<typeof EgressIce>;
+/** Validated auth settings. */
+export type EgressAuth = z.output<typeof EgressAuth>;
+/** One validated STUN/TURN server. */
+export type IceServer = z.output<typeof IceServer>;
+
+/** The stream entry for a Process: its id, payload types and viewer cap, on the given ports. */
+export function egressStreamFor(
+  process: ProcessRef,
+  ports: { videoPort: number; audioPort: number } = { videoPort: PORTS.videoRtp, audioPort: PORTS.audioRtp },
+): z.input<typeof EgressStream> {
+  const w = process.spec.webrtc;
+  return {
+    processId: process.name,
+    video: { port: ports.videoPort, payloadType: w.videoPayloadType },
+    audio: { port: ports.audioPort, payloadType: w.audioPayloadType },
+    maxViewers: w.maxViewers,
+  };
+}
