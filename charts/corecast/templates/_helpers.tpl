@@ -102,9 +102,10 @@ seccompProfile:
 {{- end -}}
 
 {{/*
-What the operator does in a watched namespace: read Processes and write their status; own the
-children it builds (pods, Services, Ingresses, NetworkPolicies) with server-side apply; report
-Events. Kept in step with operator/README.md.
+What the operator does in a watched namespace (operator/src/kube): list and watch Processes and
+write their status; list, watch, server-side apply (create + patch) and delete the children it
+builds; create events.k8s.io Events. Nothing else: no Secrets (egress pods reference them by
+name), no wildcards. A chart test runs the operator under these rules and fails on any 403.
 */}}
 {{- define "corecast.watchRules" -}}
 - apiGroups: ["corecast.dev"]
@@ -112,14 +113,14 @@ Events. Kept in step with operator/README.md.
   verbs: ["get", "list", "watch"]
 - apiGroups: ["corecast.dev"]
   resources: ["processes/status"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["get", "patch", "update"]
 - apiGroups: [""]
   resources: ["pods", "services"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses", "networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end -}}

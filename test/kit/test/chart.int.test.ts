@@ -1,0 +1,391 @@
+/**
+ * The Helm chart against the real API server: helm lint, every helm-values file rendered and
+ * accepted by a server-side dry run (Pod Security "restricted" enforced on the release
+ * namespace), the operator configuration it renders accepted by the operator's own schema,
+ * RBAC scoped as promised, the auth Secret kept across a real `helm upgrade`, values.schema.json
+ * refusing bad values with pinned messages, and kind-config.yaml matching helm-values/kind.yaml.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { crdYaml } from '../../../api/src/crd-yaml.ts';
+import { parseConfig } from '../../../operator/src/config.ts';
+import { sharedControlPlane } from '../src/control-plane.ts';
+import { installCrds } from '../src/control-plane-crds.ts';
+import { monitoringStandInCrdsDir } from './chart-fixtures.ts';
+import {
+  applyObjects,
+  chartDir,
+  findObject,
+  helm,
+  helmValuesDir,
+  helmValuesFiles,
+  kubectlRun,
+  renderChart,
+  renderChartText,
+  repoRoot,
+  templateArgs,
+} from './chart-helpers.ts';
+
+const cp = await sharedControlPlane();
+const kc = cp.kubeConfig();
+await installCrds(kc);
+// The monitors need prometheus-operator's CRDs, which do not exist here: stand-ins (see chart-fixtures.ts).
+await installCrds(kc, monitoringStandInCrdsDir());
+
+/** A namespace whose pods must meet Pod Security "restricted" (enforced, and warned for workloads). */
+async function restrictedNamespace(prefix: string): Promise<string> {
+  const ns = await cp.newNamespace(prefix);
+  for (const mode of ['enforce', 'warn']) {
+    const res = await kubectlRun(cp.kubeconfigPath, ['label', 'namespace', ns, `pod-security.kubernetes.io/${mode}=restricted`]);
+    assert.equal(res.code, 0, res.stderr);
+  }
+  return ns;
+}
+
+/** The operator configuration rendered into the chart's ConfigMap, parsed. */
+function renderedConfig(objects: readonly KubernetesObject[]): unknown {
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-operator')) as
+    | { data: Record<string, string> }
+    | undefined;
+  assert.ok(cm, 'no operator ConfigMap rendered');
+  return parse(cm.data['config.yaml'] ?? '');
+}
+
+const kinds = (objects: readonly KubernetesObject[]) => objects.map((o) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`);
+
+describe('helm lint', () => {
+  for (const file of [undefined, ...helmValuesFiles()]) {
+    test(`is clean with ${file ? `helm-values/${basename(file)}` : 'the default values'}`, async () => {
+      const res = await helm(['lint', '--strict', chartDir, ...(file ? ['--values', file] : [])]);
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      assert.doesNotMatch(res.stdout, /\[(WARNING|ERROR)\]/);
+      assert.match(res.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    });
+  }
+});
+
+describe('every helm-values file renders and the API server accepts it', () => {
+  test('there are the four situations of the quick start and docs/deploy.md', () => {
+    assert.deepEqual(
+      helmValuesFiles().map((f) => basename(f)),
+      ['cloud.yaml', 'host-network.yaml', 'kind.yaml', 'turn.yaml'],
+    );
+  });
+
+  test('a workload that breaks "restricted" does get a warning here (so its absence below means something)', async () => {
+    const ns = await restrictedNamespace('chart-control');
+    const bad = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'host-net', namespace: ns },
+      spec: {
+        selector: { matchLabels: { app: 'x' } },
+        template: { metadata: { labels: { app: 'x' } }, spec: { hostNetwork: true, containers: [{ name: 'c', image: 'x' }] } },
+      },
+    };
+    const res = await applyObjects(cp.kubeconfigPath, [bad], { dryRun: true });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /would violate PodSecurity "restricted/);
+  });
+
+  for (const file of [undefined, ...helmValuesFiles()]) {
+    const name = file ? `helm-values/${basename(file)}` : 'the default values';
+    test(`${name}: server-side dry run accepts every object, with no Pod Security warning`, async () => {
+      const release = await restrictedNamespace('chart-release');
+      const watched = await restrictedNamespace('chart-watched');
+      const objects = await renderChart({
+        namespace: release,
+        valuesFiles: file ? [file] : [],
+        setJson: { watchNamespaces: [watched], 'auth.secretNamespaces': [watched] },
+      });
+      for (const kind of ['CustomResourceDefinition', 'ServiceAccount', 'ConfigMap', 'Deployment', 'Role', 'RoleBinding']) {
+        assert.ok(
+          objects.some((o) => o.kind === kind),
+          `no ${kind} in\n${kinds(objects).join('\n')}`,
+        );
+      }
+      const res = await applyObjects(cp.kubeconfigPath, objects, { dryRun: true });
+      assert.equal(res.code, 0, res.stderr);
+      assert.doesNotMatch(res.stderr, /PodSecurity/);
+      assert.equal(res.stdout.trim().split('\n').length, objects.length, res.stdout);
+    });
+
+    test(`${name}: the rendered operator configuration passes the operator's own schema`, async () => {
+      const objects = await renderChart({ namespace: 'corecast-system', valuesFiles: file ? [file] : [] });
+      const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
+      const values = parse(file ? readFileSync(file, 'utf8') : '{}') ?? {};
+      assert.deepEqual(config.namespaces, values.watchNamespaces ?? ['corecast-system']);
+      assert.equal(config.egress.hostNetwork, values.media?.mode === 'hostNetwork');
+      assert.equal(config.egress.auth.mode, values.auth?.mode ?? 'hs256');
+      assert.equal(config.leaderElection.enabled, true);
+      assert.equal(config.leaderElection.leaseNamespace, 'corecast-system');
+    });
+  }
+});
+
+describe('the operator Deployment', () => {
+  test('runs restricted: non-root, no privilege escalation, all capabilities dropped, seccomp, read-only root', async () => {
+    const dep = findObject(await renderChart({ namespace: 'corecast-system' }), 'Deployment');
+    const pod = dep.spec.template.spec;
+    const c = pod.containers[0];
+    assert.deepEqual(
+      { ...pod.securityContext, ...c.securityContext },
+      {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        runAsGroup: 65532,
+        seccompProfile: { type: 'RuntimeDefault' },
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      },
+    );
+    assert.deepEqual(c.args, ['--config', '/etc/corecast/config.yaml']);
+    assert.equal(c.image, 'ghcr.io/corecast/operator:0.1.0');
+  });
+
+  test('one replica without leader election never overlaps (Recreate); two replicas elect a leader and spread', async () => {
+    const single = findObject(
+      await renderChart({ namespace: 'corecast-system', setJson: { 'operator.leaderElection.enabled': false } }),
+      'Deployment',
+    );
+    assert.equal(single.spec.strategy?.type, 'Recreate');
+    const objects = await renderChart({
+      namespace: 'corecast-system',
+      setJson: { 'operator.replicas': 2, 'operator.leaderElection.enabled': false },
+    });
+    const dep = findObject(objects, 'Deployment');
+    assert.equal(dep.spec.replicas, 2);
+    assert.equal(dep.spec.strategy, undefined);
+    assert.ok(dep.spec.template.spec.affinity.podAntiAffinity);
+    assert.equal((renderedConfig(objects) as any).leaderElection.enabled, true);
+    assert.equal(findObject(objects, 'PodDisruptionBudget').spec.minAvailable, 1);
+  });
+
+  test('a changed configuration rolls the pods (checksum annotation)', async () => {
+    const checksum = async (setJson: Record<string, unknown>) =>
+      findObject(await renderChart({ namespace: 'corecast-system', setJson }), 'Deployment').spec.template.metadata.annotations[
+        'checksum/config'
+      ];
+    assert.equal(await checksum({}), await checksum({}));
+    assert.notEqual(await checksum({}), await checksum({ 'operator.workers': 8 }));
+  });
+});
+
+describe('RBAC', () => {
+  const rbacKinds = ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+  const rbac = (objects: KubernetesObject[]) => kinds(objects.filter((o) => rbacKinds.includes(o.kind ?? ''))).sort();
+
+  test('watching listed namespaces: a Role and RoleBinding in each, the Lease Role at home, nothing cluster-wide', async () => {
+    const objects = await renderChart({ namespace: 'corecast-system', setJson: { watchNamespaces: ['a', 'b'] } });
+    assert.deepEqual(rbac(objects), [
+      'Role/a/corecast-operator',
+      'Role/b/corecast-operator',
+      'Role/corecast-system/corecast-operator-leader-election',
+      'RoleBinding/a/corecast-operator',
+      'RoleBinding/b/corecast-operator',
+      'RoleBinding/corecast-system/corecast-operator-leader-election',
+    ]);
+  });
+
+  test('the default watches only the release namespace', async () => {
+    const objects = await renderChart({ namespace: 'corecast-system' });
+    assert.deepEqual(
+      rbac(objects).filter((k) => !k.includes('leader-election')),
+      ['Role/corecast-system/corecast-operator', 'RoleBinding/corecast-system/corecast-operator'],
+    );
+  });
+
+  test('watchAllNamespaces: one ClusterRole and ClusterRoleBinding, and the operator watches every namespace', async () => {
+    const objects = await renderChart({
+      namespace: 'corecast-system',
+      setJson: { watchAllNamespaces: true, watchNamespaces: ['ignored'], 'auth.mode': 'none' },
+    });
+    assert.deepEqual(rbac(objects), [
+      'ClusterRole//corecast-operator',
+      'ClusterRoleBinding//corecast-operator',
+      'Role/corecast-system/corecast-operator-leader-election',
+      'RoleBinding/corecast-system/corecast-operator-leader-election',
+    ]);
+    assert.deepEqual((renderedConfig(objects) as any).namespaces, []);
+  });
+
+  test('no rule grants secrets, wildcards, or anything outside what the operator builds', async () => {
+    const objects = await renderChart({ namespace: 'corecast-system', setJson: { watchAllNamespaces: true, 'auth.mode': 'none' } });
+    const rules = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o: any) => o.rules);
+    const resources = new Set(rules.flatMap((r: any) => r.resources));
+    assert.deepEqual([...resources].sort(), [
+      'events',
+      'ingresses',
+      'leases',
+      'networkpolicies',
+      'pods',
+      'processes',
+      'processes/status',
+      'services',
+    ]);
+    assert.ok(!JSON.stringify(rules).includes('"*"'), 'a wildcard in a rule');
+  });
+});
+
+describe('the CRD', () => {
+  test('renders the generated CRD unchanged, kept on uninstall', async () => {
+    const crd = findObject(await renderChart({ namespace: 'corecast-system' }), 'CustomResourceDefinition');
+    const generated = parse(crdYaml());
+    assert.equal(crd.metadata.annotations['helm.sh/resource-policy'], 'keep');
+    assert.deepEqual(crd.spec, generated.spec);
+    assert.equal(crd.metadata.name, generated.metadata.name);
+  });
+
+  test('crds.install=false leaves it out (CRDs managed elsewhere)', async () => {
+    const objects = await renderChart({ namespace: 'corecast-system', setJson: { 'crds.install': false } });
+    assert.ok(!objects.some((o) => o.kind === 'CustomResourceDefinition'));
+  });
+});
+
+describe('the auth Secret', () => {
+  test('is generated once and kept by a real helm upgrade (lookup), in every watched namespace', async () => {
+    const release = await cp.newNamespace('chart-install');
+    const watched = [await cp.newNamespace('chart-secret-a'), await cp.newNamespace('chart-secret-b')];
+    const read = async (ns: string) => {
+      const res = await kubectlRun(cp.kubeconfigPath, ['get', 'secret', '-n', ns, 'corecast-auth', '-o', 'jsonpath={.data.jwt-secret}']);
+      assert.equal(res.code, 0, res.stderr);
+      return Buffer.from(res.stdout, 'base64').toString();
+    };
+    const args = [
+      '--kubeconfig',
+      cp.kubeconfigPath,
+      'corecast',
+      chartDir,
+      '--namespace',
+      release,
+      // The CRD belongs to the test run, not to this release.
+      '--set',
+      'crds.install=false',
+      '--set-json',
+      `watchNamespaces=${JSON.stringify(watched)}`,
+    ];
+    const install = await helm(['install', ...args]);
+    assert.equal(install.code, 0, install.stderr);
+    const first = await read(watched[0]!);
+    assert.match(first, /^[A-Za-z0-9]{48}$/);
+    assert.equal(await read(watched[1]!), first);
+
+    const upgrade = await helm(['upgrade', ...args, '--set', 'operator.workers=2']);
+    assert.equal(upgrade.code, 0, upgrade.stderr);
+    assert.equal(await read(watched[0]!), first);
+    assert.equal(await read(watched[1]!), first);
+
+    const uninstall = await helm(['uninstall', '--kubeconfig', cp.kubeconfigPath, 'corecast', '--namespace', release]);
+    assert.equal(uninstall.code, 0, uninstall.stderr);
+  });
+
+  test('a given secret is used as is; existingSecret renders no Secret and is referenced instead', async () => {
+    const given = await renderChart({ namespace: 'ns', setJson: { 'auth.secret': 's'.repeat(40) } });
+    assert.equal(Buffer.from(findObject(given, 'Secret').data['jwt-secret'], 'base64').toString(), 's'.repeat(40));
+    const existing = await renderChart({ namespace: 'ns', setJson: { 'auth.existingSecret': 'mine', 'auth.existingSecretKey': 'k' } });
+    assert.ok(!existing.some((o) => o.kind === 'Secret'));
+    assert.deepEqual((renderedConfig(existing) as any).egress.jwtSecretRef, { name: 'mine', key: 'k' });
+  });
+});
+
+describe('values.schema.json and the chart refuse bad values with a clear message', () => {
+  /** [what, values (as --set-json), the exact message line helm prints]. */
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['an unknown media mode', { 'media.mode': 'udp' }, "- at '/media/mode': value must be one of 'pod', 'hostNetwork', 'turn'"],
+    ['replicas as a string', { 'operator.replicas': 'two' }, "- at '/operator/replicas': got string, want integer"],
+    ['a namespace list given as a string', { watchNamespaces: 'default' }, "- at '/watchNamespaces': got string, want array"],
+    [
+      'a namespace that is not a DNS label',
+      { watchNamespaces: ['Default'] },
+      "- at '/watchNamespaces/0': 'Default' does not match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'",
+    ],
+    ['a misspelt key', { operator: { replica: 2 } }, "- at '/operator': additional properties 'replica' not allowed"],
+    ['an unknown auth mode', { 'auth.mode': 'HS256' }, "- at '/auth/mode': value must be one of 'hs256', 'jwks', 'none'"],
+    ['a port range without max', { 'media.portRange': { min: 50000 } }, "- at '/media/portRange': missing property 'max'"],
+    ['a public address that is no IP', { 'media.publicAddresses': ['1.2.3'] }, "- at '/media/publicAddresses/0': 'anyOf' failed"],
+    ['a short HS256 secret', { 'auth.secret': 'short' }, "- at '/auth/secret': 'short' does not match pattern '^$|^.{32,}$'"],
+    [
+      'a STUN URL that is not one',
+      { 'media.stunServers': ['stun.example.com:3478'] },
+      `- at '/media/stunServers/0': 'stun.example.com:3478' does not match pattern '^stuns?:[^\\\\s<>"]+$'`,
+    ],
+    [
+      'turn mode without a TURN server',
+      { 'media.mode': 'turn' },
+      'media.turn.urls is required when media.mode is turn (relay-only media needs a TURN server)',
+    ],
+    [
+      'a TURN server without its secret',
+      { 'media.turn.urls': ['turn:turn.example.com:3478'] },
+      'media.turn.existingSecret is required with media.turn.urls (a Secret in each watched namespace holding the TURN shared secret or password)',
+    ],
+    [
+      'a port range over the RTP ports',
+      { 'media.portRange': { min: 5000, max: 5010 } },
+      'media.portRange must not include 5004 (egress pods receive RTP on 5004 and 5006 and serve HTTP on 8080)',
+    ],
+    [
+      'a port range of one port',
+      { 'media.portRange': { min: 50000, max: 50000 } },
+      'media.portRange.min must be below media.portRange.max (a range of at least two ports)',
+    ],
+    [
+      'every namespace with a generated hs256 secret but nowhere to put it',
+      { watchAllNamespaces: true },
+      'auth: with watchAllNamespaces, the shared secret (auth.mode hs256 or auth.embed.enabled) needs auth.existingSecret (a Secret you create in each namespace that holds Processes) or auth.secretNamespaces (namespaces the chart writes it into)',
+    ],
+    ['jwks without its URL', { 'auth.mode': 'jwks' }, 'auth.jwksUrl is required when auth.mode is jwks'],
+  ];
+
+  for (const [what, setJson, message] of cases) {
+    test(what, async () => {
+      const res = await helm(templateArgs({ namespace: 'ns', setJson }));
+      assert.notEqual(res.code, 0, `rendered although ${what}`);
+      assert.ok(res.stderr.includes(message), `expected "${message}" in:\n${res.stderr}`);
+    });
+  }
+
+  test('the defaults and every helm-values file pass (so the refusals above are about the bad value)', async () => {
+    for (const file of [undefined, ...helmValuesFiles()]) {
+      await renderChartText({ namespace: 'ns', valuesFiles: file ? [file] : [] });
+    }
+  });
+});
+
+describe('kind-config.yaml', () => {
+  const config = parse(readFileSync(join(repoRoot, 'kind-config.yaml'), 'utf8'));
+  const values = parse(readFileSync(join(helmValuesDir, 'kind.yaml'), 'utf8'));
+  const node = config.nodes.find((n: any) => n.role === 'control-plane');
+  const mappings: { containerPort: number; hostPort: number; protocol?: string }[] = node.extraPortMappings;
+
+  test('parses as a kind v1alpha4 cluster with a node labelled for the ingress controller', () => {
+    assert.equal(config.kind, 'Cluster');
+    assert.equal(config.apiVersion, 'kind.x-k8s.io/v1alpha4');
+    assert.equal(node.labels['ingress-ready'], 'true');
+    for (const port of [80, 443]) {
+      assert.ok(mappings.some((m) => m.containerPort === port && m.hostPort === port && (m.protocol ?? 'TCP') === 'TCP'));
+    }
+  });
+
+  test("maps exactly helm-values/kind.yaml's media UDP ports, host port = node port", () => {
+    const udp = mappings.filter((m) => m.protocol === 'UDP');
+    for (const m of udp) assert.equal(m.hostPort, m.containerPort);
+    const { min, max } = values.media.portRange;
+    const expected = Array.from({ length: max - min + 1 }, (_, i) => min + i);
+    assert.deepEqual(
+      udp.map((m) => m.containerPort),
+      expected,
+    );
+  });
+
+  test('kind.yaml advertises an address the host browser reaches through those mappings', () => {
+    assert.equal(values.media.mode, 'hostNetwork');
+    assert.deepEqual(values.media.publicAddresses, ['127.0.0.1']);
+    assert.equal(values.images.pullPolicy, 'Never');
+  });
+});
