@@ -55,6 +55,9 @@ for (let i = 0; i < count; i++) {
 
 // Warm-up: a viewer's first packets may legitimately start mid-stream; measure from here.
 await new Promise((r) => setTimeout(r, 2000));
+// Tells a driving benchmark that every viewer is connected and the measured window starts now.
+console.log(JSON.stringify({ event: 'holding', viewers: viewers.length }));
+loop.reset();
 const base = viewers.map((v) => structuredClone(v.stats));
 await new Promise((r) => setTimeout(r, seconds * 1000));
 
