@@ -49,10 +49,7 @@ export const EgressStream = z
     video: RtpLeg({ port: PORTS.videoRtp, payloadType: 102 }).default({ port: PORTS.videoRtp, payloadType: 102 }),
     audio: RtpLeg({ port: PORTS.audioRtp, payloadType: 111 }).default({ port: PORTS.audioRtp, payloadType: 111 }),
     maxViewers: z.number().int().min(1).max(10000).default(8).describe('Most viewers of this stream at once.'),
-    sourceAddresses: z
-      .array(ipOrCidr)
-      .default([])
-      .describe('Accept RTP only from these addresses or blocks; empty accepts any sender.'),
+    sourceAddresses: z.array(ipOrCidr).default([]).describe('Accept RTP only from these addresses or blocks; empty accepts any sender.'),
   })
   .superRefine((s, ctx) => {
     if (s.video.port !== 0 && s.video.port === s.audio.port) {
@@ -73,7 +70,10 @@ export const EgressAuth = z.discriminatedUnion('mode', [
   z.object({
     mode: z.literal('jwks'),
     jwksUrl: z.url({ protocol: /^https?$/ }).describe('URL of the JSON Web Key Set (RS256/ES256 public keys).'),
-    algorithms: z.array(z.enum(['RS256', 'ES256'])).min(1).default(['RS256', 'ES256']),
+    algorithms: z
+      .array(z.enum(['RS256', 'ES256']))
+      .min(1)
+      .default(['RS256', 'ES256']),
     issuer: z.string().min(1).optional(),
     audience: z.string().min(1).optional(),
     processesClaim: z.string().min(1).default(PROCESSES_CLAIM),
@@ -126,10 +126,7 @@ export const EgressIce = z
           .array(envName)
           .default([])
           .describe('Variables holding addresses to advertise, read at start (host networking: the node IP).'),
-        only: z
-          .boolean()
-          .default(false)
-          .describe("Advertise only the addresses above, not the pod's own interface addresses."),
+        only: z.boolean().default(false).describe("Advertise only the addresses above, not the pod's own interface addresses."),
       })
       .default({ addresses: [], addressEnv: [], only: false }),
     ipv6: z.boolean().default(false).describe('Also gather IPv6 host candidates.'),
@@ -158,9 +155,7 @@ export const EgressConfig = z
       .default({ host: '0.0.0.0', port: PORTS.http }),
     streams: z.array(EgressStream).min(1).max(64),
     maxViewers: z.number().int().min(1).max(100000).default(200).describe('Most viewers of the pod at once.'),
-    cors: z
-      .object({ allowOrigin: z.union([z.literal('*'), z.array(z.url()).min(1)]).default('*') })
-      .default({ allowOrigin: '*' }),
+    cors: z.object({ allowOrigin: z.union([z.literal('*'), z.array(z.url()).min(1)]).default('*') }).default({ allowOrigin: '*' }),
     auth: EgressAuth.default({ mode: 'none' }),
     embed: z
       .object({

@@ -1,6 +1,6 @@
 /** @corecast/api: the Process schema, shared constants and the FFmpeg command builder. */
 export * from './constants.ts';
+export * from './egress-config.ts';
 export * from './ffmpeg.ts';
 export * from './process.ts';
 export * from './validate.ts';
-export * from './egress-config.ts';

@@ -1,0 +1,122 @@
+/**
+ * The egress pod put together: streams (ingest, source, fan-out), the session store, auth and
+ * the HTTP server, plus a graceful stop that closes every peer. `main.ts` and the local demo
+ * call `startEgress`; tests do too, in-process.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAuth } from './auth/auth.ts';
+import type { ResolvedConfig } from './config.ts';
+import type { IngestPorts } from './ingest.ts';
+import { createLogger, type Logger } from './log.ts';
+import { EgressMetrics } from './metrics.ts';
+import { createApp } from './server.ts';
+import { Stream } from './stream.ts';
+import { SessionStore } from './whep/sessions.ts';
+
+/** A running egress. */
+export interface Egress {
+  /** Base URL of the HTTP server (http://host:port). */
+  readonly url: string;
+  /** Bound HTTP port. */
+  readonly httpPort: number;
+  /** Bound RTP ports by process id. */
+  readonly rtpPorts: ReadonlyMap<string, IngestPorts>;
+  /** Served streams by process id. */
+  readonly streams: ReadonlyMap<string, Stream>;
+  /** The session index. */
+  readonly sessions: SessionStore;
+  /** Metrics registry. */
+  readonly metrics: EgressMetrics;
+  /** Stops accepting, closes every session and socket. */
+  stop(): Promise<void>;
+}
+
+/** Options of `startEgress` that are not configuration. */
+export interface StartOptions {
+  /** Logger to use (default: a new one at the configured level). */
+  readonly log?: Logger;
+  /** Register Node's default process metrics (default true). */
+  readonly defaultMetrics?: boolean;
+}
+
+/** Starts an egress from a resolved configuration. */
+export async function startEgress(resolved: ResolvedConfig, options: StartOptions = {}): Promise<Egress> {
+  const { config } = resolved;
+  const log = options.log ?? createLogger(config.logLevel);
+  const metrics = new EgressMetrics(
+    config.streams.map((s) => s.processId),
+    options.defaultMetrics === undefined ? {} : { defaultMetrics: options.defaultMetrics },
+  );
+  const sessions = new SessionStore(
+    {
+      maxViewers: config.maxViewers,
+      retryAfterFull: config.retryAfterSeconds.full,
+      peer: () => ({ ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() }),
+      candidates: { ipv6: config.ice.ipv6, tcp: config.ice.tcp },
+      gatherTimeoutMs: config.ice.gatherTimeoutSeconds * 1000,
+      connectTimeoutMs: config.session.connectTimeoutSeconds * 1000,
+      livenessTimeoutMs: config.session.livenessTimeoutSeconds * 1000,
+      serializeGathering: config.ice.portRange !== undefined,
+    },
+    metrics,
+    log,
+  );
+
+  const streams = new Map<string, Stream>();
+  const rtpPorts = new Map<string, IngestPorts>();
+  const timing = { timeoutMs: config.source.timeoutSeconds * 1000, graceMs: config.source.graceSeconds * 1000 };
+  for (const s of config.streams) {
+    const slog = log.child({ process: s.processId });
+    // A source gone for longer than the grace period closes its sessions: the player sees the
+    // connection end and comes back (409 + Retry-After until the source is up again).
+    const stream = new Stream(s, timing, metrics, slog, (state) => {
+      if (state === 'gone') void sessions.closeAll('source-gone', s.processId);
+    });
+    streams.set(s.processId, stream);
+  }
+  try {
+    for (const stream of streams.values()) rtpPorts.set(stream.id, await stream.start());
+  } catch (err) {
+    await Promise.all([...streams.values()].map((s) => s.stop()));
+    throw err;
+  }
+
+  let accepting = true;
+  const auth = createAuth(config, resolved);
+  const app = createApp({ streams, sessions, auth, config, iceServers: resolved.iceServers, metrics, log, accepting: () => accepting });
+  const server = createServer(app.callback());
+  // Browsers keep idle connections; the pod must still stop quickly.
+  server.keepAliveTimeout = 5000;
+  await listen(server, config.http.port, config.http.host);
+  const httpPort = (server.address() as AddressInfo).port;
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`;
+  log.info({ http: httpPort, rtp: Object.fromEntries(rtpPorts) }, 'egress listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      accepting = false;
+      await sessions.closeAll('shutdown');
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.all([...streams.values()].map((s) => s.stop()));
+      log.info('egress stopped');
+    })();
+    return stopping;
+  };
+  return { url, httpPort, rtpPorts, streams, sessions, metrics, stop };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

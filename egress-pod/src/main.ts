@@ -1,0 +1,35 @@
+/**
+ * The egress pod's entry point: read the configuration from the environment, start, and stop
+ * gracefully on SIGTERM/SIGINT (Kubernetes sends SIGTERM, then SIGKILL after the grace period).
+ */
+import { ValidationError } from '@corecast/api';
+import { loadConfig, type ResolvedConfig } from './config.ts';
+import { startEgress } from './egress.ts';
+import { createLogger } from './log.ts';
+
+async function main(): Promise<void> {
+  let resolved: ResolvedConfig;
+  try {
+    resolved = loadConfig(process.env);
+  } catch (err) {
+    // One line a person can act on, naming the field; exit code 2 = bad configuration.
+    process.stderr.write(`${err instanceof ValidationError ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(resolved.config.logLevel);
+  const egress = await startEgress(resolved, { log });
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    egress.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+await main();

@@ -1,0 +1,108 @@
+/**
+ * One stream the pod serves: a process's RTP ingest, its source state and its viewers' fan-out,
+ * wired to the pod's metrics and logs.
+ */
+import type { EgressStream } from '@corecast/api';
+import { Fanout } from './fanout.ts';
+import { Ingest, type IngestPorts } from './ingest.ts';
+import type { Logger } from './log.ts';
+import type { EgressMetrics } from './metrics.ts';
+import { Source, type SourceState, type SourceTiming } from './source.ts';
+
+/** A served process. */
+export class Stream {
+  /** The process id. */
+  readonly id: string;
+  /** Its configuration. */
+  readonly config: EgressStream;
+  /** Source state and timeline. */
+  readonly source: Source;
+  /** Viewers receiving media. */
+  readonly fanout: Fanout;
+  readonly #ingest: Ingest;
+  #ports: IngestPorts | undefined;
+
+  /** `onState` hears every source state change (the pod closes sessions on `gone`). */
+  constructor(config: EgressStream, timing: SourceTiming, metrics: EgressMetrics, log: Logger, onState: (s: SourceState) => void) {
+    this.id = config.processId;
+    this.config = config;
+    const process = config.processId;
+    const out = {
+      video: metrics.packetsOut.labels({ process, kind: 'video' }),
+      audio: metrics.packetsOut.labels({ process, kind: 'audio' }),
+    };
+    const outBytes = {
+      video: metrics.bytesOut.labels({ process, kind: 'video' }),
+      audio: metrics.bytesOut.labels({ process, kind: 'audio' }),
+    };
+    this.fanout = new Fanout({
+      sent: (kind, packets, bytes) => {
+        out[kind].inc(packets);
+        outBytes[kind].inc(bytes);
+      },
+      keyframeWait: (ms) => {
+        metrics.keyframeWaits.inc({ process });
+        metrics.keyframeWaitSeconds.observe({ process }, ms / 1000);
+      },
+      gated: (n) => metrics.packetsGated.inc({ process }, n),
+    });
+    const restarts = (kind: 'video' | 'audio') => {
+      metrics.sourceRestarts.inc({ process, kind });
+      log.info({ kind }, 'source restarted (new SSRC); the outgoing timeline continues');
+    };
+    this.source = new Source(
+      {
+        video: (p, k) => this.fanout.video(p, k),
+        audio: (p) => this.fanout.audio(p),
+        restarted: (kind) => {
+          restarts(kind);
+          this.fanout.restarted(kind);
+        },
+      },
+      {
+        state: (state) => {
+          metrics.sourceUp.set({ process }, state === 'up' ? 1 : 0);
+          log.info({ state }, 'source state');
+          onState(state);
+        },
+        injected: () => metrics.parameterSetsInjected.inc({ process }),
+        unusableKeyframe: () => log.debug('keyframe before any SPS/PPS: nobody can start from it'),
+      },
+      timing,
+    );
+    const inPackets = {
+      video: metrics.packetsIn.labels({ process, kind: 'video' }),
+      audio: metrics.packetsIn.labels({ process, kind: 'audio' }),
+    };
+    const inBytes = {
+      video: metrics.bytesIn.labels({ process, kind: 'video' }),
+      audio: metrics.bytesIn.labels({ process, kind: 'audio' }),
+    };
+    this.#ingest = new Ingest(config, this.source, {
+      accepted: (kind, bytes) => {
+        inPackets[kind].inc();
+        inBytes[kind].inc(bytes);
+      },
+      dropped: (kind, reason) => metrics.drops.inc({ process, kind, reason }),
+    });
+  }
+
+  /** Bound RTP ports (after start). */
+  get ports(): IngestPorts {
+    if (!this.#ports) throw new Error(`stream ${this.id} is not started`);
+    return this.#ports;
+  }
+
+  /** Binds the RTP sockets and starts the liveness clock. */
+  async start(): Promise<IngestPorts> {
+    this.#ports = await this.#ingest.start();
+    this.source.start();
+    return this.#ports;
+  }
+
+  /** Closes the RTP sockets and stops the clock. */
+  async stop(): Promise<void> {
+    this.source.stop();
+    await this.#ingest.close();
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * One WHEP session: a viewer's werift peer connection, its two send-only tracks in one
+ * MediaStream, and the watchdogs that notice when it dies. The session reports its end once,
+ * with a reason; the store removes it from every index and counter.
+ */
+import { randomBytes } from 'node:crypto';
+import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
+import type { Viewer } from '../fanout.ts';
+import type { Logger } from '../log.ts';
+import type { CloseReason } from '../metrics.ts';
+import { WhepError } from './errors.ts';
+import { advertisedOnly, guardSockets, type PeerSettings, peerConfig, removeDefaultStun } from './peer.ts';
+import {
+  answerFragment,
+  type CandidatePolicy,
+  candidateUsable,
+  countCandidates,
+  dropUnusableCandidates,
+  filterAnswerCandidates,
+  iceCredentials,
+  type OfferChoice,
+  parseCandidate,
+  restartOffer,
+  type SdpFrag,
+} from './sdp.ts';
+
+/** What a session needs from the pod. */
+export interface SessionContext {
+  /** The process this session views. */
+  readonly processId: string;
+  /** How the peer is built. */
+  readonly peer: PeerSettings;
+  /** Remote candidates we use. */
+  readonly candidates: CandidatePolicy;
+  /** Gathering longer than this answers 504 (ms). */
+  readonly gatherTimeoutMs: number;
+  /** Not connected by then: closed (ms). */
+  readonly connectTimeoutMs: number;
+  /** No RTCP or STUN from the viewer for this long: closed (ms). */
+  readonly livenessTimeoutMs: number;
+  /** Serializes gathering (a port range is scanned, then bound: two at once could collide). */
+  readonly gatherLock: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The process's logger (the session adds its id). */
+  readonly log: Logger;
+  /** ICE and DTLS are up: start sending. */
+  onConnected(session: Session): void;
+  /** The session ended (called once). */
+  onClosed(session: Session, reason: CloseReason): void;
+  /** The viewer asked for a keyframe. */
+  onPli(): void;
+}
+
+const ignore = (): void => {};
+
+/** A strong ETag for the current ICE session (RFC 9725 §4.3.1). */
+function newEtag(): string {
+  return `"${randomBytes(12).toString('base64url')}"`;
+}
+
+/** A viewer's WHEP session. */
+export class Session implements Viewer {
+  /** Unguessable session id (128 bits from the CSPRNG), the last segment of the Location URL. */
+  readonly id = randomBytes(16).toString('base64url');
+  /** Current ETag of the ICE session. */
+  etag = newEtag();
+  readonly #ctx: SessionContext;
+  readonly #log: Logger;
+  readonly #pc: RTCPeerConnection;
+  readonly #video: RTCRtpSender;
+  readonly #audio: RTCRtpSender;
+  #connected = false;
+  #closed = false;
+  #disposed: Promise<void> | undefined;
+  #lastHeard = performance.now();
+  #connectTimer: NodeJS.Timeout | undefined;
+  #livenessTimer: NodeJS.Timeout | undefined;
+
+  private constructor(ctx: SessionContext, choice: OfferChoice) {
+    this.#ctx = ctx;
+    this.#log = ctx.log.child({ session: this.id });
+    this.#pc = new RTCPeerConnection(peerConfig(ctx.peer, choice.h264ProfileLevelId, () => this.#heard()));
+    // One MediaStream for both tracks: the browser plays them in sync (same msid, WHEP.md).
+    const stream = new MediaStream({ id: `corecast-${ctx.processId}` });
+    this.#video = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly', streams: [stream] }).sender;
+    this.#audio = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly', streams: [stream] }).sender;
+  }
+
+  /**
+   * Answers an offer: builds the peer, gathers every candidate (no trickle from the server),
+   * and returns the session with its answer. Throws a WhepError (400/406/503/504).
+   */
+  static async open(ctx: SessionContext, offer: string, choice: OfferChoice): Promise<{ session: Session; answer: string }> {
+    const session = new Session(ctx, choice);
+    try {
+      const answer = await session.#negotiate(dropUnusableCandidates(offer, ctx.candidates));
+      session.#watch();
+      return { session, answer };
+    } catch (err) {
+      await session.#dispose();
+      throw err;
+    }
+  }
+
+  /** Sends a video packet (werift copies it and rewrites SSRC and payload type). */
+  sendVideo(packet: RtpPacket): void {
+    this.#video.sendRtp(packet).catch(ignore);
+  }
+
+  /** Sends an audio packet. */
+  sendAudio(packet: RtpPacket): void {
+    this.#audio.sendRtp(packet).catch(ignore);
+  }
+
+  /** True once ICE and DTLS have connected. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** The ICE ufrag the viewer uses now. */
+  get remoteUfrag(): string {
+    return iceCredentials(this.#pc.remoteDescription?.sdp ?? '').ufrag;
+  }
+
+  /** Adds trickled remote candidates; ones we do not use are dropped silently (WHEP.md). */
+  async addCandidates(frag: SdpFrag): Promise<void> {
+    const mid = this.#pc.getTransceivers()[0]?.mid ?? '0';
+    for (const c of frag.candidates) {
+      const parsed = parseCandidate(c.value);
+      if (!parsed || !candidateUsable(parsed, this.#ctx.candidates)) continue;
+      await this.#pc.addIceCandidate({ candidate: `candidate:${c.value}`, sdpMid: c.mid ?? mid }).catch(ignore);
+    }
+  }
+
+  /**
+   * ICE restart (RFC 9725 §4.3.2): the viewer's new credentials and candidates in, ours out as
+   * an SDP fragment, with a new ETag. The fragment was validated before this is called, so the
+   * old ICE session stays when the request is bad; werift cannot roll back a restart it has
+   * begun, so a failure inside it ends the session.
+   */
+  async restartIce(frag: SdpFrag): Promise<string> {
+    const previous = this.#pc.remoteDescription?.sdp;
+    if (!previous) throw new WhepError('bad-request', 'the session has no remote description to restart');
+    try {
+      const answer = await this.#negotiate(dropUnusableCandidates(restartOffer(previous, frag), this.#ctx.candidates));
+      this.etag = newEtag();
+      return answerFragment(answer);
+    } catch (err) {
+      void this.close('restart-failed');
+      throw err;
+    }
+  }
+
+  /**
+   * Ends the session (idempotent): leaves the fan-out and indexes first, then closes the peer;
+   * resolves when its sockets are closed.
+   */
+  close(reason: CloseReason): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#log.info({ reason }, 'session closed');
+      this.#ctx.onClosed(this, reason);
+    }
+    return this.#dispose();
+  }
+
+  async #negotiate(offer: string): Promise<string> {
+    const pc = this.#pc;
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    } catch (err) {
+      throw new WhepError('bad-request', `the offer was refused: ${(err as Error).message}`);
+    }
+    removeDefaultStun(pc);
+    const answer = await pc.createAnswer();
+    await this.#ctx.gatherLock(() => withTimeout(pc.setLocalDescription(answer), this.#ctx.gatherTimeoutMs));
+    guardSockets(pc, (err) => this.#log.warn({ err: err.message }, 'media socket error'));
+    const keep = advertisedOnly(this.#ctx.peer);
+    const sdp = keep ? filterAnswerCandidates(pc.localDescription!.sdp, keep) : pc.localDescription!.sdp;
+    if (/^m=(video|audio) 0 /m.test(sdp)) {
+      throw new WhepError('not-acceptable', 'no common codec for the offered m-lines');
+    }
+    if (countCandidates(sdp) === 0) {
+      // A full icePortRange fails silently in werift (WERIFT-NOTES pitfall 8).
+      throw new WhepError('no-candidates', 'no ICE candidate could be gathered (media port range exhausted)', { 'Retry-After': '10' });
+    }
+    return sdp;
+  }
+
+  #watch(): void {
+    const pc = this.#pc;
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected' && !this.#connected) {
+        this.#connected = true;
+        clearTimeout(this.#connectTimer);
+        this.#lastHeard = performance.now();
+        this.#livenessTimer = setInterval(() => this.#checkLiveness(), Math.min(1000, this.#ctx.livenessTimeoutMs / 4));
+        this.#log.info('session connected');
+        this.#ctx.onConnected(this);
+      } else if (state === 'failed') this.close('ice-failed');
+      else if (state === 'closed') this.close('dtls-closed');
+    });
+    for (const dtls of pc.dtlsTransports) {
+      // A DTLS close_notify from the viewer (RFC 6347 §4.2.7 alert) ends the session at once.
+      dtls.onStateChange.subscribe((state) => {
+        if (state === 'closed') this.close('dtls-closed');
+        else if (state === 'failed') this.close('ice-failed');
+      });
+    }
+    for (const sender of [this.#video, this.#audio]) {
+      sender.onRtcp.subscribe(() => this.#heard());
+    }
+    this.#video.onPictureLossIndication.subscribe(() => this.#ctx.onPli());
+    this.#connectTimer = setTimeout(() => void this.close('connect-timeout'), this.#ctx.connectTimeoutMs);
+  }
+
+  #heard(): void {
+    this.#lastHeard = performance.now();
+  }
+
+  /**
+   * A viewer that vanished without DELETE (killed tab) sends no DTLS alert, and consent expiry
+   * (RFC 7675 §5.1) takes 30 s; its RTCP reports and consent checks stop at once, so silence
+   * for a few seconds ends it (WERIFT-NOTES pitfall 6).
+   */
+  #checkLiveness(): void {
+    if (performance.now() - this.#lastHeard > this.#ctx.livenessTimeoutMs) void this.close('liveness-timeout');
+  }
+
+  #dispose(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#connectTimer);
+    clearInterval(this.#livenessTimer);
+    this.#disposed ??= this.#pc.close().catch(ignore);
+    return this.#disposed;
+  }
+}
+
+/** Resolves like `promise`, or throws a 504 WhepError after `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WhepError('gather-timeout', `ICE gathering did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,50 @@
+/** Shared set-up of the egress tests: an egress on loopback with free ports, and its source. */
+import type { EgressConfigInput } from '@corecast/api';
+import { type FfmpegRun, type PatternOptions, startTestPattern } from '@corecast/testkit/ffmpeg';
+import { waitUntil } from '@corecast/testkit/whep-client';
+import { type Egress, type Env, resolveConfig, startEgress } from '../src/index.ts';
+
+/** The base configuration of test egresses: loopback only, every port picked by the kernel. */
+export function testConfig(overrides: Partial<EgressConfigInput> = {}): EgressConfigInput {
+  return {
+    http: { host: '127.0.0.1', port: 0 },
+    streams: [{ processId: 'demo', video: { port: 0 }, audio: { port: 0 } }],
+    ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
+    logLevel: process.env.CORECAST_TEST_LOG ?? 'silent',
+    ...overrides,
+  } as EgressConfigInput;
+}
+
+/** Starts an egress in this process. */
+export function startTestEgress(overrides: Partial<EgressConfigInput> = {}, env: Env = {}): Promise<Egress> {
+  return startEgress(resolveConfig(testConfig(overrides), env), { defaultMetrics: false });
+}
+
+/** The WHEP endpoint URL of a process. */
+export function whepUrl(egress: Egress, processId = 'demo'): string {
+  return `${egress.url}/api/v3/process/${processId}/whep`;
+}
+
+/** Starts a test pattern into an egress stream and waits until the egress sees it. */
+export async function feed(egress: Egress, processId = 'demo', options: PatternOptions = {}): Promise<FfmpegRun> {
+  const ports = egress.rtpPorts.get(processId)!;
+  const run = startTestPattern({ host: '127.0.0.1', videoPort: ports.video, audioPort: ports.audio }, options);
+  const stream = egress.streams.get(processId)!;
+  await waitUntil(() => stream.source.state === 'up' || run.child.exitCode !== null, 30000, `source of ${processId} up`).catch((err) => {
+    throw new Error(`${(err as Error).message}; ffmpeg said: ${run.stderr()}`);
+  });
+  if (run.child.exitCode !== null) throw new Error(`ffmpeg exited ${run.child.exitCode}: ${run.stderr()}`);
+  return run;
+}
+
+/** The value of one metric series from the egress registry (0 when absent). */
+export async function metric(egress: Egress, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = egress.metrics.registry.getSingleMetric(name);
+  if (!m) throw new Error(`no metric ${name}`);
+  const data = await m.get();
+  let sum = 0;
+  for (const v of data.values) {
+    if (Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)) sum += v.value;
+  }
+  return sum;
+}
