@@ -150,6 +150,20 @@ describe('the operator with the chart Deployment, config and RBAC', () => {
       );
       assert.equal(lease.spec?.holderIdentity, podName);
 
+      // The Deployment's probes and metrics port reach what the operator serves.
+      const container = deployment.spec.template.spec.containers[0];
+      const portOf = (name: string) => container.ports.find((p: { name: string }) => p.name === name).containerPort;
+      for (const probe of [container.livenessProbe, container.readinessProbe]) {
+        const { path, port } = probe.httpGet;
+        await until(`${path} answers 200`, async () => {
+          const res = await fetch(`http://127.0.0.1:${portOf(port)}${path}`);
+          assert.equal(res.status, 200, await res.text());
+        });
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${portOf('metrics')}/metrics`)).text();
+      assert.match(metrics, /^controller_runtime_reconcile_total\{.*result="success".*\} [1-9]/m);
+      assert.match(metrics, /^leader_election_master_status\{.*\} 1$/m);
+
       const code = await operator.stop();
       const log = operator.log();
       assert.equal(code, 0, log);

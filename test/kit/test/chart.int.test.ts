@@ -357,6 +357,26 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
   });
 });
 
+describe('the Grafana dashboard', () => {
+  test('queries only metrics that the operator and the egress pods export', async () => {
+    const objects = await renderChart({ namespace: 'ns', setJson: { 'metrics.grafanaDashboard.enabled': true } });
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-dashboard')) as any;
+    const dashboard = JSON.parse(cm.data['corecast.json']);
+    assert.equal(dashboard.uid, 'corecast');
+    const exprs: string[] = dashboard.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr));
+    const used = new Set(exprs.flatMap((e) => e.match(/\b(corecast_egress|controller_runtime|workqueue|leader_election)_\w+/g) ?? []));
+    assert.ok(used.size >= 10, [...used].join(' '));
+    const sources = ['operator/src/runtime/metrics.ts', 'egress-pod/src/metrics.ts'].map((f) => readFileSync(join(repoRoot, f), 'utf8'));
+    for (const name of used) {
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      assert.ok(
+        sources.some((s) => s.includes(`'${base}'`)),
+        `${name} is not exported by the operator or the egress pod`,
+      );
+    }
+  });
+});
+
 describe('kind-config.yaml', () => {
   const config = parse(readFileSync(join(repoRoot, 'kind-config.yaml'), 'utf8'));
   const values = parse(readFileSync(join(helmValuesDir, 'kind.yaml'), 'utf8'));

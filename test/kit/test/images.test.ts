@@ -1,0 +1,125 @@
+/**
+ * What can be checked here of the container images without a Docker engine: every COPY source
+ * exists and survives .dockerignore, tests stay out, the program each image starts exists, the
+ * images run as a non-root uid on Node 24, and the code they ship imports only production
+ * dependencies (the images install with `npm ci --omit=dev`).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, globSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join, matchesGlob } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+const pkg = JSON.parse(read('package.json')) as { workspaces: string[]; dependencies: Record<string, string> };
+
+/** .dockerignore rules in order; the last rule matching a path or one of its folders decides. */
+const ignoreRules = read('.dockerignore')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'))
+  .map((l) => (l.startsWith('!') ? { negate: true, glob: l.slice(1) } : { negate: false, glob: l }));
+
+function ignored(path: string): boolean {
+  const ancestors: string[] = [];
+  for (let p = path.replace(/\/$/, ''); p !== '.' && p !== ''; p = dirname(p)) ancestors.push(p);
+  let out = false;
+  for (const rule of ignoreRules) {
+    if (ancestors.some((a) => matchesGlob(a, rule.glob))) out = !rule.negate;
+  }
+  return out;
+}
+
+interface Dockerfile {
+  path: string;
+  text: string;
+  lastStage: string;
+}
+
+const dockerfiles: Dockerfile[] = ['operator/Dockerfile', 'egress-pod/Dockerfile', 'images/ffmpeg/Dockerfile'].map((path) => {
+  const text = read(path);
+  const stages = text.split(/^FROM\s/m);
+  return { path, text, lastStage: stages[stages.length - 1] ?? '' };
+});
+
+/** Sources of every `COPY` that reads the build context (not `--from=` another stage). */
+function copySources(text: string): string[] {
+  return [...text.matchAll(/^COPY\s+(?!--from)(.+)$/gm)].flatMap((m) => {
+    const parts = (m[1] ?? '').trim().split(/\s+/);
+    return parts.slice(0, -1);
+  });
+}
+
+describe('container images', () => {
+  for (const d of dockerfiles) {
+    test(`${d.path}: every COPY source exists and .dockerignore keeps it`, () => {
+      for (const src of copySources(d.text)) {
+        assert.ok(existsSync(join(root, src)), `${src} does not exist`);
+        assert.ok(!ignored(src), `${src} is excluded by .dockerignore`);
+      }
+    });
+
+    test(`${d.path}: runs as a fixed non-root uid`, () => {
+      const user = [...d.lastStage.matchAll(/^USER\s+(\S+)/gm)].pop()?.[1];
+      assert.match(user ?? '', /^[1-9][0-9]*(:[1-9][0-9]*)?$/, 'USER must be a numeric non-root uid');
+    });
+  }
+
+  for (const [dockerfile, program] of [
+    ['operator/Dockerfile', 'operator/src/main.ts'],
+    ['egress-pod/Dockerfile', 'egress-pod/src/main.ts'],
+  ] as const) {
+    test(`${dockerfile}: installs production dependencies only and starts ${program} on Node 24`, () => {
+      const d = dockerfiles.find((f) => f.path === dockerfile)!;
+      assert.match(d.text, /npm ci --omit=dev/);
+      assert.match(d.text, /^ARG BUILD_IMAGE=node:24-/m);
+      assert.match(d.text, /^ARG RUNTIME_IMAGE=gcr\.io\/distroless\/nodejs24-debian12:nonroot$/m);
+      const entry = JSON.parse(/^ENTRYPOINT\s+(\[.*\])$/m.exec(d.lastStage)?.[1] ?? '[]');
+      assert.deepEqual(entry, ['/nodejs/bin/node', program]);
+      assert.ok(existsSync(join(root, program)), `${program} does not exist`);
+    });
+
+    test(`${dockerfile}: copies every workspace's package.json, so npm ci accepts the lockfile`, () => {
+      const d = dockerfiles.find((f) => f.path === dockerfile)!;
+      const copied = copySources(d.text).filter((s) => s.endsWith('/package.json'));
+      assert.deepEqual(copied.sort(), pkg.workspaces.map((w) => `${w}/package.json`).sort());
+    });
+  }
+
+  test('tests, benchmarks and node_modules stay out of the images', () => {
+    for (const path of [
+      'operator/test/x.test.ts',
+      'egress-pod/bench/x.ts',
+      'api/test/x.ts',
+      'node_modules/x',
+      'api/node_modules/x',
+      '.git/HEAD',
+    ]) {
+      assert.ok(ignored(path), `${path} would be sent to the build`);
+    }
+    for (const path of ['operator/src/main.ts', 'egress-pod/src/player/page.ts', 'api/src/index.ts', 'test/kit/package.json']) {
+      assert.ok(!ignored(path), `${path} would be left out`);
+    }
+  });
+
+  test('shipped code imports only production dependencies (the images omit devDependencies)', () => {
+    const allowed = new Set([...Object.keys(pkg.dependencies), ...builtinModules]);
+    const files = ['api/src', 'operator/src', 'egress-pod/src'].flatMap((dir) => globSync(`${dir}/**/*.ts`, { cwd: root }));
+    assert.ok(files.length > 10);
+    const seen = new Set<string>();
+    for (const file of files) {
+      const text = read(file);
+      for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'|import\('([^']+)'\)/gm)) {
+        const spec = m[1] ?? m[2] ?? m[3] ?? '';
+        // @corecast/api is the one workspace both images carry.
+        if (spec.startsWith('.') || spec.startsWith('node:') || spec === '@corecast/api') continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? '');
+        assert.ok(allowed.has(name), `${file} imports ${spec}, which is not a production dependency`);
+        seen.add(name);
+      }
+    }
+    for (const dep of ['zod', 'werift', '@kubernetes/client-node']) assert.ok(seen.has(dep), `no import of ${dep} found`);
+  });
+});
