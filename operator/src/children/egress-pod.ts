@@ -1,0 +1,92 @@
+/**
+ * The egress pod (`<name>-egress`): receives the two RTP legs from the FFmpeg pod and serves
+ * WHEP and the player. Its configuration is the api package's EgressConfig, as JSON in one
+ * variable; secrets come from Secrets in the Process's namespace through separate variables.
+ */
+import { EGRESS_CONFIG_ENV, EGRESS_SECRET_ENV, type EgressConfigInput, egressStreamFor, PORTS } from '@corecast/api';
+import type { OperatorConfig } from '../config.ts';
+import type { Pod } from '../kube/types.ts';
+import { childMeta, childNames, type ProcessView } from './common.ts';
+import { POD_ANNOTATIONS } from './ffmpeg-pod.ts';
+import { contentHash } from './hash.ts';
+import { podSecurityContext, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from './security.ts';
+
+/** Named ports of the egress container and Service. */
+export const EGRESS_PORTS = [
+  { name: 'rtp-video', containerPort: PORTS.videoRtp, protocol: 'UDP' },
+  { name: 'rtp-audio', containerPort: PORTS.audioRtp, protocol: 'UDP' },
+  { name: 'http', containerPort: PORTS.http, protocol: 'TCP' },
+] as const;
+
+/** The egress pod's configuration for one Process (one stream per pod). */
+export function egressConfig(p: ProcessView, config: OperatorConfig): EgressConfigInput {
+  const e = config.egress;
+  return {
+    http: { host: '0.0.0.0', port: PORTS.http },
+    streams: [egressStreamFor({ name: p.name, spec: p.spec })],
+    maxViewers: e.maxViewersPerPod,
+    auth: e.auth,
+    embed: e.embed,
+    ice: e.ice,
+    logLevel: e.logLevel,
+  };
+}
+
+/** Variables of the egress container: the JSON configuration, secrets by reference, and addresses. */
+export function egressEnv(p: ProcessView, config: OperatorConfig) {
+  const e = config.egress;
+  const fromSecret = (name: string, ref: { name: string; key: string }) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
+  });
+  const env: object[] = [{ name: EGRESS_CONFIG_ENV, value: JSON.stringify(egressConfig(p, config)) }];
+  if (e.auth.mode === 'hs256' && e.jwtSecretRef) env.push(fromSecret(EGRESS_SECRET_ENV.jwtSecret, e.jwtSecretRef));
+  const embedRef = e.embedSecretRef ?? e.jwtSecretRef;
+  if (e.embed.enabled && embedRef) env.push(fromSecret(EGRESS_SECRET_ENV.embedSecret, embedRef));
+  for (const s of e.secretEnv) env.push(fromSecret(s.name, { name: s.secretName, key: s.key }));
+  // For ice.advertise.addressEnv: the node's address (host networking, NodePort) and the pod's.
+  env.push({ name: 'NODE_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.hostIP' } } });
+  env.push({ name: 'POD_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } } });
+  return env;
+}
+
+/** Builds the egress pod. */
+export function buildEgressPod(p: ProcessView, config: OperatorConfig): Pod {
+  const hostNetwork = config.egress.hostNetwork;
+  // With host networking every port is a host port: the scheduler then places at most one
+  // egress pod per node, and a second one waits (Pending) instead of failing to bind.
+  const ports = EGRESS_PORTS.map((port) => (hostNetwork ? { ...port, hostPort: port.containerPort } : { ...port }));
+  const spec: NonNullable<Pod['spec']> = {
+    restartPolicy: 'Always',
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    ...(hostNetwork ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+    securityContext: podSecurityContext(config),
+    ...(config.images.pullSecrets.length > 0 ? { imagePullSecrets: config.images.pullSecrets.map((name) => ({ name })) } : {}),
+    containers: [
+      {
+        name: 'egress',
+        image: config.images.egress,
+        imagePullPolicy: config.images.pullPolicy,
+        env: egressEnv(p, config) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
+        ports,
+        // /readyz turns true when RTP flows; the Service publishes the pod before that (see
+        // service.ts), otherwise the RTP that makes it ready could never reach it.
+        readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2, failureThreshold: 1 },
+        livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
+        resources: {
+          ...(Object.keys(config.egress.resources.requests).length > 0 ? { requests: { ...config.egress.resources.requests } } : {}),
+          ...(Object.keys(config.egress.resources.limits).length > 0 ? { limits: { ...config.egress.resources.limits } } : {}),
+        } as Record<string, Record<string, string>>,
+        securityContext: restrictedContainerSecurity(),
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+        volumeMounts: [TMP_MOUNT],
+      },
+    ],
+    volumes: [TMP_VOLUME],
+  };
+  const metadata = childMeta(p, childNames(p.name).egressPod, 'egress');
+  const hash = contentHash({ spec, labels: metadata.labels, annotations: metadata.annotations, owner: p.uid });
+  metadata.annotations = { ...metadata.annotations, [POD_ANNOTATIONS.specHash]: hash };
+  return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
+}

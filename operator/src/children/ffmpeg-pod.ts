@@ -1,0 +1,107 @@
+/**
+ * The FFmpeg pod (`<name>-ffmpeg`): the Process's FFmpeg command in a restricted container.
+ *
+ * restartPolicy is Never, always. When FFmpeg exits the pod stays (phase Succeeded or Failed)
+ * and the operator reports Core's state (finished/failed/killed, the last error line from the
+ * termination message); with `reconnect` it deletes the pod after `reconnectDelaySeconds` and
+ * creates a new one. The kubelet's own restarts (restartPolicy Always) would ignore the delay
+ * (CrashLoopBackOff doubles it from 10 s up to 5 min) and hide each run's exit from the status.
+ */
+import { ANNOTATIONS, buildFfmpegArgs, PORTS } from '@corecast/api';
+import type { OperatorConfig } from '../config.ts';
+import type { Pod } from '../kube/types.ts';
+import { childMeta, childNames, type ProcessView, restartToken } from './common.ts';
+import { contentHash } from './hash.ts';
+import { limitsToResources } from './quantity.ts';
+import { podSecurityContext, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from './security.ts';
+
+/** Annotations the operator keeps on its pods (its own bookkeeping, not user settings). */
+export const POD_ANNOTATIONS = {
+  /** Hash of everything the pod was built from; a different hash means delete and recreate. */
+  specHash: 'corecast.dev/spec-hash',
+  /** How many times FFmpeg was started again after exiting, counting this pod. */
+  restarts: 'corecast.dev/restarts',
+} as const;
+
+/** Where the wrapper keeps the progress heartbeat (in the /tmp emptyDir). */
+export const HEARTBEAT_FILE = '/tmp/corecast/progress';
+
+/**
+ * Runs FFmpeg with its `-progress pipe:1` output (stdout) turned into a heartbeat file.
+ * `sh -c <this> ffmpeg <argv…>`: $0 is the program, "$@" its arguments. A background reader
+ * touches the heartbeat on every `progress=` line; `exec` makes FFmpeg the container's main
+ * process, so it gets SIGTERM itself and its exit code is the container's. Only stderr (FFmpeg's
+ * log) reaches the container log, so the termination message ends with FFmpeg's last error.
+ */
+export const FFMPEG_WRAPPER = [
+  'set -eu',
+  'mkdir -p /tmp/corecast',
+  `: > ${HEARTBEAT_FILE}`,
+  'rm -f /tmp/corecast/progress.fifo',
+  'mkfifo /tmp/corecast/progress.fifo',
+  `while IFS= read -r line; do case "$line" in progress=*) : > ${HEARTBEAT_FILE} ;; esac; done < /tmp/corecast/progress.fifo &`,
+  'exec "$0" "$@" > /tmp/corecast/progress.fifo',
+].join('\n');
+
+/** The liveness probe behind staleTimeoutSeconds: the heartbeat must be younger than the timeout. */
+export function staleProbe(staleTimeoutSeconds: number) {
+  return {
+    exec: {
+      command: ['sh', '-c', `test $(( $(date +%s) - $(stat -c %Y ${HEARTBEAT_FILE}) )) -lt ${staleTimeoutSeconds}`],
+    },
+    // Checked a few times per timeout, so a stuck FFmpeg is killed within ~1.3 × the timeout.
+    periodSeconds: Math.min(10, Math.max(1, Math.floor(staleTimeoutSeconds / 3))),
+    timeoutSeconds: 5,
+    failureThreshold: 1,
+    successThreshold: 1,
+  };
+}
+
+/** Where FFmpeg sends the RTP legs: the egress Service of the same Process. */
+export function egressTarget(p: ProcessView) {
+  return { host: `${childNames(p.name).service}.${p.namespace}.svc`, videoPort: PORTS.videoRtp, audioPort: PORTS.audioRtp };
+}
+
+/** The FFmpeg argv (without the program) for a Process; throws ValidationError on an access-rule breach. */
+export function ffmpegArgv(p: ProcessView, config: OperatorConfig): string[] {
+  return buildFfmpegArgs(
+    { name: p.name, spec: p.spec },
+    { egress: p.spec.webrtc.enabled ? egressTarget(p) : undefined, access: config.ffmpeg.access },
+  );
+}
+
+/** Builds the FFmpeg pod. `restarts` is carried on the pod (see reconcile/decide.ts). */
+export function buildFfmpegPod(p: ProcessView, config: OperatorConfig, restarts: number): Pod {
+  const argv = ffmpegArgv(p, config);
+  const stale = p.spec.staleTimeoutSeconds;
+  const spec: NonNullable<Pod['spec']> = {
+    restartPolicy: 'Never',
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    terminationGracePeriodSeconds: 15,
+    securityContext: podSecurityContext(config),
+    ...(config.images.pullSecrets.length > 0 ? { imagePullSecrets: config.images.pullSecrets.map((name) => ({ name })) } : {}),
+    containers: [
+      {
+        name: 'ffmpeg',
+        image: config.images.ffmpeg,
+        imagePullPolicy: config.images.pullPolicy,
+        command: ['sh', '-c', FFMPEG_WRAPPER, 'ffmpeg'],
+        args: argv,
+        resources: limitsToResources(p.spec.limits),
+        securityContext: restrictedContainerSecurity(),
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+        volumeMounts: [TMP_MOUNT],
+        ...(stale > 0 ? { livenessProbe: staleProbe(stale) } : {}),
+      },
+    ],
+    volumes: [TMP_VOLUME],
+  };
+  const metadata = childMeta(p, childNames(p.name).ffmpegPod, 'ffmpeg', {
+    annotations: { [ANNOTATIONS.restartedFor]: restartToken(p) },
+  });
+  // The hash covers what the pod is, not the restart counter it carries.
+  const hash = contentHash({ spec, labels: metadata.labels, annotations: metadata.annotations, owner: p.uid });
+  metadata.annotations = { ...metadata.annotations, [POD_ANNOTATIONS.specHash]: hash, [POD_ANNOTATIONS.restarts]: String(restarts) };
+  return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
+}

@@ -1,0 +1,102 @@
+/** The egress Service, the Ingress route and the NetworkPolicy of a WebRTC-enabled Process. */
+import { PORTS, whepPath } from '@corecast/api';
+import type { OperatorConfig } from '../config.ts';
+import type { Ingress, NetworkPolicy, Service } from '../kube/types.ts';
+import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
+
+/**
+ * Service `<name>-egress`: the RTP legs (UDP) and HTTP. publishNotReadyAddresses, because the
+ * egress pod is ready only once RTP flows, and RTP reaches it through this Service.
+ */
+export function buildService(p: ProcessView): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMeta(p, childNames(p.name).service, 'egress'),
+    spec: {
+      type: 'ClusterIP',
+      selector: podSelector(p, 'egress'),
+      publishNotReadyAddresses: true,
+      ports: [
+        { name: 'rtp-video', protocol: 'UDP', port: PORTS.videoRtp, targetPort: PORTS.videoRtp },
+        { name: 'rtp-audio', protocol: 'UDP', port: PORTS.audioRtp, targetPort: PORTS.audioRtp },
+        { name: 'http', protocol: 'TCP', port: PORTS.http, targetPort: PORTS.http },
+      ],
+    },
+  };
+}
+
+/**
+ * Ingress `<name>`: one Prefix path, /api/v3/process/<name>/whep, so WHEP session URLs and the
+ * player below it route too. One Ingress per Process (a Service can only be the backend of an
+ * Ingress in its own namespace); they share the host and class from the operator's config, and
+ * the ingress controller merges them into one virtual host.
+ */
+export function buildIngress(p: ProcessView, config: OperatorConfig): Ingress {
+  const { className, host, tlsSecretName, annotations } = config.ingress;
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: childMeta(p, childNames(p.name).ingress, 'egress', { annotations }),
+    spec: {
+      ...(className ? { ingressClassName: className } : {}),
+      ...(tlsSecretName ? { tls: [{ ...(host ? { hosts: [host] } : {}), secretName: tlsSecretName }] } : {}),
+      rules: [
+        {
+          ...(host ? { host } : {}),
+          http: {
+            paths: [
+              {
+                path: whepPath(p.name),
+                pathType: 'Prefix',
+                backend: { service: { name: childNames(p.name).service, port: { name: 'http' } } },
+              },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** UDP port ranges a browser's media may use to reach the egress pod (ICE). */
+export function icePorts(config: OperatorConfig): { protocol: string; port: number; endPort?: number }[] {
+  const range = config.egress.ice.portRange;
+  const ports: { protocol: string; port: number; endPort?: number }[] = range
+    ? [{ protocol: 'UDP', port: range.min, endPort: range.max }]
+    : // No fixed range: the pod picks ephemeral ports, so admit every UDP port except the RTP ones.
+      [
+        { protocol: 'UDP', port: 1, endPort: PORTS.videoRtp - 1 },
+        { protocol: 'UDP', port: PORTS.videoRtp + 1, endPort: PORTS.audioRtp - 1 },
+        { protocol: 'UDP', port: PORTS.audioRtp + 1, endPort: 65535 },
+      ];
+  if (config.egress.ice.tcp) ports.push({ protocol: 'TCP', port: 1024, endPort: 65535 });
+  return ports.map((p) => (p.endPort === p.port ? { protocol: p.protocol, port: p.port } : p));
+}
+
+/**
+ * NetworkPolicy `<name>-egress`: RTP only from this Process's FFmpeg pod (so nobody else can
+ * inject a stream), HTTP (WHEP, player, metrics) and ICE media from anywhere.
+ */
+export function buildNetworkPolicy(p: ProcessView, config: OperatorConfig): NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: childMeta(p, childNames(p.name).networkPolicy, 'egress'),
+    spec: {
+      podSelector: { matchLabels: podSelector(p, 'egress') },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [{ podSelector: { matchLabels: podSelector(p, 'ffmpeg') } }],
+          ports: [
+            { protocol: 'UDP', port: PORTS.videoRtp },
+            { protocol: 'UDP', port: PORTS.audioRtp },
+          ],
+        },
+        { ports: [{ protocol: 'TCP', port: PORTS.http }] },
+        { ports: icePorts(config) },
+      ],
+    },
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * The operator's configuration: one YAML file (`--config <path>`, a ConfigMap in the chart),
+ * validated once at start. Every bad value fails the start with its field path; nothing is
+ * re-read while running. Environment overrides exist only where Kubernetes gives the value:
+ * POD_NAMESPACE (the Lease's namespace) and POD_NAME (the Lease holder identity).
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { EgressAuth, EgressIce, PORTS, parseOrThrow, ValidationError } from '@corecast/api';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const namespaceName = z.string().max(63).regex(DNS_LABEL, 'must be a namespace name (a DNS-1123 label)');
+const objectName = z.string().max(253).regex(DNS_SUBDOMAIN, 'must be an object name (a DNS-1123 subdomain)');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+const port = z.number().int().min(0).max(65535);
+/** A container image reference: registry/repository[:tag][@digest], no whitespace. */
+const image = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9][^\s]*$/, 'must be an image reference such as ghcr.io/corecast/ffmpeg:1.0');
+const quantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, 'must be a Kubernetes quantity such as 100m or 256Mi');
+const resourceList = z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() });
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Regular expressions as Core's ffmpeg.access lists them; each must compile. */
+const patterns = z
+  .array(z.string().max(1024))
+  .max(256)
+  .default([])
+  .superRefine((list, ctx) => {
+    list.forEach((p, i) => {
+      try {
+        new RegExp(p);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: [i], message: `invalid regular expression: ${(err as Error).message}` });
+      }
+    });
+  });
+const accessRules = z.strictObject({ allow: patterns, block: patterns }).prefault({});
+
+/** A key of a Secret in the Process's namespace. */
+const secretKeyRef = z.strictObject({
+  name: objectName.describe('Secret name (looked up in the namespace of each Process).'),
+  key: z.string().min(1).max(253).default('secret'),
+});
+
+const ingress = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Create an Ingress per WebRTC-enabled Process.'),
+    className: z.string().max(253).default('').describe('spec.ingressClassName; "" uses the cluster default class.'),
+    host: z
+      .string()
+      .max(253)
+      .regex(/^$|^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS host name')
+      .default('')
+      .describe('Host of every rule; "" matches any host.'),
+    tlsSecretName: z
+      .union([z.literal(''), objectName])
+      .default('')
+      .describe('TLS Secret (in each Process namespace); "" serves HTTP.'),
+    annotations: z.record(z.string(), z.string()).default({}),
+  })
+  .prefault({});
+
+const egress = z
+  .strictObject({
+    maxViewersPerPod: z.number().int().min(1).max(100000).default(100),
+    resources: z
+      .strictObject({ requests: resourceList.default({}), limits: resourceList.default({}) })
+      .prefault({ requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '512Mi' } }),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+    auth: EgressAuth.default({ mode: 'none' }),
+    jwtSecretRef: secretKeyRef.optional().describe('HS256 secret → CORECAST_JWT_SECRET; required when auth.mode is hs256.'),
+    embed: z
+      .strictObject({ enabled: z.boolean().default(false), maxTtlSeconds: z.number().int().min(60).max(31536000).default(86400) })
+      .prefault({}),
+    embedSecretRef: secretKeyRef.optional().describe('Signed-URL key → CORECAST_EMBED_SECRET; defaults to jwtSecretRef.'),
+    ice: EgressIce.prefault({}),
+    secretEnv: z
+      .array(z.strictObject({ name: envName, secretName: objectName, key: z.string().min(1).max(253) }))
+      .max(32)
+      .default([])
+      .describe('Extra variables from Secrets, e.g. the TURN credentials named in ice.servers[].auth.'),
+    hostNetwork: z.boolean().default(false).describe('Run egress pods on the node network (needs privileged Pod Security).'),
+  })
+  .superRefine((e, ctx) => {
+    if (e.auth.mode === 'hs256' && !e.jwtSecretRef) {
+      ctx.addIssue({ code: 'custom', path: ['jwtSecretRef'], message: 'required when auth.mode is hs256' });
+    }
+    if (e.embed.enabled && !e.embedSecretRef && !e.jwtSecretRef) {
+      ctx.addIssue({ code: 'custom', path: ['embedSecretRef'], message: 'required when embed.enabled (or set jwtSecretRef)' });
+    }
+    const provided = new Set(e.secretEnv.map((s) => s.name));
+    e.ice.servers.forEach((server, i) => {
+      const auth = server.auth;
+      if (!auth) return;
+      const [field, name] = auth.type === 'password' ? ['credentialEnv', auth.credentialEnv] : ['secretEnv', auth.secretEnv];
+      if (!provided.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ice', 'servers', i, 'auth', field],
+          message: `no egress.secretEnv entry provides ${name}`,
+        });
+      }
+    });
+    const range = e.ice.portRange;
+    if (range) {
+      for (const [what, p] of Object.entries({ videoRtp: PORTS.videoRtp, audioRtp: PORTS.audioRtp, http: PORTS.http })) {
+        if (p >= range.min && p <= range.max) {
+          ctx.addIssue({ code: 'custom', path: ['ice', 'portRange'], message: `must not include the ${what} port ${p}` });
+        }
+      }
+    }
+  });
+
+const leaderElection = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    leaseName: objectName.default('corecast-operator'),
+    leaseNamespace: namespaceName.optional().describe('Defaults to POD_NAMESPACE.'),
+    leaseDurationSeconds: z.number().min(1).max(600).default(15),
+    renewDeadlineSeconds: z.number().min(0.5).max(600).default(10),
+    retryPeriodSeconds: z.number().min(0.1).max(600).default(2),
+  })
+  .superRefine((le, ctx) => {
+    // client-go's rules (leaderelection.NewLeaderElector).
+    if (le.renewDeadlineSeconds >= le.leaseDurationSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['renewDeadlineSeconds'], message: 'must be less than leaseDurationSeconds' });
+    }
+    if (le.retryPeriodSeconds * 1.2 >= le.renewDeadlineSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['retryPeriodSeconds'], message: 'times 1.2 must be less than renewDeadlineSeconds' });
+    }
+  })
+  .prefault({});
+
+/** The configuration file's schema. Unknown keys are errors, so a typo is caught at start. */
+export const OperatorConfig = z.strictObject({
+  namespaces: z.array(namespaceName).max(256).default([]).describe('Watched namespaces; empty watches all.'),
+  workers: z.number().int().min(1).max(64).default(4).describe('Processes reconciled at once.'),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  resyncSeconds: z.number().int().min(10).max(86400).default(300).describe('Informers re-list this often.'),
+  images: z.strictObject({
+    ffmpeg: image,
+    egress: image,
+    pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+    pullSecrets: z.array(objectName).max(16).default([]),
+  }),
+  publicBaseUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://stream.example.com' })
+    .optional()
+    .describe('Base of status.whepUrl/playerUrl; defaults to the ingress host.'),
+  ingress,
+  ffmpeg: z
+    .strictObject({
+      access: z.strictObject({ input: accessRules, output: accessRules }).prefault({}),
+    })
+    .prefault({}),
+  egress: egress.prefault({}),
+  pods: z
+    .strictObject({
+      runAsUser: z.number().int().min(1).max(2147483647).default(65532),
+      runAsGroup: z.number().int().min(1).max(2147483647).default(65532),
+    })
+    .prefault({}),
+  leaderElection,
+  metrics: z.strictObject({ port: port.default(8080) }).prefault({}),
+  health: z.strictObject({ port: port.default(8081) }).prefault({}),
+});
+
+/** A validated configuration with every default filled in. */
+export type OperatorConfig = z.output<typeof OperatorConfig>;
+/** A configuration as written in the file. */
+export type OperatorConfigInput = z.input<typeof OperatorConfig>;
+
+/** What the operator takes from its environment (the chart sets these from the downward API). */
+export interface Identity {
+  /** This instance's name: the Lease holder and the Events' reportingInstance. */
+  readonly name: string;
+  /** The namespace the operator runs in (default Lease namespace). */
+  readonly namespace: string | undefined;
+}
+
+/** POD_NAME / POD_NAMESPACE, or the host name outside a cluster. */
+export function identityFromEnv(env: NodeJS.ProcessEnv = process.env): Identity {
+  return { name: env.POD_NAME || hostname(), namespace: env.POD_NAMESPACE || undefined };
+}
+
+/** Validates a parsed configuration object; the error names every bad field. */
+export function parseConfig(value: unknown, identity: Identity, source = 'operator config'): OperatorConfig {
+  const config = parseOrThrow(OperatorConfig, value ?? {}, source);
+  const le = config.leaderElection;
+  if (le.enabled && !le.leaseNamespace) {
+    if (!identity.namespace) {
+      throw new ValidationError(source, [
+        { path: 'leaderElection.leaseNamespace', message: 'required when leaderElection.enabled (or set POD_NAMESPACE)' },
+      ]);
+    }
+    return { ...config, leaderElection: { ...le, leaseNamespace: identity.namespace } };
+  }
+  return config;
+}
+
+/** Reads and validates the YAML file at `path`. */
+export function loadConfig(path: string, identity: Identity = identityFromEnv()): OperatorConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the config file ${path}: ${(err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new Error(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  return parseConfig(value, identity, `config file ${path}`);
+}
+
+/** Base URL of status.whepUrl and playerUrl, or undefined when nothing says where browsers go. */
+export function publicBaseUrl(config: OperatorConfig): string | undefined {
+  if (config.publicBaseUrl) return config.publicBaseUrl.replace(/\/+$/, '');
+  const host = config.ingress.host;
+  if (!config.ingress.enabled || !host || host.startsWith('*')) return undefined;
+  return `${config.ingress.tlsSecretName ? 'https' : 'http'}://${host}`;
+}
+
+/** Parses `--config <path>` (or `--config=<path>`) from argv; the only flag the operator takes. */
+export function configPathFromArgs(argv: readonly string[]): string {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new Error('missing --config <path> (the operator configuration file)');
+  let path: string | undefined;
+  if (first === '--config') {
+    path = rest.shift();
+    if (!path) throw new Error('--config needs a path');
+  } else if (first.startsWith('--config=')) {
+    path = first.slice('--config='.length);
+  } else {
+    throw new Error(`unknown argument "${first}": the operator takes only --config <path>`);
+  }
+  if (rest.length > 0) throw new Error(`unknown argument "${rest[0]}": the operator takes only --config <path>`);
+  return path;
+}

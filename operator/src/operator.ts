@@ -1,0 +1,315 @@
+/**
+ * The operator: informers feeding a work queue, workers running the Process reconciler,
+ * leader election, metrics and health. `main.ts` builds one from the configuration; tests and
+ * the benchmark build several in one process.
+ *
+ * Start order (as controller-runtime's manager): servers, informers (a standby keeps warm
+ * caches too), then — once leading, or at once without leader election — the workers, and
+ * only after every cache has synced, so no reconcile acts on a half-filled cache.
+ * Stop order: no new work, in-flight reconciles finish, the Lease is released, informers stop.
+ */
+
+import { LABELS } from '@corecast/api';
+import { type KubeConfig, Watch } from '@kubernetes/client-node';
+import { type Logger, pino } from 'pino';
+import { Registry } from 'prom-client';
+import { type Identity, type OperatorConfig, publicBaseUrl } from './config.ts';
+import { type Kube, makeKube, type RequestHooks } from './kube/client.ts';
+import { Informer } from './kube/informer.ts';
+import { EventRecorder } from './kube/recorder.ts';
+import { CHILD_KINDS, type ChildKind, childSource, type ProcessObject, processSource } from './kube/sources.ts';
+import { type DeepReadonly, type KubeObject, objectKey, splitKey } from './kube/types.ts';
+import type { Caches } from './reconcile/gather.ts';
+import { ProcessReconciler } from './reconcile/reconciler.ts';
+import { type Clock, systemClock } from './runtime/clock.ts';
+import { Controller } from './runtime/controller.ts';
+import { type Listening, serveHealth, serveMetrics } from './runtime/http.ts';
+import { LeaderElector } from './runtime/leader.ts';
+import { CONTROLLER_NAME, OperatorMetrics } from './runtime/metrics.ts';
+import { WorkQueue } from './runtime/queue.ts';
+
+/** What an operator is built from. */
+export interface OperatorOptions {
+  readonly config: OperatorConfig;
+  readonly identity: Identity;
+  readonly kubeConfig: KubeConfig;
+  readonly log?: Logger;
+  readonly clock?: Clock;
+  /** Extra hooks on every API request (tests count writes with one). */
+  readonly requestHooks?: RequestHooks[];
+  /** Informer tuning (tests shorten these). */
+  readonly informer?: { relistMs?: number; stallMs?: number };
+  /** Called when the operator cannot go on (leadership lost): `main` exits. */
+  readonly onFatal?: (reason: string) => void;
+}
+
+/** How long a stop waits for in-flight reconciles. */
+const DRAIN_TIMEOUT_MS = 20_000;
+
+/** One operator instance. */
+export class Operator {
+  readonly metrics: OperatorMetrics;
+  readonly kube: Kube;
+  readonly log: Logger;
+  readonly #o: OperatorOptions;
+  readonly #clock: Clock;
+  readonly #queue: WorkQueue;
+  readonly #controller: Controller;
+  readonly #processInformers = new Map<string, Informer<ProcessObject>>();
+  readonly #childInformers = new Map<ChildKind, Map<string, Informer<KubeObject>>>();
+  /** Process keys by name, for route conflicts. */
+  readonly #byName = new Map<string, Set<string>>();
+  readonly #elector: LeaderElector | undefined;
+  readonly #recorder: EventRecorder;
+  #servers: Listening[] = [];
+  #workersStarted = false;
+  #leading = false;
+  #stopping = false;
+
+  constructor(opts: OperatorOptions) {
+    this.#o = opts;
+    const { config } = opts;
+    this.#clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? pino({ level: config.logLevel, base: { instance: opts.identity.name } });
+    this.metrics = new OperatorMetrics(new Registry());
+    const host = new URL(opts.kubeConfig.getCurrentCluster()?.server ?? 'https://unknown').host;
+    this.kube = makeKube(opts.kubeConfig, [
+      { after: (r) => this.metrics.requests.inc({ code: String(r.status), method: r.method, host }) },
+      ...(opts.requestHooks ?? []),
+    ]);
+    this.#recorder = new EventRecorder(this.kube, opts.identity.name, this.#clock, this.log);
+    this.#queue = new WorkQueue({ clock: this.#clock, metrics: this.metrics.queueMetrics });
+    this.metrics.watchQueue(this.#queue);
+    this.metrics.maxConcurrent.set({ controller: CONTROLLER_NAME }, config.workers);
+    const reconciler = new ProcessReconciler({
+      kube: this.kube,
+      caches: this.#caches(),
+      config,
+      recorder: this.#recorder,
+      clock: this.#clock,
+      log: this.log,
+      baseUrl: publicBaseUrl(config),
+    });
+    this.#controller = new Controller({
+      name: CONTROLLER_NAME,
+      queue: this.#queue,
+      reconcile: reconciler.reconcile,
+      workers: config.workers,
+      log: this.log,
+      metrics: this.metrics.controllerMetrics,
+    });
+    this.#buildInformers();
+    const le = config.leaderElection;
+    if (le.enabled) {
+      this.#elector = new LeaderElector(
+        this.kube,
+        {
+          namespace: le.leaseNamespace ?? opts.identity.namespace ?? 'default',
+          name: le.leaseName,
+          identity: opts.identity.name,
+          leaseDurationMs: le.leaseDurationSeconds * 1000,
+          renewDeadlineMs: le.renewDeadlineSeconds * 1000,
+          retryPeriodMs: le.retryPeriodSeconds * 1000,
+        },
+        {
+          onStartedLeading: () => {
+            this.#setLeading(true);
+            void this.#startWorkers();
+          },
+          onStoppedLeading: (reason) => {
+            this.#setLeading(false);
+            if (reason === 'lost') {
+              this.#queue.shutDown();
+              this.#o.onFatal?.('leadership lost');
+            }
+          },
+        },
+        this.log,
+        this.#clock,
+      );
+      this.metrics.leader.set({ name: le.leaseName }, 0);
+    }
+  }
+
+  /** Starts serving, watching and (when leading) reconciling. */
+  async start(): Promise<void> {
+    const { config } = this.#o;
+    this.#servers = [
+      await serveMetrics(this.metrics.registry, config.metrics.port),
+      await serveHealth(
+        {
+          healthz: { ping: () => undefined },
+          readyz: { informers: () => (this.hasSynced() ? undefined : `not synced: ${this.#unsynced().join(', ')}`) },
+        },
+        config.health.port,
+      ),
+    ];
+    for (const inf of this.#allInformers()) inf.start();
+    if (this.#elector) this.#elector.start();
+    else {
+      this.#setLeading(true);
+      void this.#startWorkers();
+    }
+    this.log.info(
+      {
+        namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
+        workers: config.workers,
+        leaderElection: config.leaderElection.enabled,
+      },
+      'operator started',
+    );
+  }
+
+  /** Stops gracefully (see the file comment). */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#queue.shutDown();
+    await Promise.race([this.#controller.stopped(), new Promise((r) => setTimeout(r, DRAIN_TIMEOUT_MS).unref())]);
+    await this.#elector?.stop();
+    await Promise.all(this.#allInformers().map((i) => i.stop()));
+    await Promise.all(this.#servers.map((s) => s.close()));
+    this.log.info('operator stopped');
+  }
+
+  /** True once every informer has listed. */
+  hasSynced(): boolean {
+    return this.#unsynced().length === 0;
+  }
+
+  /** True while this instance may reconcile (leader, or no leader election). */
+  get isLeader(): boolean {
+    return this.#leading;
+  }
+
+  /** Port of /metrics. */
+  get metricsPort(): number {
+    return this.#servers[0]?.port ?? 0;
+  }
+
+  /** Port of /healthz and /readyz. */
+  get healthPort(): number {
+    return this.#servers[1]?.port ?? 0;
+  }
+
+  #setLeading(leading: boolean): void {
+    this.#leading = leading;
+    if (this.#elector) this.metrics.leader.set({ name: this.#o.config.leaderElection.leaseName }, leading ? 1 : 0);
+  }
+
+  async #startWorkers(): Promise<void> {
+    if (this.#workersStarted) return;
+    this.#workersStarted = true;
+    while (!this.hasSynced() && !this.#stopping) await new Promise((r) => setTimeout(r, 20));
+    if (this.#stopping) return;
+    this.log.info('caches synced; starting workers');
+    this.#controller.start();
+  }
+
+  #unsynced(): string[] {
+    return this.#allInformers()
+      .filter((i) => !i.hasSynced())
+      .map((i) => i.name);
+  }
+
+  #allInformers(): Informer<KubeObject>[] {
+    return [...this.#processInformers.values(), ...[...this.#childInformers.values()].flatMap((m) => [...m.values()])];
+  }
+
+  #buildInformers(): void {
+    const { config } = this.#o;
+    const scopes = config.namespaces.length > 0 ? config.namespaces : [undefined];
+    const informerOpts = {
+      clock: this.#clock,
+      log: this.log,
+      relistMs: this.#o.informer?.relistMs ?? config.resyncSeconds * 1000,
+      ...(this.#o.informer?.stallMs ? { stallMs: this.#o.informer.stallMs } : {}),
+    };
+    for (const ns of scopes) {
+      const onError = (resource: string) => () => this.metrics.informerErrors.inc({ resource });
+      const procs = new Informer(processSource(this.kube, ns), new Watch(this.kube.kubeConfig), {
+        ...informerOpts,
+        onError: onError('processes'),
+      });
+      procs.on({
+        add: (p) => this.#processChanged(undefined, p),
+        update: (old, p) => this.#processChanged(old, p),
+        delete: (p) => this.#processGone(p),
+      });
+      this.#processInformers.set(ns ?? '', procs);
+      for (const kind of CHILD_KINDS) {
+        const inf = new Informer<KubeObject>(childSource(this.kube, kind, ns), new Watch(this.kube.kubeConfig), {
+          ...informerOpts,
+          onError: onError(kind),
+        });
+        const toOwner = (obj: DeepReadonly<KubeObject>) => this.#enqueueOwner(obj);
+        inf.on({ add: toOwner, update: (_old, obj) => toOwner(obj), delete: toOwner });
+        const byNs = this.#childInformers.get(kind) ?? new Map<string, Informer<KubeObject>>();
+        byNs.set(ns ?? '', inf);
+        this.#childInformers.set(kind, byNs);
+      }
+    }
+  }
+
+  /** A child changed: reconcile its Process (named by the process label). */
+  #enqueueOwner(obj: DeepReadonly<KubeObject>): void {
+    const ns = obj.metadata?.namespace;
+    const owner = obj.metadata?.labels?.[LABELS.process];
+    if (ns && owner) this.#queue.add(`${ns}/${owner}`);
+  }
+
+  #processChanged(old: DeepReadonly<ProcessObject> | undefined, p: DeepReadonly<ProcessObject>): void {
+    const key = objectKey(p);
+    const name = p.metadata?.name ?? '';
+    if (!old) {
+      const keys = this.#byName.get(name) ?? new Set<string>();
+      keys.add(key);
+      this.#byName.set(name, keys);
+    }
+    // Status-only updates (our own writes) need no reconcile; spec (generation), annotations
+    // (restart, reload), labels and deletion do.
+    const m = p.metadata;
+    const o = old?.metadata;
+    const relevant =
+      !old ||
+      m?.generation !== o?.generation ||
+      m?.deletionTimestamp !== o?.deletionTimestamp ||
+      JSON.stringify(m?.annotations ?? {}) !== JSON.stringify(o?.annotations ?? {}) ||
+      JSON.stringify(m?.labels ?? {}) !== JSON.stringify(o?.labels ?? {});
+    if (relevant) this.#queue.add(key);
+    // Another namespace's Process of the same name may win or lose the ingress path now.
+    const webrtc = (x: DeepReadonly<ProcessObject> | undefined) =>
+      (x?.spec as { webrtc?: { enabled?: unknown } } | undefined)?.webrtc?.enabled === true;
+    if (!old || webrtc(old) !== webrtc(p) || m?.deletionTimestamp !== o?.deletionTimestamp) this.#enqueueSameName(name, key);
+  }
+
+  #processGone(p: DeepReadonly<ProcessObject>): void {
+    const key = objectKey(p);
+    const name = p.metadata?.name ?? '';
+    this.#byName.get(name)?.delete(key);
+    if (this.#byName.get(name)?.size === 0) this.#byName.delete(name);
+    if (p.metadata?.uid) this.#recorder.forget(p.metadata.uid);
+    this.#queue.add(key);
+    this.#enqueueSameName(name, key);
+  }
+
+  #enqueueSameName(name: string, except: string): void {
+    for (const k of this.#byName.get(name) ?? []) if (k !== except) this.#queue.add(k);
+  }
+
+  #caches(): Caches {
+    const processInformer = (ns: string) => this.#processInformers.get(ns) ?? this.#processInformers.get('');
+    const childInformer = (kind: ChildKind, ns: string) => {
+      const m = this.#childInformers.get(kind);
+      return m?.get(ns) ?? m?.get('');
+    };
+    return {
+      process: (key) => processInformer(splitKey(key).namespace)?.get(key),
+      processesNamed: (name) =>
+        [...(this.#byName.get(name) ?? [])]
+          .map((k) => processInformer(splitKey(k).namespace)?.get(k))
+          .filter((p): p is DeepReadonly<ProcessObject> => p !== undefined),
+      child: (kind, key) => childInformer(kind, splitKey(key).namespace)?.get(key),
+    };
+  }
+}

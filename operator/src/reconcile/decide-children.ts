@@ -1,0 +1,144 @@
+/**
+ * Pure decisions about the children: for each, create, put back, recreate, delete or leave it.
+ * Pods are immutable in what matters, so a pod whose content hash differs from the desired one
+ * is deleted and created again on the next pass; the other children are updated in place.
+ */
+import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
+import { type ProcessView, reloadToken, restartToken } from '../children/common.ts';
+import { objectDiff } from '../children/derivative.ts';
+import { buildEgressPod } from '../children/egress-pod.ts';
+import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
+import { buildIngress, buildNetworkPolicy, buildService } from '../children/route.ts';
+import type { OperatorConfig } from '../config.ts';
+import type { ChildKind } from '../kube/sources.ts';
+import type { DeepReadonly, KubeObject, Pod } from '../kube/types.ts';
+import { exitOf, isDeleting, isRunning, podHash, podRestarts } from './pod-state.ts';
+import type { ApplyAction, DeleteAction, FfmpegDecision, Observed } from './types.ts';
+
+/** Inputs besides the observed state. */
+export interface DecideContext {
+  readonly config: OperatorConfig;
+  /** Now, in ms since the epoch (injected, never read from the system in decide). */
+  readonly now: number;
+}
+
+/** The shortest wait before a reconnect, so a command that fails at once can't spin. */
+export const MIN_RECONNECT_DELAY_SECONDS = 1;
+
+const TERMINAL = new Set(['finished', 'failed', 'killed']);
+
+/** The restart count of a new FFmpeg pod: one more when the previous run ended by itself while ordered to run. */
+export function nextRestarts(status: ProcessStatus): number {
+  const prev = status.restarts ?? 0;
+  return status.exec && TERMINAL.has(status.exec) && status.order === 'start' ? prev + 1 : prev;
+}
+
+/** Why a pod with an outdated hash is recreated, in words for the Event. */
+export function recreateReason(pod: DeepReadonly<Pod>, p: ProcessView, component: 'ffmpeg' | 'egress'): string {
+  const a = pod.metadata?.annotations ?? {};
+  if (component === 'ffmpeg' && (a[ANNOTATIONS.restartedFor] ?? '') !== restartToken(p)) {
+    return `restart requested (annotation ${ANNOTATIONS.restart})`;
+  }
+  if ((a[ANNOTATIONS.reloadedFor] ?? '') !== reloadToken(p)) return `reload requested (annotation ${ANNOTATIONS.reload})`;
+  return component === 'ffmpeg' ? 'the spec changed' : 'the spec or the operator configuration changed';
+}
+
+function del(kind: ChildKind, obj: DeepReadonly<KubeObject>, why: string): DeleteAction {
+  return { kind, name: obj.metadata?.name ?? '', uid: obj.metadata?.uid ?? '', why };
+}
+
+/** The FFmpeg pod, for the effective order (stop also while autostart holds a new Process). */
+export function decideFfmpeg(o: Observed, ctx: DecideContext, order: 'start' | 'stop'): FfmpegDecision {
+  const live = o.ffmpegPod;
+  const p = o.process;
+  if (order === 'stop') {
+    if (!live) return { exec: 'finished', restarts: o.status.restarts ?? 0 };
+    const restarts = podRestarts(live);
+    if (isDeleting(live)) return { exec: 'finishing', restarts };
+    return { delete: del('pods', live, 'spec.order is stop'), exec: 'finishing', restarts };
+  }
+  if (live && isDeleting(live)) return { exec: 'finishing', restarts: podRestarts(live) };
+  const restarts = live ? podRestarts(live) : nextRestarts(o.status);
+  const desired = buildFfmpegPod(p, ctx.config, restarts);
+  if (!live) return { apply: { kind: 'pods', object: desired, force: false, verb: 'create' }, exec: 'starting', restarts };
+  if (podHash(live) !== podHash(desired)) {
+    return { delete: del('pods', live, recreateReason(live, p, 'ffmpeg')), exec: 'finishing', restarts };
+  }
+  const exit = exitOf(live);
+  if (exit) {
+    if (!p.spec.reconnect) return { exec: exit.exec, exit, restarts, pod: live };
+    const delayMs = Math.max(MIN_RECONNECT_DELAY_SECONDS, p.spec.reconnectDelaySeconds) * 1000;
+    const ended = Date.parse(exit.finishedAt ?? live.metadata?.creationTimestamp ?? '') || ctx.now;
+    const restartAtMs = ended + delayMs;
+    const restartAt = new Date(restartAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (ctx.now >= restartAtMs) {
+      return {
+        delete: del('pods', live, `reconnect: FFmpeg exited (${exit.exec}); starting it again`),
+        exec: exit.exec,
+        exit,
+        restarts,
+        pod: live,
+        restartAt,
+      };
+    }
+    return { exec: exit.exec, exit, restarts, pod: live, restartAt, requeueAfterMs: restartAtMs - ctx.now };
+  }
+  const drift = objectDiff(desired, live);
+  const apply: ApplyAction | undefined = drift ? { kind: 'pods', object: desired, force: true, verb: 'update', drift } : undefined;
+  return { ...(apply ? { apply } : {}), exec: isRunning(live) ? 'running' : 'starting', restarts, pod: live };
+}
+
+/** One mutable child (Service, Ingress, NetworkPolicy): create when absent, put back when it drifted. */
+function decideMutable(kind: ChildKind, desired: KubeObject, live: DeepReadonly<KubeObject> | undefined): ApplyAction | undefined {
+  if (!live) return { kind, object: desired, force: false, verb: 'create' };
+  if (isDeleting(live)) return undefined;
+  const drift = objectDiff(desired, live);
+  return drift ? { kind, object: desired, force: true, verb: 'update', drift } : undefined;
+}
+
+/** The egress pod, Service, NetworkPolicy and Ingress. */
+export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyAction[]; deletes: DeleteAction[] } {
+  const applies: ApplyAction[] = [];
+  const deletes: DeleteAction[] = [];
+  const p = o.process;
+  const existing: [ChildKind, DeepReadonly<KubeObject> | undefined][] = [
+    ['pods', o.egressPod],
+    ['services', o.service],
+    ['networkpolicies', o.networkPolicy],
+    ['ingresses', o.ingress],
+  ];
+  if (!p.spec.webrtc.enabled) {
+    for (const [kind, obj] of existing) {
+      if (obj && !isDeleting(obj)) deletes.push(del(kind, obj, 'spec.webrtc.enabled is false'));
+    }
+    return { applies, deletes };
+  }
+
+  const pod = buildEgressPod(p, ctx.config);
+  const live = o.egressPod;
+  if (!live) applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
+  else if (!isDeleting(live)) {
+    if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress')));
+    else {
+      const drift = objectDiff(pod, live);
+      if (drift) applies.push({ kind: 'pods', object: pod, force: true, verb: 'update', drift });
+    }
+  }
+
+  const service = decideMutable('services', buildService(p), o.service);
+  if (service) applies.push(service);
+  const policy = decideMutable('networkpolicies', buildNetworkPolicy(p, ctx.config), o.networkPolicy);
+  if (policy) applies.push(policy);
+
+  const wantRoute = ctx.config.ingress.enabled && !o.routeHolder;
+  if (wantRoute) {
+    const ingress = decideMutable('ingresses', buildIngress(p, ctx.config), o.ingress);
+    if (ingress) applies.push(ingress);
+  } else if (o.ingress && !isDeleting(o.ingress)) {
+    const why = o.routeHolder
+      ? `the path is served for Process ${o.routeHolder.name} in namespace ${o.routeHolder.namespace}`
+      : 'ingress.enabled is false in the operator configuration';
+    deletes.push(del('ingresses', o.ingress, why));
+  }
+  return { applies, deletes };
+}

@@ -1,0 +1,69 @@
+/**
+ * decide: the observed state in, the plan out (children to apply and delete, the status,
+ * the Events, when to look again). Pure: no I/O, time comes in `ctx.now`.
+ */
+import { ValidationError } from '@corecast/api';
+import { ffmpegArgv } from '../children/ffmpeg-pod.ts';
+import { stableStringify } from '../children/hash.ts';
+import { type DecideContext, decideEgress, decideFfmpeg } from './decide-children.ts';
+import { actionEvents, transitionEvents } from './events.ts';
+import { computeStatus } from './status.ts';
+import type { ApplyAction, DeleteAction, Observed, Plan } from './types.ts';
+
+/** Everything decide needs besides the observed state. */
+export interface PlanContext extends DecideContext {
+  /** Base URL of the status URLs. */
+  readonly baseUrl?: string;
+  /** Set when an object with a child's name exists and belongs to someone else: act on nothing, report it. */
+  readonly nameTaken?: string;
+}
+
+/** True while `autostart: false` holds a Process that has not been changed since it was created. */
+export function isHeld(o: Observed): boolean {
+  return !o.process.spec.autostart && o.process.generation <= 1;
+}
+
+/** The plan for one Process. */
+export function decide(o: Observed, ctx: PlanContext): Plan {
+  const p = o.process;
+  const held = isHeld(o);
+  const order = held ? 'stop' : p.spec.order;
+  const base = { now: ctx.now, held, order, baseUrl: ctx.baseUrl, ingressEnabled: ctx.config.ingress.enabled } as const;
+
+  // 1. The command; it also checks the addresses against the access rules.
+  let argv: string[];
+  try {
+    argv = ffmpegArgv(p, ctx.config);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    return statusOnly(o, computeStatus(o, { ...base, invalid: err.message }));
+  }
+  if (ctx.nameTaken) return statusOnly(o, computeStatus(o, { ...base, argv, nameTaken: ctx.nameTaken }));
+
+  // 2. The FFmpeg pod, 3. the egress children.
+  const ffmpeg = decideFfmpeg(o, ctx, order);
+  const egress = decideEgress(o, ctx);
+  const applies: ApplyAction[] = [...(ffmpeg.apply ? [ffmpeg.apply] : []), ...egress.applies];
+  const deletes: DeleteAction[] = [...(ffmpeg.delete ? [ffmpeg.delete] : []), ...egress.deletes];
+
+  // 4. The status, written only when it differs; 5. Events for what changed.
+  const status = computeStatus(o, { ...base, ffmpeg, argv });
+  const changed = stableStringify(status) !== stableStringify(o.status);
+  return {
+    applies,
+    deletes,
+    ...(changed ? { status } : {}),
+    events: [...actionEvents(applies, deletes), ...(changed ? transitionEvents(o.status, status) : [])],
+    ...(ffmpeg.requeueAfterMs !== undefined ? { requeueAfterMs: ffmpeg.requeueAfterMs } : {}),
+  };
+}
+
+function statusOnly(o: Observed, status: ReturnType<typeof computeStatus>): Plan {
+  const changed = stableStringify(status) !== stableStringify(o.status);
+  return {
+    applies: [],
+    deletes: [],
+    ...(changed ? { status } : {}),
+    events: changed ? transitionEvents(o.status, status) : [],
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * The Process reconciler: gather → decide → act, safe to run any number of times.
+ * Only this file talks to the API server on a reconcile's behalf.
+ */
+import { KIND } from '@corecast/api';
+import type { Logger } from 'pino';
+import type { OperatorConfig } from '../config.ts';
+import { applyChild, applyStatus, deleteChild, KIND_NAMES, readChild } from '../kube/apply.ts';
+import { isConflict, type Kube } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/recorder.ts';
+import type { ChildKind } from '../kube/sources.ts';
+import { splitKey } from '../kube/types.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { ConflictError, type Result } from '../runtime/controller.ts';
+import { decide } from './decide.ts';
+import { type Caches, gather } from './gather.ts';
+import type { ApplyAction, Observed, Plan } from './types.ts';
+
+/** A child's name is held by an object that some other owner controls. */
+export class NameTakenError extends Error {
+  constructor(kind: ChildKind, name: string) {
+    super(`${KIND_NAMES[kind]} ${name} already exists and is not managed by this Process`);
+    this.name = 'NameTakenError';
+  }
+}
+
+/** How long to wait before trying again when a child's name is taken (any change to the Process also retries). */
+const NAME_TAKEN_RETRY_MS = 60_000;
+
+/** What the reconciler needs. */
+export interface ReconcilerDeps {
+  readonly kube: Kube;
+  readonly caches: Caches;
+  readonly config: OperatorConfig;
+  readonly recorder: EventRecorder;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly baseUrl: string | undefined;
+}
+
+/** Reconciles one Process per call. */
+export class ProcessReconciler {
+  readonly #d: ReconcilerDeps;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#d = deps;
+  }
+
+  /** The reconcile function for the controller. */
+  readonly reconcile = async (key: string): Promise<Result> => {
+    const { caches, config, clock, baseUrl } = this.#d;
+    const log = this.#d.log.child({ process: key });
+
+    // 1. Read the Process and its children from the caches. Gone or being deleted: the
+    //    garbage collector removes the children (owner references), nothing to do.
+    const observed = gather(key, caches);
+    if (!observed) return {};
+
+    // 2. Decide.
+    const ctx = { config, now: clock.now(), baseUrl };
+    let plan = decide(observed, ctx);
+
+    // 3. Act: deletes and applies (independent of each other, so at once).
+    try {
+      await Promise.all([
+        ...plan.deletes.map((d) => deleteChild(this.#d.kube, d.kind, observed.process.namespace, d.name, d.uid)),
+        ...plan.applies.map((a) => this.#apply(observed, a)),
+      ]);
+    } catch (err) {
+      if (!(err instanceof NameTakenError)) throw err;
+      plan = decide(observed, { ...ctx, nameTaken: err.message });
+      await this.#finish(observed, plan, log);
+      return { requeueAfterMs: NAME_TAKEN_RETRY_MS };
+    }
+    if (plan.applies.length + plan.deletes.length > 0) {
+      log.info(
+        {
+          applied: plan.applies.map(
+            (a) => `${KIND_NAMES[a.kind]}/${a.object.metadata?.name} (${a.verb}${a.drift ? ` at ${a.drift}` : ''})`,
+          ),
+          deleted: plan.deletes.map((d) => `${KIND_NAMES[d.kind]}/${d.name}`),
+        },
+        'children changed',
+      );
+    }
+
+    // 4. Status (only when it changed) and 5. Events.
+    await this.#finish(observed, plan, log);
+
+    // 6. Look again when a reconnect is due.
+    return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {};
+  };
+
+  async #finish(observed: Observed, plan: Plan, log: Logger): Promise<void> {
+    const { name, namespace, uid } = observed.process;
+    if (plan.status) {
+      try {
+        await applyStatus(this.#d.kube, namespace, name, observed.resourceVersion, plan.status);
+      } catch (err) {
+        // The Process changed after it was read (often: the cache has not yet seen our own last write).
+        if (isConflict(err)) throw new ConflictError(`status of ${namespace}/${name}: the Process changed since it was read`);
+        throw err;
+      }
+      log.debug({ exec: plan.status.exec, ready: plan.status.conditions?.[0]?.reason }, 'status written');
+    }
+    await Promise.all(plan.events.map((e) => this.#d.recorder.record({ name, namespace, uid }, e)));
+  }
+
+  /** Applies a child; a create that meets an existing object takes it over only if it is this Process's. */
+  async #apply(observed: Observed, a: ApplyAction): Promise<void> {
+    try {
+      await applyChild(this.#d.kube, a.kind, a.object, a.force);
+    } catch (err) {
+      if (a.force || !isConflict(err)) throw err;
+      const { namespace, name } = splitKey(`${observed.process.namespace}/${a.object.metadata?.name ?? ''}`);
+      const live = await readChild(this.#d.kube, a.kind, namespace, name);
+      const controller = live?.metadata?.ownerReferences?.find((r) => r.controller);
+      // Ours after all (the cache lagged, a label was edited away, or it belonged to an earlier
+      // Process of the same name that the garbage collector has not removed yet): take it back.
+      const ours = controller?.uid === observed.process.uid || (controller?.kind === KIND && controller.name === observed.process.name);
+      if (live && !ours) throw new NameTakenError(a.kind, name);
+      await applyChild(this.#d.kube, a.kind, a.object, true);
+    }
+  }
+}

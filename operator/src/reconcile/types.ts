@@ -1,0 +1,77 @@
+/** The values passed between gather, decide and act. */
+import type { ExecState, ProcessStatus } from '@corecast/api';
+import type { ProcessView } from '../children/common.ts';
+import type { ChildKind } from '../kube/sources.ts';
+import type { DeepReadonly, Ingress, KubeObject, NetworkPolicy, Pod, Service } from '../kube/types.ts';
+import type { Exit } from './pod-state.ts';
+
+/** Everything a reconcile looks at, read from the caches in one go. */
+export interface Observed {
+  readonly process: ProcessView;
+  /** The Process's resourceVersion (the status write's precondition). */
+  readonly resourceVersion: string;
+  /** Its current status, as last written. */
+  readonly status: ProcessStatus;
+  readonly ffmpegPod?: DeepReadonly<Pod>;
+  readonly egressPod?: DeepReadonly<Pod>;
+  readonly service?: DeepReadonly<Service>;
+  readonly ingress?: DeepReadonly<Ingress>;
+  readonly networkPolicy?: DeepReadonly<NetworkPolicy>;
+  /** The Process that holds this name's ingress path, when it is another one (older, elsewhere). */
+  readonly routeHolder?: { readonly namespace: string; readonly name: string };
+}
+
+/** An object to server-side apply. */
+export interface ApplyAction {
+  readonly kind: ChildKind;
+  readonly object: KubeObject;
+  /** False when creating: an existing object that someone else owns then conflicts instead of being taken over. */
+  readonly force: boolean;
+  /** Created (absent before) or updated (put back / changed). */
+  readonly verb: 'create' | 'update';
+  /** For an update: the first field that differed (for logs). */
+  readonly drift?: string;
+}
+
+/** An object to delete (only the exact object seen: uid precondition). */
+export interface DeleteAction {
+  readonly kind: ChildKind;
+  readonly name: string;
+  readonly uid: string;
+  /** Why, for the Event. */
+  readonly why: string;
+}
+
+/** One Event to record about the Process. */
+export interface EventSpec {
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  /** What the operator did or saw (events.k8s.io `action`). */
+  readonly action: string;
+  readonly note: string;
+}
+
+/** What the FFmpeg half decided. */
+export interface FfmpegDecision {
+  readonly apply?: ApplyAction;
+  readonly delete?: DeleteAction;
+  readonly exec: ExecState;
+  readonly restarts: number;
+  /** The pod that stays (for start time, command, waiting reasons). */
+  readonly pod?: DeepReadonly<Pod>;
+  readonly exit?: Exit;
+  /** When a reconnect starts FFmpeg again (RFC 3339). */
+  readonly restartAt?: string;
+  readonly requeueAfterMs?: number;
+}
+
+/** The complete outcome of decide: act carries it out. */
+export interface Plan {
+  readonly deletes: readonly DeleteAction[];
+  readonly applies: readonly ApplyAction[];
+  /** The status to write, or undefined when it is unchanged. */
+  readonly status?: ProcessStatus;
+  /** Events to record once everything above is done. */
+  readonly events: readonly EventSpec[];
+  readonly requeueAfterMs?: number;
+}

@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ANNOTATIONS, EgressConfig, ValidationError } from '@corecast/api';
+import { buildEgressPod, egressConfig } from '../src/children/egress-pod.ts';
+import { buildFfmpegPod, FFMPEG_WRAPPER, POD_ANNOTATIONS, staleProbe } from '../src/children/ffmpeg-pod.ts';
+import { cpuQuantity, limitsToResources, memoryQuantity } from '../src/children/quantity.ts';
+import { buildIngress, buildNetworkPolicy, buildService, icePorts } from '../src/children/route.ts';
+import { config, view, withAnnotation, withMeta, withRestart, withSpec, withWebrtc } from './helpers/fixtures.ts';
+
+const owner = {
+  apiVersion: 'corecast.dev/v1alpha1',
+  kind: 'Process',
+  name: 'demo',
+  uid: 'uid-demo',
+  controller: true,
+  blockOwnerDeletion: true,
+};
+const labels = (component: string) => ({
+  'app.kubernetes.io/name': 'corecast',
+  'app.kubernetes.io/managed-by': 'corecast-operator',
+  'app.kubernetes.io/component': component,
+  'corecast.dev/process': 'demo',
+});
+
+describe('FFmpeg pod', () => {
+  test('the pod for a plain Process, field by field', () => {
+    const pod = buildFfmpegPod(view('demo'), config(), 0);
+    assert.equal(pod.metadata?.name, 'demo-ffmpeg');
+    assert.equal(pod.metadata?.namespace, 'ns');
+    assert.deepEqual(pod.metadata?.labels, labels('ffmpeg'));
+    assert.deepEqual(pod.metadata?.ownerReferences, [owner]);
+    assert.equal(pod.metadata?.annotations?.[ANNOTATIONS.restartedFor], '');
+    assert.equal(pod.metadata?.annotations?.[ANNOTATIONS.reloadedFor], '');
+    assert.equal(pod.metadata?.annotations?.[POD_ANNOTATIONS.restarts], '0');
+    assert.match(pod.metadata?.annotations?.[POD_ANNOTATIONS.specHash] ?? '', /^[0-9a-f]{16}$/);
+    const spec = pod.spec!;
+    assert.equal(spec.restartPolicy, 'Never');
+    assert.equal(spec.automountServiceAccountToken, false);
+    assert.deepEqual(spec.securityContext, {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const c = spec.containers[0]!;
+    assert.equal(c.image, 'registry.test/ffmpeg:1');
+    assert.deepEqual(c.command, ['sh', '-c', FFMPEG_WRAPPER, 'ffmpeg']);
+    assert.deepEqual(c.args, [
+      '-nostdin',
+      '-stats_period',
+      '1',
+      '-progress',
+      'pipe:1',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x240:rate=25',
+      '-f',
+      'null',
+      '-',
+    ]);
+    assert.equal(c.terminationMessagePolicy, 'FallbackToLogsOnError');
+    assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
+    assert.deepEqual(c.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+    assert.deepEqual(spec.volumes, [{ name: 'tmp', emptyDir: {} }]);
+    assert.deepEqual(c.resources, {});
+    assert.equal(c.livenessProbe, undefined, 'no stale check when staleTimeoutSeconds is 0');
+  });
+
+  const cases: [string, Parameters<typeof view>[1][], (pod: ReturnType<typeof buildFfmpegPod>) => void][] = [
+    [
+      'limits become equal requests and limits',
+      [withSpec({ limits: { cpuUsage: 150, memoryMbytes: 1024 } })],
+      (pod) =>
+        assert.deepEqual(pod.spec?.containers[0]?.resources, {
+          requests: { cpu: '1500m', memory: '1Gi' },
+          limits: { cpu: '1500m', memory: '1Gi' },
+        }),
+    ],
+    [
+      'staleTimeoutSeconds becomes a heartbeat liveness probe',
+      [withSpec({ staleTimeoutSeconds: 30 })],
+      (pod) => assert.deepEqual(pod.spec?.containers[0]?.livenessProbe, staleProbe(30)),
+    ],
+    [
+      'WebRTC appends the RTP legs to the egress Service',
+      [withWebrtc()],
+      (pod) => {
+        const args = pod.spec?.containers[0]?.args ?? [];
+        assert.equal(args.at(-2), 'tee');
+        assert.match(args.at(-1) ?? '', /udp:\/\/demo-egress\.ns\.svc:5004\?pkt_size=1200/);
+        assert.match(args.at(-1) ?? '', /udp:\/\/demo-egress\.ns\.svc:5006\?pkt_size=1200/);
+      },
+    ],
+    [
+      'the restart token is recorded',
+      [withRestart('7')],
+      (pod) => assert.equal(pod.metadata?.annotations?.[ANNOTATIONS.restartedFor], '7'),
+    ],
+  ];
+  for (const [name, withs, check] of cases) {
+    test(name, () => check(buildFfmpegPod(view('demo', ...withs), config(), 0)));
+  }
+
+  test('the hash follows the spec, the tokens and the owner, not the restart counter', () => {
+    const hash = (pod: ReturnType<typeof buildFfmpegPod>) => pod.metadata?.annotations?.[POD_ANNOTATIONS.specHash];
+    const base = hash(buildFfmpegPod(view('demo'), config(), 0));
+    assert.equal(hash(buildFfmpegPod(view('demo'), config(), 5)), base);
+    assert.notEqual(hash(buildFfmpegPod(view('demo', withSpec({ options: ['-loglevel', 'error'] })), config(), 0)), base);
+    assert.notEqual(hash(buildFfmpegPod(view('demo', withRestart('1')), config(), 0)), base);
+    assert.notEqual(hash(buildFfmpegPod(view('demo', withAnnotation(ANNOTATIONS.reload, 'x')), config(), 0)), base);
+    assert.notEqual(hash(buildFfmpegPod(view('demo', withMeta({ uid: 'other' })), config(), 0)), base);
+  });
+
+  test('an address blocked by the access rules is a ValidationError naming the field', () => {
+    const c = config({ ffmpeg: { access: { input: { block: ['^testsrc'] } } } });
+    assert.throws(
+      () => buildFfmpegPod(view('demo'), c, 0),
+      (err: unknown) => err instanceof ValidationError && err.message.includes('spec.input[0].address'),
+    );
+  });
+});
+
+describe('quantities in canonical form', () => {
+  const cpu: [number, string][] = [
+    [100, '1'],
+    [150, '1500m'],
+    [12.5, '125m'],
+    [0.01, '1m'],
+    [400, '4'],
+  ];
+  for (const [percent, q] of cpu) test(`cpuUsage ${percent} → ${q}`, () => assert.equal(cpuQuantity(percent), q));
+  const mem: [number, string][] = [
+    [512, '512Mi'],
+    [1024, '1Gi'],
+    [1536, '1536Mi'],
+    [1048576, '1Ti'],
+  ];
+  for (const [mib, q] of mem) test(`memoryMbytes ${mib} → ${q}`, () => assert.equal(memoryQuantity(mib), q));
+  test('no limits, no resources', () => assert.deepEqual(limitsToResources({ cpuUsage: 0, memoryMbytes: 0 }), {}));
+});
+
+describe('egress pod', () => {
+  test('its configuration is a valid EgressConfig for the Process', () => {
+    const p = view('demo', withWebrtc({ maxViewers: 20, videoPayloadType: 96 }));
+    const parsed = EgressConfig.parse(egressConfig(p, config()));
+    assert.equal(parsed.streams[0]?.processId, 'demo');
+    assert.equal(parsed.streams[0]?.maxViewers, 20);
+    assert.equal(parsed.streams[0]?.video.payloadType, 96);
+    assert.equal(parsed.streams[0]?.video.port, 5004);
+    assert.equal(parsed.maxViewers, 100);
+  });
+
+  test('the pod: ports, probes, env, restricted', () => {
+    const pod = buildEgressPod(view('demo', withWebrtc()), config());
+    assert.equal(pod.metadata?.name, 'demo-egress');
+    assert.deepEqual(pod.metadata?.labels, labels('egress'));
+    const c = pod.spec!.containers[0]!;
+    assert.equal(pod.spec?.restartPolicy, 'Always');
+    assert.deepEqual(c.ports, [
+      { name: 'rtp-video', containerPort: 5004, protocol: 'UDP' },
+      { name: 'rtp-audio', containerPort: 5006, protocol: 'UDP' },
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+    ]);
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'http' });
+    assert.equal(c.env?.[0]?.name, 'CORECAST_EGRESS_CONFIG');
+    assert.equal(
+      c.env?.some((e) => e.name === 'CORECAST_JWT_SECRET'),
+      false,
+      'no secret without hs256',
+    );
+    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '512Mi' } });
+    assert.equal(pod.spec?.hostNetwork, undefined);
+  });
+
+  test('hs256 and embeds read their secrets from a Secret; host networking declares host ports', () => {
+    const c = config({
+      egress: { auth: { mode: 'hs256' }, jwtSecretRef: { name: 'auth', key: 'jwt' }, embed: { enabled: true }, hostNetwork: true },
+    });
+    const pod = buildEgressPod(view('demo', withWebrtc()), c);
+    const env = pod.spec!.containers[0]!.env ?? [];
+    assert.deepEqual(env.find((e) => e.name === 'CORECAST_JWT_SECRET')?.valueFrom, { secretKeyRef: { name: 'auth', key: 'jwt' } });
+    assert.deepEqual(env.find((e) => e.name === 'CORECAST_EMBED_SECRET')?.valueFrom, { secretKeyRef: { name: 'auth', key: 'jwt' } });
+    assert.equal(pod.spec?.hostNetwork, true);
+    assert.equal(pod.spec?.dnsPolicy, 'ClusterFirstWithHostNet');
+    assert.deepEqual(
+      pod.spec?.containers[0]?.ports?.map((p) => p.hostPort),
+      [5004, 5006, 8080],
+    );
+  });
+});
+
+describe('Service, Ingress, NetworkPolicy', () => {
+  const p = view('demo', withWebrtc());
+
+  test('Service: RTP over UDP and HTTP, published before ready', () => {
+    const s = buildService(p);
+    assert.equal(s.metadata?.name, 'demo-egress');
+    assert.deepEqual(s.spec, {
+      type: 'ClusterIP',
+      selector: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' },
+      publishNotReadyAddresses: true,
+      ports: [
+        { name: 'rtp-video', protocol: 'UDP', port: 5004, targetPort: 5004 },
+        { name: 'rtp-audio', protocol: 'UDP', port: 5006, targetPort: 5006 },
+        { name: 'http', protocol: 'TCP', port: 8080, targetPort: 8080 },
+      ],
+    });
+  });
+
+  test('Ingress: the WHEP prefix on the configured host, class, TLS and annotations', () => {
+    const c = config({ ingress: { host: 'stream.test', className: 'traefik', tlsSecretName: 'tls', annotations: { 'a/b': 'c' } } });
+    const i = buildIngress(p, c);
+    assert.equal(i.metadata?.name, 'demo');
+    assert.equal(i.metadata?.annotations?.['a/b'], 'c');
+    assert.deepEqual(i.spec, {
+      ingressClassName: 'traefik',
+      tls: [{ hosts: ['stream.test'], secretName: 'tls' }],
+      rules: [
+        {
+          host: 'stream.test',
+          http: {
+            paths: [
+              {
+                path: '/api/v3/process/demo/whep',
+                pathType: 'Prefix',
+                backend: { service: { name: 'demo-egress', port: { name: 'http' } } },
+              },
+            ],
+          },
+        },
+      ],
+    });
+  });
+
+  test('Ingress without host, class or TLS leaves them out', () => {
+    const i = buildIngress(p, config({ ingress: {} }));
+    assert.deepEqual(Object.keys(i.spec ?? {}), ['rules']);
+    assert.equal(i.spec?.rules?.[0]?.host, undefined);
+  });
+
+  test('NetworkPolicy: RTP only from the FFmpeg pod; HTTP and ICE from anywhere', () => {
+    const np = buildNetworkPolicy(p, config({ egress: { ice: { portRange: { min: 31000, max: 31099 } } } }));
+    assert.deepEqual(np.spec, {
+      podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [{ podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'ffmpeg' } } }],
+          ports: [
+            { protocol: 'UDP', port: 5004 },
+            { protocol: 'UDP', port: 5006 },
+          ],
+        },
+        { ports: [{ protocol: 'TCP', port: 8080 }] },
+        { ports: [{ protocol: 'UDP', port: 31000, endPort: 31099 }] },
+      ],
+    });
+  });
+
+  test('without a fixed ICE range every UDP port but the RTP ones is open', () => {
+    assert.deepEqual(icePorts(config()), [
+      { protocol: 'UDP', port: 1, endPort: 5003 },
+      { protocol: 'UDP', port: 5005 },
+      { protocol: 'UDP', port: 5007, endPort: 65535 },
+    ]);
+  });
+});

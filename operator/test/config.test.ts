@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { EgressConfig, ValidationError } from '@corecast/api';
+import { configPathFromArgs, loadConfig, parseConfig, publicBaseUrl } from '../src/config.ts';
+
+const images = { ffmpeg: 'registry.test/ffmpeg:1', egress: 'registry.test/egress:1' };
+const id = { name: 'op-0', namespace: 'corecast-system' };
+
+describe('operator config', () => {
+  test('a minimal file gets every default', () => {
+    const c = parseConfig({ images }, id);
+    assert.deepEqual(c.namespaces, []);
+    assert.equal(c.workers, 4);
+    assert.equal(c.images.pullPolicy, 'IfNotPresent');
+    assert.deepEqual(c.ingress, { enabled: true, className: '', host: '', tlsSecretName: '', annotations: {} });
+    assert.deepEqual(c.egress.auth, { mode: 'none' });
+    assert.equal(c.egress.maxViewersPerPod, 100);
+    assert.deepEqual(c.egress.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '512Mi' } });
+    assert.deepEqual(c.ffmpeg.access, { input: { allow: [], block: [] }, output: { allow: [], block: [] } });
+    assert.equal(c.leaderElection.enabled, false);
+    assert.equal(c.leaderElection.leaseDurationSeconds, 15);
+    assert.equal(c.leaderElection.renewDeadlineSeconds, 10);
+    assert.equal(c.leaderElection.retryPeriodSeconds, 2);
+    assert.equal(c.metrics.port, 8080);
+    assert.equal(c.health.port, 8081);
+    assert.deepEqual(c.pods, { runAsUser: 65532, runAsGroup: 65532 });
+  });
+
+  test('the egress part makes a valid egress pod configuration', () => {
+    const c = parseConfig(
+      {
+        images,
+        egress: {
+          auth: { mode: 'hs256' },
+          jwtSecretRef: { name: 'corecast-auth' },
+          ice: {
+            portRange: { min: 31000, max: 31099 },
+            servers: [{ urls: ['turn:turn.test:3478'], auth: { type: 'ephemeral', secretEnv: 'TURN_SECRET' } }],
+          },
+          secretEnv: [{ name: 'TURN_SECRET', secretName: 'turn', key: 'secret' }],
+        },
+      },
+      id,
+    );
+    assert.equal(c.egress.jwtSecretRef?.key, 'secret');
+    const parsed = EgressConfig.safeParse({ streams: [{ processId: 'demo' }], auth: c.egress.auth, ice: c.egress.ice });
+    assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
+  });
+
+  test('leader election takes the Lease namespace from POD_NAMESPACE', () => {
+    const c = parseConfig({ images, leaderElection: { enabled: true } }, id);
+    assert.equal(c.leaderElection.leaseNamespace, 'corecast-system');
+    assert.equal(c.leaderElection.leaseName, 'corecast-operator');
+  });
+
+  const bad: [string, unknown, string][] = [
+    ['images missing', {}, 'images: Invalid input: expected object, received undefined'],
+    ['an unknown key (a typo)', { images, worker: 2 }, 'Unrecognized key: "worker"'],
+    ['workers out of range', { images, workers: 0 }, 'workers: Too small: expected number to be >=1'],
+    ['a bad namespace', { images, namespaces: ['Team_A'] }, 'namespaces[0]: must be a namespace name (a DNS-1123 label)'],
+    [
+      'a bad image',
+      { images: { ...images, ffmpeg: 'has space' } },
+      'images.ffmpeg: must be an image reference such as ghcr.io/corecast/ffmpeg:1.0',
+    ],
+    [
+      'a bad access pattern',
+      { images, ffmpeg: { access: { input: { block: ['('] } } } },
+      'ffmpeg.access.input.block[0]: invalid regular expression',
+    ],
+    ['hs256 without a secret', { images, egress: { auth: { mode: 'hs256' } } }, 'egress.jwtSecretRef: required when auth.mode is hs256'],
+    [
+      'a TURN credential nobody provides',
+      {
+        images,
+        egress: { ice: { servers: [{ urls: ['turn:t.test'], auth: { type: 'password', username: 'u', credentialEnv: 'TURN_PW' } }] } },
+      },
+      'egress.ice.servers[0].auth.credentialEnv: no egress.secretEnv entry provides TURN_PW',
+    ],
+    [
+      'an ICE range over the RTP ports',
+      { images, egress: { ice: { portRange: { min: 5000, max: 5010 } } } },
+      'egress.ice.portRange: must not include the videoRtp port 5004',
+    ],
+    [
+      'renew deadline not below the lease',
+      { images, leaderElection: { leaseDurationSeconds: 10, renewDeadlineSeconds: 10 } },
+      'leaderElection.renewDeadlineSeconds: must be less than leaseDurationSeconds',
+    ],
+    ['a bad public URL', { images, publicBaseUrl: 'ftp://x' }, 'publicBaseUrl: must be an http(s) URL such as https://stream.example.com'],
+    ['a bad ingress host', { images, ingress: { host: 'Not A Host' } }, 'ingress.host: must be a DNS host name'],
+    [
+      'a bad quantity',
+      { images, egress: { resources: { limits: { memory: '1 GB' } } } },
+      'egress.resources.limits.memory: must be a Kubernetes quantity',
+    ],
+  ];
+  for (const [name, value, message] of bad) {
+    test(`rejects ${name}, naming the field`, () => {
+      assert.throws(
+        () => parseConfig(value, id),
+        (err: unknown) => err instanceof ValidationError && err.message.includes(message),
+      );
+    });
+  }
+
+  test('leader election without a namespace anywhere names the field', () => {
+    assert.throws(
+      () => parseConfig({ images, leaderElection: { enabled: true } }, { name: 'x', namespace: undefined }),
+      /leaderElection\.leaseNamespace: required when leaderElection\.enabled \(or set POD_NAMESPACE\)/,
+    );
+  });
+
+  test('loadConfig reads YAML and names the file in errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corecast-config-'));
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, 'images:\n  ffmpeg: a/ffmpeg:1\n  egress: a/egress:1\nworkers: 8\n');
+    assert.equal(loadConfig(good, id).workers, 8);
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, 'images: [unclosed\n');
+    assert.throws(() => loadConfig(broken, id), new RegExp(`config file ${broken} is not valid YAML`));
+    const invalid = join(dir, 'invalid.yaml');
+    writeFileSync(invalid, 'images: {ffmpeg: a/f:1, egress: a/e:1}\nworkers: many\n');
+    assert.throws(
+      () => loadConfig(invalid, id),
+      new RegExp(`config file ${invalid} is invalid: workers: Invalid input: expected number, received string`),
+    );
+    assert.throws(() => loadConfig(join(dir, 'missing.yaml'), id), /cannot read the config file/);
+  });
+
+  test('--config is the only argument', () => {
+    assert.equal(configPathFromArgs(['--config', '/etc/c.yaml']), '/etc/c.yaml');
+    assert.equal(configPathFromArgs(['--config=/etc/c.yaml']), '/etc/c.yaml');
+    assert.throws(() => configPathFromArgs([]), /missing --config <path>/);
+    assert.throws(() => configPathFromArgs(['--config']), /--config needs a path/);
+    assert.throws(() => configPathFromArgs(['--verbose']), /unknown argument "--verbose"/);
+  });
+
+  test('status URLs come from publicBaseUrl, else the ingress host', () => {
+    assert.equal(publicBaseUrl(parseConfig({ images, publicBaseUrl: 'https://play.test/' }, id)), 'https://play.test');
+    assert.equal(publicBaseUrl(parseConfig({ images, ingress: { host: 'stream.test' } }, id)), 'http://stream.test');
+    assert.equal(publicBaseUrl(parseConfig({ images, ingress: { host: 'stream.test', tlsSecretName: 'tls' } }, id)), 'https://stream.test');
+    assert.equal(publicBaseUrl(parseConfig({ images }, id)), undefined);
+  });
+});
