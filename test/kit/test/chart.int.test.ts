@@ -241,6 +241,36 @@ describe('the CRD', () => {
     assert.equal(crd.metadata.name, generated.metadata.name);
   });
 
+  test('a CRD applied by hand is adopted with --take-ownership, and helm uninstall keeps it and every Process', async () => {
+    // The run's CRD was applied by the test harness, as a user with `kubectl apply` would.
+    const release = await cp.newNamespace('chart-crd');
+    const install = (extra: string[]) =>
+      helm(['install', '--kubeconfig', cp.kubeconfigPath, 'corecast', chartDir, '--namespace', release, ...extra]);
+    const refused = await install([]);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      /CustomResourceDefinition "processes\.corecast\.dev".*exists and cannot be imported|invalid ownership metadata/,
+    );
+    const adopted = await install(['--take-ownership']);
+    assert.equal(adopted.code, 0, adopted.stderr);
+    const annotations = JSON.parse(
+      (await kubectlRun(cp.kubeconfigPath, ['get', 'crd', 'processes.corecast.dev', '-o', 'jsonpath={.metadata.annotations}'])).stdout,
+    );
+    assert.equal(annotations['helm.sh/resource-policy'], 'keep');
+    assert.equal(annotations['meta.helm.sh/release-namespace'], release);
+
+    const example = join(repoRoot, 'examples/test-pattern.yaml');
+    const applied = await kubectlRun(cp.kubeconfigPath, ['apply', '-n', release, '-f', example]);
+    assert.equal(applied.code, 0, applied.stderr);
+    const uninstall = await helm(['uninstall', '--kubeconfig', cp.kubeconfigPath, 'corecast', '--namespace', release]);
+    assert.equal(uninstall.code, 0, uninstall.stderr);
+    assert.match(uninstall.stdout + uninstall.stderr, /kept due to the resource policy/);
+    const left = await kubectlRun(cp.kubeconfigPath, ['get', 'proc', 'demo', '-n', release, '-o', 'name']);
+    assert.equal(left.code, 0, left.stderr);
+    assert.equal(left.stdout.trim(), 'process.corecast.dev/demo');
+  });
+
   test('crds.install=false leaves it out (CRDs managed elsewhere)', async () => {
     const objects = await renderChart({ namespace: 'corecast-system', setJson: { 'crds.install': false } });
     assert.ok(!objects.some((o) => o.kind === 'CustomResourceDefinition'));
