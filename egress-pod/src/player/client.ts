@@ -151,7 +151,7 @@ export function runPlayer(): void {
       } else if (s === 'failed' || s === 'closed') retry(`connection ${s}`);
       else if (s === 'disconnected') {
         // Often transient; a server that went away stays disconnected.
-        disconnectTimer = window.setTimeout(() => pc === peer && retry('connection lost'), 3000);
+        disconnectTimer = window.setTimeout(() => pc === peer && retry('connection lost'), 2000);
       }
     };
     try {
