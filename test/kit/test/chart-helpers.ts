@@ -3,7 +3,7 @@
  * chart rendered into objects, server-side dry runs, and the repository paths they use.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,7 +61,11 @@ async function runTool(bin: string, args: readonly string[], env: NodeJS.Process
 
 let home: string | undefined;
 function helmHome(): string {
-  home ??= mkdtempSync(join(tmpdir(), 'corecast-helm-'));
+  if (!home) {
+    const dir = mkdtempSync(join(tmpdir(), 'corecast-helm-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    home = dir;
+  }
   return home;
 }
 
