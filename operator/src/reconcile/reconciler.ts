@@ -9,7 +9,6 @@ import { applyChild, applyStatus, deleteChild, KIND_NAMES, readChild } from '../
 import { isConflict, type Kube } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/recorder.ts';
 import type { ChildKind } from '../kube/sources.ts';
-import { splitKey } from '../kube/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { ConflictError, type Result } from '../runtime/controller.ts';
 import { decide } from './decide.ts';
@@ -106,20 +105,26 @@ export class ProcessReconciler {
     await Promise.all(plan.events.map((e) => this.#d.recorder.record({ name, namespace, uid }, e)));
   }
 
-  /** Applies a child; a create that meets an existing object takes it over only if it is this Process's. */
+  /**
+   * Applies a child. Before a create the name is looked up: the caches only hold objects with
+   * the operator's label, and a server-side apply would merge into a stranger's object with the
+   * same name (adding fields and an owner reference) instead of failing. An existing object is
+   * taken over only when it is this Process's (the cache lagged, a label was edited away, or an
+   * earlier Process of the same name left it for the garbage collector).
+   */
   async #apply(observed: Observed, a: ApplyAction): Promise<void> {
-    try {
-      await applyChild(this.#d.kube, a.kind, a.object, a.force);
-    } catch (err) {
-      if (a.force || !isConflict(err)) throw err;
-      const { namespace, name } = splitKey(`${observed.process.namespace}/${a.object.metadata?.name ?? ''}`);
-      const live = await readChild(this.#d.kube, a.kind, namespace, name);
-      const controller = live?.metadata?.ownerReferences?.find((r) => r.controller);
-      // Ours after all (the cache lagged, a label was edited away, or it belonged to an earlier
-      // Process of the same name that the garbage collector has not removed yet): take it back.
-      const ours = controller?.uid === observed.process.uid || (controller?.kind === KIND && controller.name === observed.process.name);
-      if (live && !ours) throw new NameTakenError(a.kind, name);
-      await applyChild(this.#d.kube, a.kind, a.object, true);
+    const { kube } = this.#d;
+    if (a.force) {
+      await applyChild(kube, a.kind, a.object, true);
+      return;
     }
+    const name = a.object.metadata?.name ?? '';
+    const existing = await readChild(kube, a.kind, observed.process.namespace, name);
+    if (existing) {
+      const controller = existing.metadata?.ownerReferences?.find((r) => r.controller);
+      const ours = controller?.uid === observed.process.uid || (controller?.kind === KIND && controller.name === observed.process.name);
+      if (!ours) throw new NameTakenError(a.kind, name);
+    }
+    await applyChild(kube, a.kind, a.object, existing !== undefined);
   }
 }

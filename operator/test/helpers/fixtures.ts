@@ -5,14 +5,14 @@
 import { ANNOTATIONS, parseProcess } from '@corecast/api';
 import { type ProcessManifest, process as processManifest, type With } from '../../../api/test/fixtures/processes.ts';
 import type { ProcessView } from '../../src/children/common.ts';
-import { type OperatorConfigInput, parseConfig } from '../../src/config.ts';
+import { parseConfig } from '../../src/config.ts';
 import type { Pod } from '../../src/kube/types.ts';
 import type { Observed } from '../../src/reconcile/types.ts';
 
 export { withSpec, withWebrtc } from '../../../api/test/fixtures/processes.ts';
 
 /** A valid configuration with test images; `over` replaces top-level keys. */
-export function config(over: Partial<OperatorConfigInput> = {}) {
+export function config(over: Record<string, unknown> = {}) {
   return parseConfig(
     { images: { ffmpeg: 'registry.test/ffmpeg:1', egress: 'registry.test/egress:1' }, ingress: { host: 'stream.test' }, ...over },
     { name: 'test', namespace: 'corecast-system' },

@@ -1,0 +1,252 @@
+/**
+ * The reconcile loop against the real API server (and the real garbage collector): children
+ * are created exactly as built, follow the spec, go with their Process, and hand edits and
+ * stale writes are handled.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ANNOTATIONS, GROUP, PLURAL, VERSION } from '@corecast/api';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { process as processFixture, withSpec, withWebrtc } from '../../api/test/fixtures/processes.ts';
+import { objectDiff } from '../src/children/derivative.ts';
+import { buildEgressPod } from '../src/children/egress-pod.ts';
+import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
+import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
+import type { RequestRecord } from '../src/kube/client.ts';
+import type { Operator } from '../src/operator.ts';
+import { processView } from '../src/reconcile/gather.ts';
+import {
+  type Cluster,
+  createProcess,
+  deleteProcess,
+  eventsAbout,
+  eventually,
+  getCluster,
+  getPod,
+  getProcess,
+  namespace,
+  patchProcess,
+  startOperator,
+  testConfig,
+  waitForNoPod,
+  waitForPod,
+  waitForReady,
+} from './helpers/cluster.ts';
+
+const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+let c: Cluster;
+let ns: string;
+let op: Operator;
+const requests: RequestRecord[] = [];
+/** Set by a test to change the Process under the operator's feet before its next status write. */
+let beforeStatusWrite: (() => Promise<void>) | undefined;
+
+before(async () => {
+  c = await getCluster();
+  ns = await namespace(c, 'reconcile');
+  op = await startOperator(c, [ns], {
+    hooks: [
+      {
+        before: async (ctx) => {
+          if (beforeStatusWrite && String(ctx.getHttpMethod()) === 'PATCH' && ctx.getUrl().includes('/status')) {
+            const run = beforeStatusWrite;
+            beforeStatusWrite = undefined;
+            await run();
+          }
+        },
+        after: (r) => requests.push(r),
+      },
+    ],
+  });
+});
+
+after(async () => {
+  await op?.stop();
+});
+
+/** The children as the builders make them for the live Process. */
+async function built(name: string) {
+  const raw = await getProcess(c, ns, name);
+  const { view } = processView(raw as never);
+  const cfg = testConfig([ns]);
+  return {
+    ffmpegPod: buildFfmpegPod(view, cfg, 0),
+    egressPod: buildEgressPod(view, cfg),
+    service: buildService(view),
+    ingress: buildIngress(view, cfg),
+    networkPolicy: buildNetworkPolicy(view, cfg),
+  };
+}
+
+describe('reconcile against the real API server', () => {
+  test('create: every child exists with exactly what the builders promise', async () => {
+    await createProcess(c, ns, processFixture('exact', withWebrtc()));
+    const want = await built('exact');
+    const live = await eventually('all five children', async () => {
+      const [ffmpegPod, egressPod, service, ingress, networkPolicy] = await Promise.all([
+        getPod(c, ns, 'exact-ffmpeg'),
+        getPod(c, ns, 'exact-egress'),
+        c.core.readNamespacedService({ namespace: ns, name: 'exact-egress' }),
+        c.net.readNamespacedIngress({ namespace: ns, name: 'exact' }),
+        c.custom.getNamespacedCustomObject({
+          group: 'networking.k8s.io',
+          version: 'v1',
+          plural: 'networkpolicies',
+          namespace: ns,
+          name: 'exact-egress',
+        }),
+      ]);
+      return ffmpegPod && egressPod ? { ffmpegPod, egressPod, service, ingress, networkPolicy } : undefined;
+    });
+    const json = (x: unknown) => JSON.parse(JSON.stringify(x));
+    for (const key of Object.keys(want) as (keyof typeof want)[]) {
+      // The server kept every field that was set (nothing dropped or changed), adding only defaults.
+      assert.equal(objectDiff(want[key], json(live[key])), undefined, `${key} differs from the builder's`);
+    }
+    const proc = await getProcess(c, ns, 'exact');
+    const owner = live.service.metadata?.ownerReferences?.[0];
+    assert.deepEqual(
+      { kind: owner?.kind, name: owner?.name, uid: owner?.uid, controller: owner?.controller, block: owner?.blockOwnerDeletion },
+      { kind: 'Process', name: 'exact', uid: proc.metadata.uid, controller: true, block: true },
+    );
+    assert.equal(live.ffmpegPod.spec?.restartPolicy, 'Never');
+    assert.equal(live.ingress.spec?.rules?.[0]?.http?.paths?.[0]?.path, '/api/v3/process/exact/whep');
+    // Every write was a server-side apply by the one field manager (plus status, and Events).
+    const applies = requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/namespaces/${ns}/`));
+    assert.ok(applies.length >= 5);
+    for (const r of applies) assert.match(r.query, /fieldManager=corecast-operator/);
+    const managers = (live.service.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
+    assert.deepEqual(managers, ['corecast-operator/Apply']);
+    await waitForReady(c, ns, 'exact', 'Starting');
+    assert.ok((await eventsAbout(c, ns, 'exact')).some((e) => e.startsWith('Normal Created: Created Pod exact-ffmpeg')));
+  });
+
+  test('update: the FFmpeg pod follows the spec', async () => {
+    await createProcess(c, ns, processFixture('follow'));
+    const first = await waitForPod(c, ns, 'follow-ffmpeg');
+    await patchProcess(c, ns, 'follow', { spec: { options: ['-loglevel', 'error'] } });
+    const second = await waitForPod(c, ns, 'follow-ffmpeg', first.metadata?.uid);
+    assert.deepEqual(second.spec?.containers[0]?.args?.slice(5, 7), ['-loglevel', 'error']);
+    const p = await waitForReady(c, ns, 'follow', 'Starting');
+    assert.deepEqual(p.status?.command?.slice(5, 7), ['-loglevel', 'error']);
+  });
+
+  test('delete: the garbage collector removes the children', async () => {
+    await createProcess(c, ns, processFixture('gone', withWebrtc()));
+    await waitForPod(c, ns, 'gone-egress');
+    await eventually('service', () => c.core.readNamespacedService({ namespace: ns, name: 'gone-egress' }));
+    await deleteProcess(c, ns, 'gone');
+    await waitForNoPod(c, ns, 'gone-ffmpeg');
+    await waitForNoPod(c, ns, 'gone-egress');
+    await eventually('service and ingress gone', async () => {
+      const svcs = await c.core.listNamespacedService({ namespace: ns, labelSelector: 'corecast.dev/process=gone' });
+      const ings = await c.net.listNamespacedIngress({ namespace: ns, labelSelector: 'corecast.dev/process=gone' });
+      return svcs.items.length + ings.items.length === 0;
+    });
+  });
+
+  test('WebRTC on → off → on', async () => {
+    await createProcess(c, ns, processFixture('toggle', withWebrtc()));
+    await waitForPod(c, ns, 'toggle-egress');
+    await patchProcess(c, ns, 'toggle', { spec: { webrtc: { enabled: false } } });
+    await waitForNoPod(c, ns, 'toggle-egress');
+    await eventually('egress children gone', async () => {
+      const svcs = await c.core.listNamespacedService({ namespace: ns, labelSelector: 'corecast.dev/process=toggle' });
+      const ings = await c.net.listNamespacedIngress({ namespace: ns, labelSelector: 'corecast.dev/process=toggle' });
+      const nps = await c.net.listNamespacedNetworkPolicy({ namespace: ns, labelSelector: 'corecast.dev/process=toggle' });
+      return svcs.items.length + ings.items.length + nps.items.length === 0;
+    });
+    const ff = await waitForPod(c, ns, 'toggle-ffmpeg');
+    assert.ok(!ff.spec?.containers[0]?.args?.includes('tee'), 'no RTP legs without WebRTC');
+    await patchProcess(c, ns, 'toggle', { spec: { webrtc: { enabled: true } } });
+    await waitForPod(c, ns, 'toggle-egress');
+    await eventually('ingress back', () => c.net.readNamespacedIngress({ namespace: ns, name: 'toggle' }));
+    const p = await waitForReady(c, ns, 'toggle', 'Starting');
+    assert.equal(p.status?.whepUrl, 'http://stream.test/api/v3/process/toggle/whep');
+  });
+
+  test('order stop → start: the FFmpeg pod goes and comes back, the egress stays', async () => {
+    await createProcess(c, ns, processFixture('order', withWebrtc()));
+    const egress = await waitForPod(c, ns, 'order-egress');
+    await waitForPod(c, ns, 'order-ffmpeg');
+    await patchProcess(c, ns, 'order', { spec: { order: 'stop' } });
+    await waitForNoPod(c, ns, 'order-ffmpeg');
+    const stopped = await waitForReady(c, ns, 'order', 'Stopped');
+    assert.equal(stopped.status?.exec, 'finished');
+    assert.equal(stopped.status?.order, 'stop');
+    assert.equal((await getPod(c, ns, 'order-egress'))?.metadata?.uid, egress.metadata?.uid, 'the egress pod stays');
+    await patchProcess(c, ns, 'order', { spec: { order: 'start' } });
+    await waitForPod(c, ns, 'order-ffmpeg');
+    const started = await waitForReady(c, ns, 'order', 'Starting');
+    assert.equal(started.status?.restarts, 0, 'a start after a stop is not a restart');
+  });
+
+  test('the restart annotation makes a new FFmpeg pod; reload rebuilds both pods', async () => {
+    await createProcess(c, ns, processFixture('again', withWebrtc()));
+    const ff = await waitForPod(c, ns, 'again-ffmpeg');
+    const eg = await waitForPod(c, ns, 'again-egress');
+    await patchProcess(c, ns, 'again', { metadata: { annotations: { [ANNOTATIONS.restart]: '1' } } });
+    const ff2 = await waitForPod(c, ns, 'again-ffmpeg', ff.metadata?.uid);
+    assert.equal(ff2.metadata?.annotations?.[ANNOTATIONS.restartedFor], '1');
+    assert.equal((await getPod(c, ns, 'again-egress'))?.metadata?.uid, eg.metadata?.uid, 'restart leaves the egress alone');
+    await patchProcess(c, ns, 'again', { metadata: { annotations: { [ANNOTATIONS.reload]: 'r' } } });
+    await waitForPod(c, ns, 'again-ffmpeg', ff2.metadata?.uid);
+    const eg2 = await waitForPod(c, ns, 'again-egress', eg.metadata?.uid);
+    assert.equal(eg2.metadata?.annotations?.[ANNOTATIONS.reloadedFor], 'r');
+    const svc = await c.core.readNamespacedService({ namespace: ns, name: 'again-egress' });
+    await eventually(
+      'service rebuilt for the reload',
+      async () =>
+        (await c.core.readNamespacedService({ namespace: ns, name: 'again-egress' })).metadata?.annotations?.[ANNOTATIONS.reloadedFor] ===
+        'r',
+    );
+    assert.ok(svc.metadata?.name);
+  });
+
+  test('a child edited by hand is put back', async () => {
+    await createProcess(c, ns, processFixture('edited', withWebrtc()));
+    await eventually('service', () => c.core.readNamespacedService({ namespace: ns, name: 'edited-egress' }));
+    // As `kubectl edit` would: another field manager changes a port the operator set.
+    await c.core.patchNamespacedService(
+      { namespace: ns, name: 'edited-egress', fieldManager: 'kubectl-edit', body: { spec: { publishNotReadyAddresses: false } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    await eventually('publishNotReadyAddresses put back', async () => {
+      const svc = await c.core.readNamespacedService({ namespace: ns, name: 'edited-egress' });
+      return svc.spec?.publishNotReadyAddresses === true;
+    });
+    assert.ok((await eventsAbout(c, ns, 'edited')).some((e) => e.includes('Normal Updated: Updated Service edited-egress')));
+  });
+
+  test('a 409 from a stale status write is retried, not surfaced', async () => {
+    const conflictsBefore = requests.filter((r) => r.status === 409).length;
+    beforeStatusWrite = () => patchProcess(c, ns, 'stale', { metadata: { labels: { touched: 'yes' } } });
+    await createProcess(c, ns, processFixture('stale', withSpec({ reference: 'r' })));
+    const p = await waitForReady(c, ns, 'stale', 'Starting');
+    assert.equal(beforeStatusWrite, undefined, 'the hook ran');
+    assert.ok(requests.filter((r) => r.status === 409).length > conflictsBefore, 'the API server answered 409');
+    assert.equal(p.status?.exec, 'starting');
+    const events = await eventsAbout(c, ns, 'stale');
+    assert.ok(!events.some((e) => e.startsWith('Warning')), `no warning: ${events.join('; ')}`);
+    const raw = await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name: 'stale' });
+    assert.equal((raw as { metadata: { labels: Record<string, string> } }).metadata.labels.touched, 'yes');
+  });
+
+  test("an object with a child's name that someone else owns is reported, not taken over", async () => {
+    await c.core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'taken-egress' }, spec: { ports: [{ name: 'web', port: 80, protocol: 'TCP' }] } },
+    });
+    await createProcess(c, ns, processFixture('taken', withWebrtc()));
+    const p = await waitForReady(c, ns, 'taken', 'NameTaken');
+    assert.match(p.status?.conditions?.[0]?.message ?? '', /Service taken-egress already exists and is not managed by this Process/);
+    const svc = await c.core.readNamespacedService({ namespace: ns, name: 'taken-egress' });
+    assert.deepEqual(
+      svc.spec?.ports?.map((x) => x.port),
+      [80],
+      'left alone',
+    );
+    assert.equal(svc.metadata?.ownerReferences, undefined);
+    void merge;
+  });
+});
