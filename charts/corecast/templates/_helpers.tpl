@@ -102,8 +102,8 @@ seccompProfile:
 {{- end -}}
 
 {{/*
-What the operator does in a watched namespace (operator/src/kube): list and watch Processes and
-write their status; list, watch, server-side apply (create + patch) and delete the children it
+What the operator does in a watched namespace (operator/README.md, "RBAC"): list and watch
+Processes and patch their status; list, watch, server-side apply (create + patch) and delete the children it
 builds; create events.k8s.io Events. Nothing else: no Secrets (egress pods reference them by
 name), no wildcards. A chart test runs the operator under these rules and fails on any 403.
 */}}
@@ -113,7 +113,12 @@ name), no wildcards. A chart test runs the operator under these rules and fails 
   verbs: ["get", "list", "watch"]
 - apiGroups: ["corecast.dev"]
   resources: ["processes/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
+# Children's owner references set blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
+# admission plugin (on in OpenShift) only allows with update on the owner's finalizers.
+- apiGroups: ["corecast.dev"]
+  resources: ["processes/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["pods", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

@@ -225,6 +225,7 @@ describe('RBAC', () => {
       'networkpolicies',
       'pods',
       'processes',
+      'processes/finalizers',
       'processes/status',
       'services',
     ]);
