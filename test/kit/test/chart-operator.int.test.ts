@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { EGRESS_CONFIG_ENV, EgressConfig, parseOrThrow } from '@corecast/api';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { sharedControlPlane } from '../src/control-plane.ts';
@@ -135,6 +136,18 @@ describe('the operator with the chart Deployment, config and RBAC', () => {
       assert.equal(ffmpeg.spec?.containers[0]?.image, config.images.ffmpeg);
       assert.equal(egress.spec?.containers[0]?.image, config.images.egress);
       assert.equal(egress.spec?.hostNetwork ?? false, c.valuesFile === 'kind.yaml');
+
+      // What the egress pod is handed passes the egress pod's own validation, with the chart's ICE settings.
+      const egressEnv = egress.spec?.containers[0]?.env ?? [];
+      const egressConfig = parseOrThrow(
+        EgressConfig,
+        JSON.parse(egressEnv.find((e) => e.name === EGRESS_CONFIG_ENV)?.value ?? 'null'),
+        EGRESS_CONFIG_ENV,
+      );
+      assert.deepEqual(egressConfig.ice.portRange, config.egress.ice.portRange);
+      assert.deepEqual(egressConfig.ice.advertise.addresses, config.egress.ice.advertise.addresses);
+      assert.equal(egressConfig.ice.relayOnly, c.valuesFile === 'turn.yaml');
+      assert.equal(egressConfig.auth.mode, config.egress.auth.mode);
 
       // Every Secret an egress pod reads exists in its namespace (the chart put it there).
       for (const e of egress.spec?.containers[0]?.env ?? []) {
