@@ -24,6 +24,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '50,100,150,200,250,300,400' },
     seconds: { type: 'string', default: '15' },
     gop: { type: 'string', default: '4' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -101,7 +102,8 @@ const config = {
   ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
   logLevel: 'warn',
 };
-const egress = start(node, [join(root, 'egress-pod/src/main.ts')], { CORECAST_EGRESS_CONFIG: JSON.stringify(config) });
+const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+const egress = start(node, [...profile, join(root, 'egress-pod/src/main.ts')], { CORECAST_EGRESS_CONFIG: JSON.stringify(config) });
 const spec = parseProcess({
   apiVersion: 'corecast.dev/v1alpha1',
   kind: 'Process',
@@ -174,7 +176,7 @@ try {
     emit(`egress.step.${n}.viewers_connected`, figures.viewers_connected ?? 0, 'viewers');
     emit(`egress.step.${n}.rss`, rssAtLoad, 'MiB');
     if (!pass) {
-      if (code !== 0) console.error(load.tail());
+      console.error(`step ${n} failed (exit ${code}): ${load.tail()}`);
       break;
     }
     best = n;

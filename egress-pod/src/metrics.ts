@@ -87,6 +87,18 @@ export class EgressMetrics {
     'Video packets withheld from viewers waiting for a keyframe.',
     ['process'],
   );
+  /** Viewers started at once from the cached GOP instead of waiting for the next keyframe. */
+  readonly gopCacheHits = this.#counter(
+    'corecast_egress_gop_cache_hits_total',
+    'Viewers started at once from the cached GOP instead of waiting for the next keyframe.',
+    ['process'],
+  );
+  /** Keyframe requests (PLI/FIR) from viewers, answered from the GOP cache or ignored. */
+  readonly keyframeRequests = this.#counter(
+    'corecast_egress_keyframe_requests_total',
+    'Keyframe requests (PLI/FIR) from viewers: answered from the GOP cache, or ignored (one is on its way).',
+    ['process', 'result'],
+  );
   /** Picture loss indications from viewers (the source cannot answer them). */
   readonly pliReceived = this.#counter('corecast_egress_pli_received_total', 'Picture loss indications received from viewers.', [
     'process',
@@ -99,6 +111,7 @@ export class EgressMetrics {
       this.viewers.set({ process }, 0);
       this.sourceUp.set({ process }, 0);
       this.sessionsCreated.inc({ process }, 0);
+      this.gopCacheHits.inc({ process }, 0);
       for (const kind of ['video', 'audio']) {
         for (const reason of DROP_REASONS) this.drops.inc({ process, kind, reason }, 0);
         this.packetsIn.inc({ process, kind }, 0);

@@ -45,6 +45,8 @@ export class Stream {
         metrics.keyframeWaitSeconds.observe({ process }, ms / 1000);
       },
       gated: (n) => metrics.packetsGated.inc({ process }, n),
+      cacheHit: () => metrics.gopCacheHits.inc({ process }),
+      keyframeRequest: (answered) => metrics.keyframeRequests.inc({ process, result: answered ? 'answered' : 'ignored' }),
     });
     const restarts = (kind: 'video' | 'audio') => {
       metrics.sourceRestarts.inc({ process, kind });

@@ -8,6 +8,7 @@ import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, ty
 import type { Viewer } from '../fanout.ts';
 import type { Logger } from '../log.ts';
 import type { CloseReason } from '../metrics.ts';
+import { onKeyframeRequest, ViewerSender } from '../send/viewer-sender.ts';
 import { WhepError } from './errors.ts';
 import { advertisedOnly, guardSockets, type PeerSettings, peerConfig, removeDefaultStun } from './peer.ts';
 import {
@@ -46,8 +47,8 @@ export interface SessionContext {
   onConnected(session: Session): void;
   /** The session ended (called once). */
   onClosed(session: Session, reason: CloseReason): void;
-  /** The viewer asked for a keyframe. */
-  onPli(): void;
+  /** The viewer asked for a keyframe (PLI or FIR). */
+  onPli(session: Session): void;
 }
 
 const ignore = (): void => {};
@@ -68,6 +69,7 @@ export class Session implements Viewer {
   readonly #pc: RTCPeerConnection;
   readonly #video: RTCRtpSender;
   readonly #audio: RTCRtpSender;
+  readonly #media: { readonly video: ViewerSender; readonly audio: ViewerSender };
   #connected = false;
   #closed = false;
   #disposed: Promise<void> | undefined;
@@ -83,6 +85,7 @@ export class Session implements Viewer {
     const stream = new MediaStream({ id: `corecast-${ctx.processId}` });
     this.#video = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly', streams: [stream] }).sender;
     this.#audio = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly', streams: [stream] }).sender;
+    this.#media = { video: new ViewerSender(this.#video), audio: new ViewerSender(this.#audio) };
   }
 
   /**
@@ -101,14 +104,14 @@ export class Session implements Viewer {
     }
   }
 
-  /** Sends a video packet (werift copies it and rewrites SSRC and payload type). */
-  sendVideo(packet: RtpPacket): void {
-    this.#video.sendRtp(packet).catch(ignore);
+  /** Sends a video packet as (`seq`, `timestamp`) of this viewer's timeline. */
+  sendVideo(packet: RtpPacket, seq: number, timestamp: number): void {
+    this.#media.video.send(packet, seq, timestamp);
   }
 
-  /** Sends an audio packet. */
-  sendAudio(packet: RtpPacket): void {
-    this.#audio.sendRtp(packet).catch(ignore);
+  /** Sends an audio packet as (`seq`, `timestamp`). */
+  sendAudio(packet: RtpPacket, seq: number, timestamp: number): void {
+    this.#media.audio.send(packet, seq, timestamp);
   }
 
   /** True once ICE and DTLS have connected. */
@@ -209,7 +212,7 @@ export class Session implements Viewer {
     for (const sender of [this.#video, this.#audio]) {
       sender.onRtcp.subscribe(() => this.#heard());
     }
-    this.#video.onPictureLossIndication.subscribe(() => this.#ctx.onPli());
+    onKeyframeRequest(this.#video, () => this.#ctx.onPli(this));
     this.#connectTimer = setTimeout(() => void this.close('connect-timeout'), this.#ctx.connectTimeoutMs);
   }
 
@@ -230,6 +233,8 @@ export class Session implements Viewer {
     this.#closed = true;
     clearTimeout(this.#connectTimer);
     clearInterval(this.#livenessTimer);
+    this.#media.video.close();
+    this.#media.audio.close();
     this.#disposed ??= this.#pc.close().catch(ignore);
     return this.#disposed;
   }

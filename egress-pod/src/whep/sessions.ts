@@ -103,7 +103,10 @@ export class SessionStore {
       log,
       onConnected: (session) => stream.fanout.add(session),
       onClosed: (session, reason) => this.#closed(stream, session, reason),
-      onPli: () => this.#metrics.pliReceived.inc({ process: stream.id }),
+      onPli: (session) => {
+        this.#metrics.pliReceived.inc({ process: stream.id });
+        stream.fanout.keyframeRequest(session);
+      },
     };
   }
 
