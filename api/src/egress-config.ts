@@ -40,22 +40,16 @@ const RtpLeg = (dflt: { port: number; payloadType: number }) =>
   });
 
 /** One stream the pod serves: a process's two RTP legs and its viewer cap. */
-export const EgressStream = z
-  .object({
-    processId: z
-      .string()
-      .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Process name (a DNS-1035 label)')
-      .describe('The process id: the <id> of /api/v3/process/<id>/whep.'),
-    video: RtpLeg({ port: PORTS.videoRtp, payloadType: 102 }).default({ port: PORTS.videoRtp, payloadType: 102 }),
-    audio: RtpLeg({ port: PORTS.audioRtp, payloadType: 111 }).default({ port: PORTS.audioRtp, payloadType: 111 }),
-    maxViewers: z.number().int().min(1).max(10000).default(8).describe('Most viewers of this stream at once.'),
-    sourceAddresses: z.array(ipOrCidr).default([]).describe('Accept RTP only from these addresses or blocks; empty accepts any sender.'),
-  })
-  .superRefine((s, ctx) => {
-    if (s.video.port !== 0 && s.video.port === s.audio.port) {
-      ctx.addIssue({ code: 'custom', path: ['audio', 'port'], message: 'must differ from video.port' });
-    }
-  });
+export const EgressStream = z.object({
+  processId: z
+    .string()
+    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Process name (a DNS-1035 label)')
+    .describe('The process id: the <id> of /api/v3/process/<id>/whep.'),
+  video: RtpLeg({ port: PORTS.videoRtp, payloadType: 102 }).default({ port: PORTS.videoRtp, payloadType: 102 }),
+  audio: RtpLeg({ port: PORTS.audioRtp, payloadType: 111 }).default({ port: PORTS.audioRtp, payloadType: 111 }),
+  maxViewers: z.number().int().min(1).max(10000).default(8).describe('Most viewers of this stream at once.'),
+  sourceAddresses: z.array(ipOrCidr).default([]).describe('Accept RTP only from these addresses or blocks; empty accepts any sender.'),
+});
 
 /** How viewers authenticate. */
 export const EgressAuth = z.discriminatedUnion('mode', [

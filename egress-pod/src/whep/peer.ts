@@ -39,6 +39,10 @@ export function peerConfig(settings: PeerSettings, profileLevelId: string | unde
     iceUseIpv6: ice.ipv6,
     iceUseTcp: ice.tcp,
     iceTransportPolicy: ice.relayOnly ? 'relay' : 'all',
+    // A STUN/TURN server that does not answer must not cost the whole gathering budget (504):
+    // after 60 % of it werift gives up on that server and answers with what it has.
+    iceStunGatherTimeout: ice.gatherTimeoutSeconds * 0.6,
+    iceTurnConnectTimeout: ice.gatherTimeoutSeconds * 0.6,
     ...(ice.portRange ? { icePortRange: [ice.portRange.min, ice.portRange.max] as [number, number] } : {}),
     ...(settings.advertised.length > 0 ? { iceAdditionalHostAddresses: [...settings.advertised] } : {}),
     // Only advertised addresses take part in checks, so no packet leaves from another one.
@@ -102,5 +106,17 @@ export function guardSockets(pc: RTCPeerConnection, onError: (err: Error) => voi
         socket.on('error', onError);
       }
     }
+  }
+}
+
+/**
+ * After an ICE restart werift does not run ICE again when DTLS is already up (its `connect()`
+ * returns early on a connected DTLS transport), so the restarted agent never checks or
+ * nominates a pair and media stops. Call this once the restart's offer and answer are both
+ * applied: it starts ICE on every transport (with BUNDLE, the one), as a first connect would.
+ */
+export function startRestartedIce(pc: RTCPeerConnection, onError: (err: Error) => void): void {
+  for (const transport of pc.iceTransports) {
+    if (transport.state !== 'closed') transport.start().catch(onError);
   }
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { CloseReason } from '../metrics.ts';
 import { onKeyframeRequest, ViewerSender } from '../send/viewer-sender.ts';
 import { WhepError } from './errors.ts';
-import { advertisedOnly, guardSockets, type PeerSettings, peerConfig, removeDefaultStun } from './peer.ts';
+import { advertisedOnly, guardSockets, type PeerSettings, peerConfig, removeDefaultStun, startRestartedIce } from './peer.ts';
 import {
   answerFragment,
   type CandidatePolicy,
@@ -145,6 +145,10 @@ export class Session implements Viewer {
     if (!previous) throw new WhepError('bad-request', 'the session has no remote description to restart');
     try {
       const answer = await this.#negotiate(dropUnusableCandidates(restartOffer(previous, frag), this.#ctx.candidates));
+      startRestartedIce(this.#pc, (err) => {
+        this.#log.warn({ err: err.message }, 'ICE restart failed');
+        void this.close('restart-failed');
+      });
       this.etag = newEtag();
       return answerFragment(answer);
     } catch (err) {

@@ -5,7 +5,7 @@
  * fallback to a public STUN server is removed before it gathers.
  */
 
-import { removeDefaultStun } from '@corecast/egress-pod';
+import { removeDefaultStun, startRestartedIce } from '@corecast/egress-pod';
 import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
 
 const LOOPBACK = '127.0.0.1';
@@ -131,6 +131,7 @@ export class WhepTestClient {
       const answerFrag = await res.clone().text();
       const previous = this.pc.remoteDescription!.sdp;
       await this.pc.setRemoteDescription({ type: 'answer', sdp: withIce(previous, answerFrag) });
+      startRestartedIce(this.pc, () => {});
     }
     return res;
   }
