@@ -92,11 +92,11 @@ describe('fuzzing the WHEP endpoint', { timeout: 300000 }, () => {
       }
       return lines.join(random() < 0.2 ? '\n' : '\r\n');
     };
-    const bodies: (() => string | Uint8Array)[] = [
+    const bodies: (() => string | Blob)[] = [
       () => mutate(seedOffer),
       () => mutate(offer()),
       () => seedOffer.slice(0, Math.floor(random() * seedOffer.length)),
-      () => new Uint8Array(Array.from({ length: Math.floor(random() * 2000) }, () => Math.floor(random() * 256))),
+      () => new Blob([new Uint8Array(Array.from({ length: Math.floor(random() * 2000) }, () => Math.floor(random() * 256)))]),
       () => 'v=0\r\n'.padEnd(70000 + Math.floor(random() * 50000), 'x'),
       () => pick(NASTY),
     ];
