@@ -4,14 +4,7 @@ import { DROP_REASONS } from './rtp/check.ts';
 
 /** Why a session ended (the `reason` label of sessions closed). */
 export type CloseReason =
-  | 'delete'
-  | 'ice-failed'
-  | 'dtls-closed'
-  | 'connect-timeout'
-  | 'liveness-timeout'
-  | 'source-gone'
-  | 'shutdown'
-  | 'restart-failed';
+  'delete' | 'ice-failed' | 'dtls-closed' | 'connect-timeout' | 'liveness-timeout' | 'source-gone' | 'shutdown' | 'restart-failed';
 
 /** Every close reason, for metric initialisation. */
 export const CLOSE_REASONS: readonly CloseReason[] = [

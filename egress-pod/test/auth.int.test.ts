@@ -44,7 +44,10 @@ async function startWithLog(overrides: Partial<EgressConfigInput>, env: Record<s
   return startEgress(resolveConfig(config, env), { log: createLogger('debug', sink), defaultMetrics: false });
 }
 
-function hs256(claims: Record<string, unknown>, options: { secret?: string; exp?: number; iss?: string; aud?: string } = {}): Promise<string> {
+function hs256(
+  claims: Record<string, unknown>,
+  options: { secret?: string; exp?: number; iss?: string; aud?: string } = {},
+): Promise<string> {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuer(options.iss ?? ISSUER)
@@ -101,7 +104,11 @@ describe('auth', { timeout: 180000 }, () => {
   const invalid: [string, () => Promise<string> | string, RegExp][] = [
     ['a malformed token', () => 'not.a.jwt', /invalid token|jwt malformed/],
     ['an expired token', () => hs256({ [CLAIM]: ['demo'] }, { exp: now() - 3600 }), /jwt expired/],
-    ['a token signed with another key', () => hs256({ [CLAIM]: ['demo'] }, { secret: 'another secret of enough length 0123456789' }), /invalid signature/],
+    [
+      'a token signed with another key',
+      () => hs256({ [CLAIM]: ['demo'] }, { secret: 'another secret of enough length 0123456789' }),
+      /invalid signature/,
+    ],
     ['an unsigned token (alg: none)', () => algNone({ [CLAIM]: ['demo'] }), /jwt signature is required|invalid algorithm/],
     ['a token from another issuer', () => hs256({ [CLAIM]: ['demo'] }, { iss: 'https://evil.example' }), /jwt issuer invalid/],
     ['a token for another audience', () => hs256({ [CLAIM]: ['demo'] }, { aud: 'someone-else' }), /jwt audience invalid/],
@@ -118,7 +125,11 @@ describe('auth', { timeout: 180000 }, () => {
   }
 
   it('an Authorization header that is not Bearer: 401', async () => {
-    const res = await fetch(whepUrl(hs), { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: 'Basic dXNlcjpwYXNz' }, body: offer() });
+    const res = await fetch(whepUrl(hs), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', Authorization: 'Basic dXNlcjpwYXNz' },
+      body: offer(),
+    });
     assert.equal(res.status, 401);
     assert.match(await detail(res), /not "Bearer <token>"/);
   });
@@ -154,7 +165,10 @@ describe('auth', { timeout: 180000 }, () => {
   });
 
   it('the preflight and the player page need no token', async () => {
-    const preflight = await fetch(whepUrl(hs), { method: 'OPTIONS', headers: { Origin: 'https://x.example', 'Access-Control-Request-Method': 'POST' } });
+    const preflight = await fetch(whepUrl(hs), {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://x.example', 'Access-Control-Request-Method': 'POST' },
+    });
     assert.equal(preflight.status, 200);
     assert.equal((await fetch(`${whepUrl(hs)}/player`)).status, 200);
   });
@@ -223,7 +237,11 @@ describe('auth with a JWKS (RS256, ES256)', { timeout: 120000 }, () => {
   });
 
   const sign = (alg: string, key: CryptoKey, kid: string, claims: Record<string, unknown> = { [CLAIM]: ['other'] }) =>
-    new SignJWT(claims).setProtectedHeader({ alg, kid }).setAudience(AUDIENCE).setExpirationTime(now() + 600).sign(key);
+    new SignJWT(claims)
+      .setProtectedHeader({ alg, kid })
+      .setAudience(AUDIENCE)
+      .setExpirationTime(now() + 600)
+      .sign(key);
 
   it('valid RS256 and ES256 tokens get through (409: the process has no source)', async () => {
     assert.equal((await postWith(whepUrl(egress, 'other'), await sign('RS256', keys.rs, 'rs'))).status, 409);

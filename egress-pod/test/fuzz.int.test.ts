@@ -38,7 +38,23 @@ const CONTENT_TYPES = [
   'application/sdp; q=0.5; x="y"',
 ];
 
-const NASTY = ['', ' ', '\u0000', '%', '\uffff', 'a'.repeat(5000), '-1', '99999999999', 'NaN', '::', '0.0.0.0', '${x}', '<script>', '\r', 'é'];
+const NASTY = [
+  '',
+  ' ',
+  '\u0000',
+  '%',
+  '\uffff',
+  'a'.repeat(5000),
+  '-1',
+  '99999999999',
+  'NaN',
+  '::',
+  '0.0.0.0',
+  '${x}',
+  '<script>',
+  '\r',
+  'é',
+];
 
 describe('fuzzing the WHEP endpoint', { timeout: 300000 }, () => {
   let egress: Egress;
@@ -118,11 +134,14 @@ describe('fuzzing the WHEP endpoint', { timeout: 300000 }, () => {
         const id = random() < 0.85 ? 'demo' : pick(['nosuch', '%2e%2e', 'DEMO']);
         res = await fetch(whepUrl(egress, id), { method: 'POST', headers, body: pick(bodies)() });
       } else if (kind < 0.9) {
-        const session = random() < 0.7 ? new URL(target.location!).pathname.split('/').at(-1)! : pick(['nosuchsession', 'x'.repeat(300), '..']);
+        const session =
+          random() < 0.7 ? new URL(target.location!).pathname.split('/').at(-1)! : pick(['nosuchsession', 'x'.repeat(300), '..']);
         res = await fetch(`${whepUrl(egress)}/${session}`, {
           method: pick(['PATCH', 'PATCH', 'PATCH', 'GET', 'PUT']),
           headers: { 'Content-Type': pick(CONTENT_TYPES) || 'text/plain', 'If-Match': pick(['*', '"x"', '']) || '*' },
-          body: mutate(`a=ice-ufrag:${random() < 0.5 ? 'abcd' : ufrag()}\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\na=end-of-candidates`),
+          body: mutate(
+            `a=ice-ufrag:${random() < 0.5 ? 'abcd' : ufrag()}\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\na=end-of-candidates`,
+          ),
         }).catch(() => new Response(null, { status: 499 }));
       } else {
         res = await fetch(whepUrl(egress), { method: pick(['OPTIONS', 'HEAD', 'GET', 'PROPFIND', 'PURGE']) });
@@ -138,7 +157,10 @@ describe('fuzzing the WHEP endpoint', { timeout: 300000 }, () => {
       }
     }
     console.log(JSON.stringify({ seed: SEED, statuses: Object.fromEntries(statuses), sessionsMade }));
-    assert.ok((statuses.get(400) ?? 0) > 0 && (statuses.get(413) ?? 0) > 0 && (statuses.get(415) ?? 0) > 0, 'the run reached the interesting refusals');
+    assert.ok(
+      (statuses.get(400) ?? 0) > 0 && (statuses.get(413) ?? 0) > 0 && (statuses.get(415) ?? 0) > 0,
+      'the run reached the interesting refusals',
+    );
     // Left: at most the target session (a mangled restart may have ended it, which is fine).
     assert.ok(egress.sessions.count() <= 1, 'nothing else left behind');
     await target.delete();
