@@ -48,6 +48,7 @@ describe('player page in Chromium', { timeout: 300000 }, () => {
     } catch (err) {
       throw new Error(
         `${(err as Error).message}; page status ${JSON.stringify(await status().catch(() => ({})))}; ffmpeg: ${ffmpeg?.stderr() ?? ''}; logs in ${logDir}`,
+        { cause: err },
       );
     }
   };
