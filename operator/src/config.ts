@@ -209,13 +209,13 @@ export function loadConfig(path: string, identity: Identity = identityFromEnv())
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the config file ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read the config file ${path}: ${(err as Error).message}`, { cause: err });
   }
   let value: unknown;
   try {
     value = parseYaml(text);
   } catch (err) {
-    throw new Error(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+    throw new Error(`config file ${path} is not valid YAML: ${(err as Error).message}`, { cause: err });
   }
   return parseConfig(value, identity, `config file ${path}`);
 }

@@ -23,6 +23,7 @@ const operator = new Operator({
   config,
   identity,
   kubeConfig,
+  processMetrics: true,
   onFatal: (reason) => {
     operator.log.fatal({ reason }, 'exiting');
     process.exit(1);

@@ -41,6 +41,8 @@ export interface OperatorOptions {
   readonly informer?: { relistMs?: number; stallMs?: number };
   /** Called when the operator cannot go on (leadership lost): `main` exits. */
   readonly onFatal?: (reason: string) => void;
+  /** Export process_* and nodejs_* metrics (once per process: `main` turns it on). */
+  readonly processMetrics?: boolean;
 }
 
 /** How long a stop waits for in-flight reconciles. */
@@ -71,7 +73,7 @@ export class Operator {
     const { config } = opts;
     this.#clock = opts.clock ?? systemClock;
     this.log = opts.log ?? pino({ level: config.logLevel, base: { instance: opts.identity.name } });
-    this.metrics = new OperatorMetrics(new Registry());
+    this.metrics = new OperatorMetrics(new Registry(), { processMetrics: opts.processMetrics ?? false });
     const host = new URL(opts.kubeConfig.getCurrentCluster()?.server ?? 'https://unknown').host;
     this.kube = makeKube(opts.kubeConfig, [
       { after: (r) => this.metrics.requests.inc({ code: String(r.status), method: r.method, host }) },

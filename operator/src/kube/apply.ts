@@ -3,7 +3,8 @@
  * manager), and deletes guarded by the uid that was seen.
  */
 import { FIELD_MANAGER, GROUP, KIND, PLURAL, type ProcessStatus, VERSION } from '@corecast/api';
-import { applyOptions, isConflict, isNotFound, type Kube } from './client.ts';
+import { PatchStrategy } from '@kubernetes/client-node';
+import { isConflict, isNotFound, type Kube } from './client.ts';
 import type { ChildKind } from './sources.ts';
 import type { KubeObject } from './types.ts';
 
@@ -15,35 +16,26 @@ export const KIND_NAMES: Record<ChildKind, string> = {
   networkpolicies: 'NetworkPolicy',
 };
 
-/** Server-side apply of a child (content type application/apply-patch+yaml; JSON is YAML). */
-export async function applyChild(kube: Kube, kind: ChildKind, object: KubeObject, force: boolean): Promise<void> {
-  const name = object.metadata?.name ?? '';
-  const namespace = object.metadata?.namespace ?? '';
-  const params = { name, namespace, body: object, fieldManager: FIELD_MANAGER, force };
-  switch (kind) {
-    case 'pods':
-      await kube.core.patchNamespacedPod(params, applyOptions);
-      return;
-    case 'services':
-      await kube.core.patchNamespacedService(params, applyOptions);
-      return;
-    case 'ingresses':
-      await kube.networking.patchNamespacedIngress(params, applyOptions);
-      return;
-    case 'networkpolicies':
-      await kube.networking.patchNamespacedNetworkPolicy(params, applyOptions);
-      return;
-  }
+/** URL path of a child. */
+export function childPath(kind: ChildKind, namespace: string, name: string): string {
+  const prefix = kind === 'pods' || kind === 'services' ? '/api/v1' : '/apis/networking.k8s.io/v1';
+  return `${prefix}/namespaces/${namespace}/${kind}/${name}`;
 }
 
-/** Reads a child (used only when an apply without force meets an object the cache did not show). */
+/** Server-side apply of a child (content type application/apply-patch+yaml; JSON is YAML). */
+export async function applyChild(kube: Kube, kind: ChildKind, object: KubeObject, force: boolean): Promise<void> {
+  const path = childPath(kind, object.metadata?.namespace ?? '', object.metadata?.name ?? '');
+  await kube.send('PATCH', path, {
+    query: { fieldManager: FIELD_MANAGER, force: String(force) },
+    body: object,
+    contentType: PatchStrategy.ServerSideApply,
+  });
+}
+
+/** Reads a child (before creating one: is the name free?). */
 export async function readChild(kube: Kube, kind: ChildKind, namespace: string, name: string): Promise<KubeObject | undefined> {
-  const path =
-    kind === 'pods' || kind === 'services'
-      ? `/api/v1/namespaces/${namespace}/${kind}/${name}`
-      : `/apis/networking.k8s.io/v1/namespaces/${namespace}/${kind}/${name}`;
   try {
-    return await kube.getJson<KubeObject>(path);
+    return await kube.getJson<KubeObject>(childPath(kind, namespace, name));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -55,22 +47,10 @@ export async function readChild(kube: Kube, kind: ChildKind, namespace: string, 
  * Background propagation: nothing depends on a child, so there is nothing to wait for.
  */
 export async function deleteChild(kube: Kube, kind: ChildKind, namespace: string, name: string, uid: string): Promise<void> {
-  const params = { name, namespace, body: { preconditions: { uid }, propagationPolicy: 'Background' } };
   try {
-    switch (kind) {
-      case 'pods':
-        await kube.core.deleteNamespacedPod(params);
-        return;
-      case 'services':
-        await kube.core.deleteNamespacedService(params);
-        return;
-      case 'ingresses':
-        await kube.networking.deleteNamespacedIngress(params);
-        return;
-      case 'networkpolicies':
-        await kube.networking.deleteNamespacedNetworkPolicy(params);
-        return;
-    }
+    await kube.send('DELETE', childPath(kind, namespace, name), {
+      body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid }, propagationPolicy: 'Background' },
+    });
   } catch (err) {
     // 404: already gone. 409: the uid precondition failed, i.e. a new object took the name;
     // the next reconcile judges that one.
@@ -91,17 +71,9 @@ export async function applyStatus(
   resourceVersion: string,
   status: ProcessStatus,
 ): Promise<void> {
-  await kube.custom.patchNamespacedCustomObjectStatus(
-    {
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace,
-      name,
-      body: { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace, resourceVersion }, status },
-      fieldManager: FIELD_MANAGER,
-      force: true,
-    },
-    applyOptions,
-  );
+  await kube.send('PATCH', `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}/status`, {
+    query: { fieldManager: FIELD_MANAGER, force: 'true' },
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace, resourceVersion }, status },
+    contentType: PatchStrategy.ServerSideApply,
+  });
 }

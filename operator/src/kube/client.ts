@@ -87,6 +87,17 @@ export interface Kube {
   readonly kubeConfig: KubeConfig;
   /** GET a path and parse the JSON as it comes (no model classes; used for lists). */
   getJson<T>(path: string, query?: Record<string, string>): Promise<T>;
+  /**
+   * A request whose response body is not needed (server-side applies, deletes): no model
+   * classes on either side. A reconcile's writes return whole objects the operator never reads
+   * (its caches learn them from the watch), and turning each into client-node's model classes
+   * was most of the garbage a busy operator made.
+   */
+  send(
+    method: 'PATCH' | 'DELETE' | 'POST',
+    path: string,
+    opts: { query?: Record<string, string>; body: unknown; contentType?: string },
+  ): Promise<void>;
   readonly core: CoreV1Api;
   readonly networking: NetworkingV1Api;
   readonly custom: CustomObjectsApi;
@@ -101,23 +112,44 @@ export function makeKube(kubeConfig: KubeConfig, hooks: RequestHooks[] = []): Ku
   const httpApi = wrapHttpLibrary(new PooledHttpLibrary(hooks));
   const baseServer = new ServerConfiguration(cluster.server, {});
   const configuration = createConfiguration({ baseServer, authMethods: { default: kubeConfig }, httpApi });
+  /** Sends a request; resolves with the response text, throws ApiException for a non-2xx status. */
+  const request = async (
+    method: HttpMethod,
+    path: string,
+    query: Record<string, string>,
+    body?: { text: string; contentType: string },
+  ): Promise<string> => {
+    const ctx = baseServer.makeRequestContext(path, method);
+    ctx.setHeaderParam('Accept', 'application/json');
+    for (const [k, v] of Object.entries(query)) ctx.setQueryParam(k, v);
+    if (body) {
+      ctx.setHeaderParam('Content-Type', body.contentType);
+      ctx.setBody(body.text);
+    }
+    await kubeConfig.applySecurityAuthentication(ctx);
+    const rsp = await httpApi.send(ctx).toPromise();
+    const text = await rsp.body.text();
+    if (rsp.httpStatusCode < 200 || rsp.httpStatusCode > 299) {
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // Not JSON (a proxy's error page): keep the text.
+      }
+      throw new ApiException(rsp.httpStatusCode, `${method} ${path}: HTTP ${rsp.httpStatusCode}`, parsed, rsp.headers);
+    }
+    return text;
+  };
   return {
     kubeConfig,
     async getJson<T>(path: string, query: Record<string, string> = {}): Promise<T> {
-      const ctx = baseServer.makeRequestContext(path, HttpMethod.GET);
-      ctx.setHeaderParam('Accept', 'application/json');
-      for (const [k, v] of Object.entries(query)) ctx.setQueryParam(k, v);
-      await kubeConfig.applySecurityAuthentication(ctx);
-      const rsp = await httpApi.send(ctx).toPromise();
-      const text = await rsp.body.text();
-      if (rsp.httpStatusCode < 200 || rsp.httpStatusCode > 299) {
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {}
-        throw new ApiException(rsp.httpStatusCode, `GET ${path}: HTTP ${rsp.httpStatusCode}`, body, rsp.headers);
-      }
-      return JSON.parse(text) as T;
+      return JSON.parse(await request(HttpMethod.GET, path, query)) as T;
+    },
+    async send(method, path, opts) {
+      await request(HttpMethod[method], path, opts.query ?? {}, {
+        text: JSON.stringify(opts.body),
+        contentType: opts.contentType ?? 'application/json',
+      });
     },
     core: new CoreV1Api(configuration),
     networking: new NetworkingV1Api(configuration),

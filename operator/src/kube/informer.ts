@@ -55,6 +55,16 @@ export interface InformerOptions {
   onError?(err: unknown): void;
 }
 
+/**
+ * Drops metadata.managedFields before an object is cached (controller-runtime's
+ * TransformStripManagedFields): the operator never reads them, and on pods they are a large
+ * share of the object, so the caches of a thousand Processes are markedly smaller without.
+ */
+export function stripManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  return obj;
+}
+
 const BACKOFF_INITIAL_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -192,6 +202,7 @@ export class Informer<T extends KubeObject> {
           if (obj.code === 410) gone = true;
           return;
         }
+        stripManagedFields(obj);
         const version = obj.metadata?.resourceVersion;
         if (version) rv = version;
         if (type === 'ADDED' || type === 'MODIFIED') this.#upsert(obj);
@@ -216,7 +227,7 @@ export class Informer<T extends KubeObject> {
     const seen = new Set<string>();
     for (const obj of items) {
       seen.add(objectKey(obj));
-      this.#upsert(obj);
+      this.#upsert(stripManagedFields(obj));
     }
     for (const [key, obj] of this.#cache) {
       if (!seen.has(key)) this.#remove(obj);

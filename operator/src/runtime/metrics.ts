@@ -3,7 +3,7 @@
  * written for Go operators work unchanged (controller-runtime pkg/internal/controller/metrics,
  * pkg/metrics/workqueue.go, client-go leaderelection and rest metrics).
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ControllerMetrics } from './controller.ts';
 import type { QueueMetrics, WorkQueue } from './queue.ts';
 
@@ -30,10 +30,12 @@ export class OperatorMetrics {
   readonly informerErrors: Counter<'resource'>;
   #queue: WorkQueue | undefined;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, opts: { processMetrics?: boolean } = {}) {
     this.registry = registry;
+    // process_* and nodejs_* (resident memory, heap, event loop lag), as Go operators export process_* and go_*.
+    if (opts.processMetrics) collectDefaultMetrics({ register: registry });
     const r = [registry];
-    const self = this;
+    const queue = () => this.#queue;
     this.reconcileTotal = new Counter({
       name: 'controller_runtime_reconcile_total',
       help: 'Total number of reconciliations per controller',
@@ -96,7 +98,7 @@ export class OperatorMetrics {
       labelNames: ['controller', 'name'],
       registers: r,
       collect() {
-        this.set(queueLabels, self.#queue?.len() ?? 0);
+        this.set(queueLabels, queue()?.len() ?? 0);
       },
     });
     new Gauge({
@@ -105,7 +107,7 @@ export class OperatorMetrics {
       labelNames: ['controller', 'name'],
       registers: r,
       collect() {
-        this.set(queueLabels, self.#queue?.longestRunningSeconds() ?? 0);
+        this.set(queueLabels, queue()?.unfinishedWorkSeconds() ?? 0);
       },
     });
     new Gauge({
@@ -114,7 +116,7 @@ export class OperatorMetrics {
       labelNames: ['controller', 'name'],
       registers: r,
       collect() {
-        this.set(queueLabels, self.#queue?.longestRunningSeconds() ?? 0);
+        this.set(queueLabels, queue()?.longestRunningSeconds() ?? 0);
       },
     });
     const adds = new Counter({

@@ -132,6 +132,14 @@ export class WorkQueue {
     return oldest === Number.POSITIVE_INFINITY ? 0 : (this.#clock.now() - oldest) / 1000;
   }
 
+  /** Seconds of work in progress, summed over the keys being processed (workqueue_unfinished_work_seconds). */
+  unfinishedWorkSeconds(): number {
+    const now = this.#clock.now();
+    let total = 0;
+    for (const t of this.#processing.values()) total += now - t;
+    return total / 1000;
+  }
+
   /** Stops the queue: pending and future `get`s resolve `undefined`, delayed adds are dropped. */
   shutDown(): void {
     this.#shuttingDown = true;
