@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildFfmpegArgs, parseProcess } from '@corecast/api';
@@ -120,71 +120,122 @@ const ffmpeg = start(
   buildFfmpegArgs({ name: 'bench', spec: spec.spec }, { egress: { host: '127.0.0.1', videoPort, audioPort } }),
 );
 
+/** What one step of viewers measured. */
+interface StepFigures {
+  pass: boolean;
+  why: string;
+  connected: number;
+  lossRatio: number;
+  p99: number;
+  rss: number;
+  cpu: number;
+  clientCpu: number;
+  srtp: string | undefined;
+}
+
+/** Holds `n` viewers from a separate load process; egress figures cover the steady window only. */
+async function runStep(n: number): Promise<StepFigures> {
+  const load = start(node, [
+    join(root, 'egress-pod/bench/whep-load.ts'),
+    '--url',
+    whep,
+    '--viewers',
+    String(n),
+    '--seconds',
+    values.seconds,
+    '--label',
+    `step${n}`,
+  ]);
+  let out = '';
+  let atHolding: Promise<Map<string, number>> | undefined;
+  let atEnd: Promise<Map<string, number>> | undefined;
+  let srtp: string | undefined;
+  load.stdout?.on('data', (d) => {
+    out += d;
+    // The first scrape also resets the egress's event-loop histogram: its p99 covers the window.
+    if (!atHolding && out.includes('"event":"holding"')) atHolding = scrape(`${base}/metrics`);
+    if (!atEnd && out.includes('"event":"window-end"')) {
+      atEnd = scrape(`${base}/metrics`);
+      srtp = /"event":"window-end","srtp":"(\w+)"/.exec(out)?.[1];
+    }
+  });
+  const code = await new Promise((r) => load.on('exit', r));
+  const figures = Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { name?: string; value?: number })
+      .filter((f) => f.name !== undefined)
+      .map((f) => [f.name!.replace(`step${n}.`, ''), f.value!]),
+  );
+  if (!atHolding || !atEnd)
+    return {
+      pass: false,
+      why: `load client exited ${code} before its window: ${load.tail()}`,
+      connected: 0,
+      lossRatio: Number.NaN,
+      p99: Number.NaN,
+      rss: 0,
+      cpu: 0,
+      clientCpu: 0,
+      srtp,
+    };
+  const [m0, m1] = await Promise.all([atHolding, atEnd]);
+  const seconds = Number(values.seconds);
+  const step = {
+    connected: figures.viewers_connected ?? 0,
+    lossRatio: figures.loss_ratio ?? Number.NaN,
+    p99: total(m1, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+    rss: total(m1, 'process_resident_memory_bytes') / 2 ** 20,
+    cpu: (total(m1, 'process_cpu_seconds_total') - total(m0, 'process_cpu_seconds_total')) / seconds,
+    clientCpu: figures.client_cpu ?? 0,
+    srtp,
+  };
+  const problems = [
+    code !== 0 && `load client exit ${code}`,
+    step.connected !== n && `${step.connected}/${n} viewers connected`,
+    step.lossRatio !== 0 && `loss ${step.lossRatio}`,
+    (figures.viewers_silent ?? 0) > 0 && `${figures.viewers_silent} silent viewers`,
+    step.p99 > 20 && `event-loop p99 ${step.p99.toFixed(1)} ms`,
+  ].filter(Boolean);
+  return { pass: problems.length === 0, why: `${problems.join(', ')}; load client: ${JSON.stringify(figures)}\n${load.tail()}`, ...step };
+}
+
 try {
   await waitFor('egress /readyz', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined), 60_000);
   await new Promise((r) => setTimeout(r, 3000));
   const idle = await scrape(`${base}/metrics`);
   const idleRss = total(idle, 'process_resident_memory_bytes') / 2 ** 20;
   emit('egress.rss_idle', idleRss, 'MiB');
+  emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'start', cores: availableParallelism() });
 
   let best = 0;
-  let bestRss = idleRss;
+  let bestStep: StepFigures | undefined;
   for (const n of steps) {
-    const load = start(node, [
-      join(root, 'egress-pod/bench/whep-load.ts'),
-      '--url',
-      whep,
-      '--viewers',
-      String(n),
-      '--seconds',
-      values.seconds,
-      '--label',
-      `step${n}`,
-    ]);
-    let out = '';
-    let holding = false;
-    load.stdout?.on('data', (d) => {
-      out += d;
-      if (!holding && out.includes('"event":"holding"')) {
-        holding = true;
-        // Resets the egress's event-loop histogram: the p99 below covers the steady window only.
-        void scrape(`${base}/metrics`);
-      }
-    });
-    // RSS is read while every viewer is connected (the load client prints after its window).
-    let rssAtLoad = 0;
-    const rssTimer = setInterval(async () => {
-      const m = await scrape(`${base}/metrics`).catch(() => undefined);
-      const viewers = m ? total(m, 'corecast_egress_viewers') : 0;
-      if (m && viewers >= n) rssAtLoad = Math.max(rssAtLoad, total(m, 'process_resident_memory_bytes') / 2 ** 20);
-    }, 5000);
-    const code = await new Promise((r) => load.on('exit', r));
-    clearInterval(rssTimer);
-    const after = await scrape(`${base}/metrics`);
-    const figures = Object.fromEntries(
-      out
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { name?: string; value?: number })
-        .filter((f) => f.name !== undefined)
-        .map((f) => [f.name!.replace(`step${n}.`, ''), f.value]),
-    );
-    const p99 = total(after, 'nodejs_eventloop_lag_p99_seconds') * 1000;
-    const pass = code === 0 && figures.viewers_connected === n && figures.loss_ratio === 0 && figures.viewers_silent === 0 && p99 <= 20;
-    emit(`egress.step.${n}.loss_ratio`, figures.loss_ratio ?? Number.NaN, 'ratio');
-    emit(`egress.step.${n}.event_loop_p99`, p99, 'ms');
-    emit(`egress.step.${n}.viewers_connected`, figures.viewers_connected ?? 0, 'viewers');
-    emit(`egress.step.${n}.rss`, rssAtLoad, 'MiB');
-    if (!pass) {
-      console.error(`step ${n} failed (exit ${code}): ${load.tail()}`);
+    const step = await runStep(n);
+    emit(`egress.step.${n}.loss_ratio`, step.lossRatio, 'ratio');
+    emit(`egress.step.${n}.event_loop_p99`, step.p99, 'ms');
+    emit(`egress.step.${n}.viewers_connected`, step.connected, 'viewers');
+    emit(`egress.step.${n}.rss`, step.rss, 'MiB');
+    emit(`egress.step.${n}.cpu`, step.cpu, 'cores');
+    emit(`egress.step.${n}.cpu_per_viewer`, (1000 * step.cpu) / Math.max(1, step.connected), 'ms/s');
+    emit(`egress.step.${n}.load_client_cpu`, step.clientCpu, 'cores', { srtp: step.srtp });
+    if (!step.pass) {
+      console.error(`step ${n} failed: ${step.why}`);
       break;
     }
     best = n;
-    bestRss = rssAtLoad;
+    bestStep = step;
     await new Promise((r) => setTimeout(r, 3000)); // let closed sessions drain
   }
   emit('egress.viewers_per_core', best, 'viewers', { criteria: 'zero loss, event-loop p99 <= 20 ms, one egress process' });
-  if (best > 0) emit('egress.rss_per_viewer', (bestRss - idleRss) / best, 'MiB');
+  if (bestStep) {
+    emit('egress.rss_per_viewer', (bestStep.rss - idleRss) / best, 'MiB');
+    // What one core could carry at this per-viewer cost, were the load generator elsewhere.
+    emit('egress.cpu_per_viewer', (1000 * bestStep.cpu) / best, 'ms/s');
+    emit('egress.projected_viewers_per_core', best / bestStep.cpu, 'viewers');
+  }
+  emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'end', cores: availableParallelism() });
 } catch (error) {
   console.error(`benchmark failed: ${(error as Error).message}\negress: ${egress.tail()}\nffmpeg: ${ffmpeg.tail()}`);
   process.exitCode = 1;

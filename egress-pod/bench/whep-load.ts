@@ -2,7 +2,7 @@
  * Load client: holds N WHEP viewers against any WHEP URL and reports what they received.
  *
  *   node egress-pod/bench/whep-load.ts --url http://127.0.0.1:8080/api/v3/process/demo/whep \
- *     --viewers 200 --seconds 30 [--ramp 20] [--verify 2] [--token T]
+ *     --viewers 200 --seconds 30 [--ramp 20] [--verify 2] [--token T] [--srtp ctr|gcm]
  *
  * Prints one JSON object per line ({name, value, unit}); the last line is a summary object.
  * Run it in its own process, so the server is measured, not the load generator.
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     verify: { type: 'string', default: '1' },
     token: { type: 'string' },
     label: { type: 'string', default: 'whep-load' },
+    srtp: { type: 'string', default: 'ctr' },
   },
 });
 if (!values.url) {
@@ -40,7 +41,7 @@ const viewers: WhepViewer[] = [];
 let failed = 0;
 const errors = new Map<string, number>();
 for (let i = 0; i < count; i++) {
-  const v = new WhepViewer({ url: values.url, token: values.token, verify: i < verify });
+  const v = new WhepViewer({ url: values.url, token: values.token, verify: i < verify, srtp: values.srtp === 'gcm' ? 'gcm' : 'ctr' });
   try {
     await v.connect();
     viewers.push(v);
@@ -59,7 +60,11 @@ await new Promise((r) => setTimeout(r, 2000));
 console.log(JSON.stringify({ event: 'holding', viewers: viewers.length }));
 loop.reset();
 const base = viewers.map((v) => structuredClone(v.stats));
+const cpuBase = process.cpuUsage();
 await new Promise((r) => setTimeout(r, seconds * 1000));
+const cpu = process.cpuUsage(cpuBase);
+// Tells a driving benchmark that the measured window is over (before viewers are closed).
+console.log(JSON.stringify({ event: 'window-end', srtp: viewers[0]?.srtpProfile }));
 
 let packets = 0;
 let lost = 0;
@@ -82,6 +87,7 @@ emit('packets_per_second_per_viewer', viewers.length ? packets / viewers.length 
 emit('loss_ratio', packets + lost ? lost / (packets + lost) : 0, 'ratio');
 emit('first_packet_p50', firsts[Math.floor(firsts.length / 2)] ?? 0, 'ms');
 emit('client_event_loop_p99', loop.percentile(99) / 1e6, 'ms');
+emit('client_cpu', (cpu.user + cpu.system) / 1e6 / seconds, 'cores');
 for (const [message, n] of errors) console.error(`${n} viewers failed: ${message}`);
 await Promise.all(viewers.map((v) => v.close().catch(() => undefined)));
 process.exit(0);

@@ -10,7 +10,14 @@
  * address are dropped, so no packet leaves the machine. werift's default STUN server
  * (a public address) is replaced by a loopback address with a short gather time-out.
  */
-import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
+import {
+  ProtectionProfileAeadAes128Gcm,
+  ProtectionProfileAes128CmHmacSha1_80,
+  RTCPeerConnection,
+  type RtpPacket,
+  useH264,
+  useOPUS,
+} from 'werift';
 
 /** What one viewer saw. */
 export interface ViewerStats {
@@ -30,6 +37,11 @@ export interface ViewerOptions {
   token?: string;
   /** Decrypt SRTP for real (slower) instead of reading headers only. */
   verify?: boolean;
+  /**
+   * SRTP protection profile the viewer accepts (it is the DTLS server, so it picks): 'ctr'
+   * (AES_CM_128_HMAC_SHA1_80, what Chromium negotiates with werift) or 'gcm' (AEAD_AES_128_GCM).
+   */
+  srtp?: 'ctr' | 'gcm';
 }
 
 const LOOPBACK = '127.0.0.1';
@@ -95,6 +107,7 @@ export class WhepViewer {
       });
     }
     await this.pc.setLocalDescription(await this.pc.createOffer());
+    this.restrictSrtp();
     this.started = performance.now();
     const headers: Record<string, string> = { 'content-type': 'application/sdp' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
@@ -112,6 +125,19 @@ export class WhepViewer {
     c.add(seq);
     this.stats.packets[kind] = c.packets;
     this.stats.lost[kind] = c.lost;
+  }
+
+  /** The SRTP profile in use once connected ('ctr', 'gcm' or undefined). */
+  get srtpProfile(): string | undefined {
+    // `any`: werift's DTLS transport keeps its SRTP session internal.
+    const profile = (this.pc.dtlsTransports[0] as any)?.srtp?.localContext?.profile;
+    return profile === ProtectionProfileAes128CmHmacSha1_80 ? 'ctr' : profile === ProtectionProfileAeadAes128Gcm ? 'gcm' : undefined;
+  }
+
+  /** Offers only the chosen SRTP profile in the DTLS handshake (werift reads the list at DTLS start). */
+  private restrictSrtp(): void {
+    const profile = this.options.srtp === 'gcm' ? ProtectionProfileAeadAes128Gcm : ProtectionProfileAes128CmHmacSha1_80;
+    for (const dtls of this.pc.dtlsTransports) (dtls as any).srtpProfiles = [profile];
   }
 
   /** Replaces SRTP decryption by a pass-through once DTLS is up (see the file comment). */
