@@ -41,7 +41,7 @@ export class EgressChild {
   #child: ChildProcess | undefined;
   #exited: Promise<unknown> = Promise.resolve();
 
-  /** `config.http.port` must be fixed (a restart keeps the URL). */
+  /** `config.http.port` must be fixed (a restart keeps the URL); in a namespace, logLevel must show info. */
   constructor(config: EgressConfigInput, options: { env?: Record<string, string>; prefix?: readonly string[]; logFile?: string } = {}) {
     this.#config = config;
     this.#env = options.env ?? {};
@@ -50,7 +50,10 @@ export class EgressChild {
     this.url = `http://127.0.0.1:${config.http?.port}`;
   }
 
-  /** Starts the process and waits for /healthz. */
+  /**
+   * Starts the process and waits until it serves: /healthz, or — inside a network namespace,
+   * which this process cannot reach — its "egress listening" log line.
+   */
   async start(): Promise<void> {
     const argv = [...this.#prefix, process.execPath, MAIN];
     const child = spawn(argv[0]!, argv.slice(1), {
@@ -59,21 +62,26 @@ export class EgressChild {
     });
     this.#child = child;
     this.#exited = new Promise((r) => child.once('exit', r));
+    let listening = false;
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      if (chunk.includes('"egress listening"')) listening = true;
+    });
     if (this.#logFile) {
       const log = createWriteStream(this.#logFile, { flags: 'a' });
       child.stdout?.pipe(log);
       child.stderr?.pipe(log);
     } else {
-      child.stdout?.resume();
       child.stderr?.resume();
     }
+    const inNamespace = this.#prefix.length > 0;
     await waitUntil(
       async () => {
         if (child.exitCode !== null) throw new Error(`egress exited with ${child.exitCode}`);
+        if (inNamespace) return listening;
         return (await fetch(`${this.url}/healthz`).catch(() => undefined))?.status === 200;
       },
       30000,
-      'egress /healthz',
+      'egress serving',
     );
   }
 

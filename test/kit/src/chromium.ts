@@ -28,6 +28,12 @@ export const CHROMIUM_FLAGS: readonly string[] = [
   '--disable-breakpad',
   '--no-pings',
   '--dns-prefetch-disable',
+  // Chromium still resolves a few Google host names (update and sign-in services) despite
+  // the flags above; no name resolves at all, so no DNS query ever leaves (loopback still works).
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+  // Host candidates as plain addresses, not mDNS names: registering a name sends multicast DNS
+  // to the local network. (The egress drops .local candidates anyway; tests cover that.)
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
   '--allow-loopback-in-peer-connection',
   '--autoplay-policy=no-user-gesture-required',
 ];
