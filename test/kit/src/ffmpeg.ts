@@ -23,6 +23,8 @@ export interface PatternOptions {
   readonly gopSeconds?: number;
   /** Include the sine audio (default true). */
   readonly audio?: boolean;
+  /** Ask FFmpeg's RTP muxer for an RTCP BYE when it stops cleanly (`rtpflags=send_bye`). */
+  readonly sendBye?: boolean;
 }
 
 /** A WebRTC-enabled test-pattern Process, parsed with every default. */
@@ -49,11 +51,13 @@ export function testPatternProcess(options: PatternOptions = {}): ProcessRef {
 
 /** FFmpeg argv of a test pattern sending RTP to `host` on the given ports. */
 export function testPatternArgs(target: { host: string; videoPort: number; audioPort: number }, options: PatternOptions = {}): string[] {
-  const args = buildFfmpegArgs(testPatternProcess(options), { egress: target });
   const gop = options.gopSeconds;
-  if (gop === undefined) return args;
-  // The builder forces a keyframe every second; a test asking for another GOP rewrites it.
-  return args.map((a) => (a.startsWith('expr:gte(t,n_forced*') ? `expr:gte(t,n_forced*${gop})` : a));
+  return buildFfmpegArgs(testPatternProcess(options), { egress: target }).map((a) => {
+    // The builder forces a keyframe every second; a test asking for another GOP rewrites it.
+    if (gop !== undefined && a.startsWith('expr:gte(t,n_forced*')) return `expr:gte(t,n_forced*${gop})`;
+    if (options.sendBye && a.startsWith('[select=')) return a.replaceAll(':onfail=ignore]', ':onfail=ignore:rtpflags=send_bye]');
+    return a;
+  });
 }
 
 /** A running FFmpeg. */
