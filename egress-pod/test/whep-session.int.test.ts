@@ -199,7 +199,11 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
   it('a viewer joining mid-GOP gets a keyframe start as its first video packet', async () => {
     await ffmpeg.kill();
     ffmpeg = await feed(egress, 'demo', { gopSeconds: 4 });
-    const waitsBefore = await metric(egress, 'corecast_egress_keyframe_waits_total', { process: 'demo' });
+    // A joiner starts either from the cached GOP or at the next keyframe; both are counted.
+    const starts = async () =>
+      (await metric(egress, 'corecast_egress_keyframe_waits_total', { process: 'demo' })) +
+      (await metric(egress, 'corecast_egress_gop_cache_hits_total', { process: 'demo' }));
+    const startsBefore = await starts();
     const c = await connectedViewer();
     await waitUntil(() => c.received.video.length > 5, 30000, 'video from the next keyframe');
     const head = c.received.video[0]!.head;
@@ -207,9 +211,7 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
     // SPS (7), or a STAP-A (24) whose first unit is an SPS, or an IDR (5) or its first FU-A fragment.
     const keyframeStart = type === 7 || type === 5 || type === 24 || (type === 28 && (head[1]! & 0x9f) === 0x85);
     assert.ok(keyframeStart, `first video payload starts with ${head.toString('hex')}`);
-    // The new viewer waited (viewers already playing waited again after the source restart).
-    assert.ok((await metric(egress, 'corecast_egress_keyframe_waits_total', { process: 'demo' })) >= waitsBefore + 1);
-    assert.ok((await metric(egress, 'corecast_egress_rtp_packets_gated_total', { process: 'demo' })) > 0, 'P-frames were held back');
+    assert.ok((await starts()) >= startsBefore + 1);
   });
 
   it('a source gone past its grace period closes its sessions; new viewers get 409 until it is back', async () => {
