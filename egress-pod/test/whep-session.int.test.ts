@@ -42,7 +42,7 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
 
   before(async () => {
     egress = await startTestEgress({
-      session: { livenessTimeoutSeconds: 2, connectTimeoutSeconds: 2 },
+      session: { livenessTimeoutSeconds: 4, connectTimeoutSeconds: 6 },
       source: { timeoutSeconds: 0.5, graceSeconds: 30 },
     });
     ffmpeg = await feed(egress);
@@ -163,7 +163,7 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
     assert.equal(egress.sessions.count(), 1);
     const before = await closed('liveness-timeout');
     await c.close(); // no DELETE; werift sends no DTLS alert either
-    await waitUntil(() => egress.sessions.count() === 0, 15000, 'session closed');
+    await waitUntil(() => egress.sessions.count() === 0, 30000, 'session closed');
     assert.equal(await closed('liveness-timeout'), before + 1);
     assert.equal(await metric(egress, 'corecast_egress_viewers', { process: 'demo' }), 0);
     assert.equal(egress.streams.get('demo')!.fanout.size, 0);
@@ -175,7 +175,7 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
     const res = await fetch(whepUrl(egress), { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: await c.offer() });
     assert.equal(res.status, 201);
     assert.equal(await closed('connect-timeout'), 0);
-    await waitUntil(async () => (await closed('connect-timeout')) === 1, 15000, 'unconnected session closed');
+    await waitUntil(async () => (await closed('connect-timeout')) === 1, 30000, 'unconnected session closed');
     assert.equal(egress.sessions.count(), 0);
   });
 

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EgressIce } from '@corecast/api';
+import { RTCPeerConnection } from 'werift';
+import { advertisedOnly, peerConfig, removeDefaultStun, usesNoStun } from '../src/whep/peer.ts';
+
+/** A peer whose ICE transport exists (createOffer makes it) but has not gathered. */
+async function peerWithTransport(config: ConstructorParameters<typeof RTCPeerConnection>[0]): Promise<RTCPeerConnection> {
+  const pc = new RTCPeerConnection(config);
+  pc.addTransceiver('video', { direction: 'sendonly' });
+  await pc.createOffer();
+  return pc;
+}
+
+describe('werift configuration', () => {
+  it('werift falls back to a public STUN server with no STUN configured; removeDefaultStun takes it away', async () => {
+    const pc = await peerWithTransport({ iceServers: [] });
+    try {
+      const connection = (pc.iceTransports[0] as unknown as { connection: { stunServer?: [string, number] } }).connection;
+      assert.deepEqual(connection.stunServer, ['stun.l.google.com', 19302], 'the werift behaviour this guards against');
+      removeDefaultStun(pc);
+      assert.equal(usesNoStun(pc), true);
+    } finally {
+      await pc.close();
+    }
+  });
+
+  it('keeps a STUN server the operator configured', async () => {
+    const pc = await peerWithTransport({ iceServers: [{ urls: 'stun:198.51.100.1:3478' }] });
+    try {
+      removeDefaultStun(pc);
+      assert.deepEqual((pc.iceTransports[0] as unknown as { connection: { stunServer: unknown } }).connection.stunServer, [
+        '198.51.100.1',
+        3478,
+      ]);
+    } finally {
+      await pc.close();
+    }
+  });
+
+  it('maps the ICE settings to werift options', () => {
+    const ice = EgressIce.parse({
+      portRange: { min: 50000, max: 50100 },
+      advertise: { addresses: ['203.0.113.7'], only: true },
+      tcp: true,
+      gatherTimeoutSeconds: 2,
+    });
+    const settings = { ice, advertised: ['203.0.113.7'], iceServers: [{ urls: ['turn:t.example.org'], username: 'u', credential: 'p' }] };
+    const c = peerConfig(settings, '640c1f', () => {});
+    assert.deepEqual(c.icePortRange, [50000, 50100]);
+    assert.deepEqual(c.iceAdditionalHostAddresses, ['203.0.113.7']);
+    assert.equal(c.iceUseTcp, true);
+    assert.equal(c.iceUseIpv6, false);
+    assert.equal(c.iceLite, false);
+    assert.equal(c.iceTransportPolicy, 'all');
+    assert.equal(c.iceStunGatherTimeout, 1.2);
+    assert.deepEqual(c.iceServers, [{ urls: ['turn:t.example.org'], username: 'u', credential: 'p' }]);
+    assert.match(c.codecs!.video![0]!.parameters!, /profile-level-id=640c1f/);
+    const keep = advertisedOnly(settings)!;
+    assert.equal(keep({ type: 'host', address: '203.0.113.7' }), true);
+    assert.equal(keep({ type: 'host', address: '10.0.0.5' }), false);
+    assert.equal(keep({ type: 'relay', address: '192.0.2.50' }), true);
+  });
+});
