@@ -30,6 +30,7 @@ const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv
 const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
   error: 'must be an IP address or a CIDR block',
 });
+const WORKERS = "must be 'auto' or a whole number from 0 to 64";
 const seconds = (min: number, max: number, dflt: number) => z.number().min(min).max(max).default(dflt);
 
 /** One RTP leg (video or audio) of a stream. */
@@ -175,6 +176,30 @@ export const EgressConfig = z
         ),
       })
       .default({ timeoutSeconds: 2, graceSeconds: 30 }),
+    media: z
+      .object({
+        workers: z
+          .union([z.literal('auto'), z.number().int(WORKERS).min(0, WORKERS).max(64, WORKERS)], { error: WORKERS })
+          .default('auto')
+          .describe(
+            "Fan-out worker threads, each owning a share of the viewers: 'auto' = one per available core (CPU affinity and cgroup quota); 0 = fan-out on the main thread.",
+          ),
+        gopCache: z
+          .object({
+            maxBytes: z
+              .number()
+              .int()
+              .min(0)
+              .max(256 * 1024 * 1024)
+              .default(8 * 1024 * 1024)
+              .describe('Most bytes of one GOP kept for late joiners; a larger GOP is not cached. 0 turns the cache off.'),
+            maxAgeSeconds: seconds(0, 60, 10).describe(
+              'A cached GOP older than this is not offered: late joiners wait for the next keyframe.',
+            ),
+          })
+          .default({ maxBytes: 8 * 1024 * 1024, maxAgeSeconds: 10 }),
+      })
+      .default({ workers: 'auto', gopCache: { maxBytes: 8 * 1024 * 1024, maxAgeSeconds: 10 } }),
     retryAfterSeconds: z
       .object({ noSource: z.number().int().min(1).max(3600).default(2), full: z.number().int().min(1).max(3600).default(10) })
       .default({ noSource: 2, full: 10 }),

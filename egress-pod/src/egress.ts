@@ -13,6 +13,8 @@ import { EgressMetrics } from './metrics.ts';
 import { createApp } from './server.ts';
 import { Stream } from './stream.ts';
 import { SessionStore } from './whep/sessions.ts';
+import { workerCount } from './workers/cores.ts';
+import { WorkerPool } from './workers/pool.ts';
 
 /** A running egress. */
 export interface Egress {
@@ -28,6 +30,8 @@ export interface Egress {
   readonly sessions: SessionStore;
   /** Metrics registry. */
   readonly metrics: EgressMetrics;
+  /** Fan-out worker threads (0: the fan-out runs on the main thread). */
+  readonly workers: number;
   /** Stops accepting, closes every session and socket. */
   stop(): Promise<void>;
 }
@@ -48,6 +52,13 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     config.streams.map((s) => s.processId),
     options.defaultMetrics === undefined ? {} : { defaultMetrics: options.defaultMetrics },
   );
+  // Fan-out workers (media.workers, DESIGN.md §4): each owns a share of the viewers.
+  const gop = { maxBytes: config.media.gopCache.maxBytes, maxAgeMs: config.media.gopCache.maxAgeSeconds * 1000 };
+  const workers = workerCount(config.media.workers);
+  const pool =
+    workers > 0
+      ? await WorkerPool.start({ workers, processes: config.streams.map((s) => s.processId), gop, logLevel: config.logLevel, log, metrics })
+      : undefined;
   const sessions = new SessionStore(
     {
       maxViewers: config.maxViewers,
@@ -58,6 +69,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       connectTimeoutMs: config.session.connectTimeoutSeconds * 1000,
       livenessTimeoutMs: config.session.livenessTimeoutSeconds * 1000,
       serializeGathering: config.ice.portRange !== undefined,
+      ...(pool ? { open: pool.open } : {}),
     },
     metrics,
     log,
@@ -66,19 +78,27 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   const streams = new Map<string, Stream>();
   const rtpPorts = new Map<string, IngestPorts>();
   const timing = { timeoutMs: config.source.timeoutSeconds * 1000, graceMs: config.source.graceSeconds * 1000 };
-  for (const s of config.streams) {
+  for (const [index, s] of config.streams.entries()) {
     const slog = log.child({ process: s.processId });
     // A source gone for longer than the grace period closes its sessions: the player sees the
     // connection end and comes back (409 + Retry-After until the source is up again).
-    const stream = new Stream(s, timing, metrics, slog, (state) => {
-      if (state === 'gone') void sessions.closeAll('source-gone', s.processId);
-    });
+    const stream = new Stream(
+      s,
+      timing,
+      metrics,
+      slog,
+      (state) => {
+        if (state === 'gone') void sessions.closeAll('source-gone', s.processId);
+      },
+      pool ? { plane: pool.plane(index) } : { fanout: { gop } },
+    );
     streams.set(s.processId, stream);
   }
   try {
     for (const stream of streams.values()) rtpPorts.set(stream.id, await stream.start());
   } catch (err) {
     await Promise.all([...streams.values()].map((s) => s.stop()));
+    await pool?.stop();
     throw err;
   }
 
@@ -104,11 +124,12 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
         server.closeAllConnections();
       });
       await Promise.all([...streams.values()].map((s) => s.stop()));
+      await pool?.stop();
       log.info('egress stopped');
     })();
     return stopping;
   };
-  return { url, httpPort, rtpPorts, streams, sessions, metrics, stop };
+  return { url, httpPort, rtpPorts, streams, sessions, metrics, workers: pool?.size ?? 0, stop };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -28,6 +28,18 @@ export interface Viewer {
   sendAudio(packet: RtpPacket, seq: number, timestamp: number): void;
 }
 
+/** The viewers of a stream as the sessions see them (a Fanout, or its stand-in when workers fan out). */
+export interface ViewerSet {
+  /** Viewers receiving media. */
+  readonly size: number;
+  /** Starts sending to a viewer. */
+  add(viewer: Viewer): void;
+  /** Stops sending to a viewer. */
+  remove(viewer: Viewer): void;
+  /** The viewer asked for a keyframe. */
+  keyframeRequest(viewer: Viewer): void;
+}
+
 /** Counters the fan-out reports to (bound to one process's metric labels). */
 export interface FanoutStats {
   /** `packets` packets with `bytes` payload bytes in all went out. */
@@ -98,7 +110,7 @@ interface Entry {
 }
 
 /** The viewers of one stream. */
-export class Fanout implements MediaSink {
+export class Fanout implements MediaSink, ViewerSet {
   readonly #entries = new Map<Viewer, Entry>();
   readonly #stats: FanoutStats;
   readonly #now: () => number;

@@ -4,7 +4,15 @@ import { DROP_REASONS } from './rtp/check.ts';
 
 /** Why a session ended (the `reason` label of sessions closed). */
 export type CloseReason =
-  'delete' | 'ice-failed' | 'dtls-closed' | 'connect-timeout' | 'liveness-timeout' | 'source-gone' | 'shutdown' | 'restart-failed';
+  | 'delete'
+  | 'ice-failed'
+  | 'dtls-closed'
+  | 'connect-timeout'
+  | 'liveness-timeout'
+  | 'source-gone'
+  | 'shutdown'
+  | 'restart-failed'
+  | 'worker-exit';
 
 /** Every close reason, for metric initialisation. */
 export const CLOSE_REASONS: readonly CloseReason[] = [
@@ -16,6 +24,7 @@ export const CLOSE_REASONS: readonly CloseReason[] = [
   'source-gone',
   'shutdown',
   'restart-failed',
+  'worker-exit',
 ];
 
 /** The pod's metrics. Label `process` is the process id; `kind` is video or audio. */

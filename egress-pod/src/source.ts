@@ -9,7 +9,10 @@ import { Timeline } from './rtp/timeline.ts';
 
 /** Packets that start a decodable keyframe: earlier packets of the same picture to send first. */
 export interface KeyframeStart {
-  /** Packets of this access unit already sent to playing viewers (SPS, PPS, SEI …). */
+  /**
+   * Packets of this access unit already sent to playing viewers (SPS, PPS, SEI …): at most
+   * the last 16, always the video packets sent right before the keyframe start.
+   */
   readonly preamble: readonly RtpPacket[];
 }
 
@@ -131,8 +134,10 @@ export class Source {
       this.#au.started = true;
       keyframe = this.#startKeyframe(packet, mapped);
     }
-    if (keyframe === undefined && !this.#au.started && this.#au.preamble.length < MAX_PREAMBLE) {
+    if (keyframe === undefined && !this.#au.started) {
+      // The last few packets before the keyframe start: always the ones right before it.
       this.#au.preamble.push(packet);
+      if (this.#au.preamble.length > MAX_PREAMBLE) this.#au.preamble.shift();
     }
     this.#sink.video(packet, keyframe);
   }

@@ -3,11 +3,52 @@
  * wired to the pod's metrics and logs.
  */
 import type { EgressStream } from '@corecast/api';
-import { Fanout } from './fanout.ts';
+import { Fanout, type FanoutOptions, type FanoutStats, type ViewerSet } from './fanout.ts';
 import { Ingest, type IngestPorts } from './ingest.ts';
 import type { Logger } from './log.ts';
 import type { EgressMetrics } from './metrics.ts';
-import { Source, type SourceState, type SourceTiming } from './source.ts';
+import { type MediaSink, Source, type SourceState, type SourceTiming } from './source.ts';
+
+/** Where a stream's media goes when it is not fanned out on this thread (workers/pool.ts). */
+export interface MediaPlane {
+  /** Receives the source's packets. */
+  readonly sink: MediaSink;
+  /** The viewers as the sessions see them. */
+  readonly viewers: ViewerSet;
+}
+
+/** How a stream fans out: on this thread with these options, or through a media plane. */
+export interface StreamMedia {
+  /** Fan-out elsewhere (workers); when absent, a Fanout on this thread. */
+  readonly plane?: MediaPlane;
+  /** Options of the Fanout on this thread. */
+  readonly fanout?: FanoutOptions;
+}
+
+/** The fan-out counters of one process, bound to the pod's metrics. */
+export function fanoutStats(metrics: EgressMetrics, process: string): FanoutStats {
+  const out = {
+    video: metrics.packetsOut.labels({ process, kind: 'video' }),
+    audio: metrics.packetsOut.labels({ process, kind: 'audio' }),
+  };
+  const outBytes = {
+    video: metrics.bytesOut.labels({ process, kind: 'video' }),
+    audio: metrics.bytesOut.labels({ process, kind: 'audio' }),
+  };
+  return {
+    sent: (kind, packets, bytes) => {
+      out[kind].inc(packets);
+      outBytes[kind].inc(bytes);
+    },
+    keyframeWait: (ms) => {
+      metrics.keyframeWaits.inc({ process });
+      metrics.keyframeWaitSeconds.observe({ process }, ms / 1000);
+    },
+    gated: (n) => metrics.packetsGated.inc({ process }, n),
+    cacheHit: () => metrics.gopCacheHits.inc({ process }),
+    keyframeRequest: (answered) => metrics.keyframeRequests.inc({ process, result: answered ? 'answered' : 'ignored' }),
+  };
+}
 
 /** A served process. */
 export class Stream {
@@ -18,47 +59,42 @@ export class Stream {
   /** Source state and timeline. */
   readonly source: Source;
   /** Viewers receiving media. */
-  readonly fanout: Fanout;
+  readonly fanout: ViewerSet;
   readonly #ingest: Ingest;
   #ports: IngestPorts | undefined;
 
   /** `onState` hears every source state change (the pod closes sessions on `gone`). */
-  constructor(config: EgressStream, timing: SourceTiming, metrics: EgressMetrics, log: Logger, onState: (s: SourceState) => void) {
+  constructor(
+    config: EgressStream,
+    timing: SourceTiming,
+    metrics: EgressMetrics,
+    log: Logger,
+    onState: (s: SourceState) => void,
+    media: StreamMedia = {},
+  ) {
     this.id = config.processId;
     this.config = config;
     const process = config.processId;
-    const out = {
-      video: metrics.packetsOut.labels({ process, kind: 'video' }),
-      audio: metrics.packetsOut.labels({ process, kind: 'audio' }),
-    };
-    const outBytes = {
-      video: metrics.bytesOut.labels({ process, kind: 'video' }),
-      audio: metrics.bytesOut.labels({ process, kind: 'audio' }),
-    };
-    this.fanout = new Fanout({
-      sent: (kind, packets, bytes) => {
-        out[kind].inc(packets);
-        outBytes[kind].inc(bytes);
-      },
-      keyframeWait: (ms) => {
-        metrics.keyframeWaits.inc({ process });
-        metrics.keyframeWaitSeconds.observe({ process }, ms / 1000);
-      },
-      gated: (n) => metrics.packetsGated.inc({ process }, n),
-      cacheHit: () => metrics.gopCacheHits.inc({ process }),
-      keyframeRequest: (answered) => metrics.keyframeRequests.inc({ process, result: answered ? 'answered' : 'ignored' }),
-    });
+    let sink: MediaSink;
+    if (media.plane) {
+      sink = media.plane.sink;
+      this.fanout = media.plane.viewers;
+    } else {
+      const fanout = new Fanout(fanoutStats(metrics, process), undefined, media.fanout);
+      sink = fanout;
+      this.fanout = fanout;
+    }
     const restarts = (kind: 'video' | 'audio') => {
       metrics.sourceRestarts.inc({ process, kind });
       log.info({ kind }, 'source restarted (new SSRC); the outgoing timeline continues');
     };
     this.source = new Source(
       {
-        video: (p, k) => this.fanout.video(p, k),
-        audio: (p) => this.fanout.audio(p),
+        video: (p, k) => sink.video(p, k),
+        audio: (p) => sink.audio(p),
         restarted: (kind) => {
           restarts(kind);
-          this.fanout.restarted(kind);
+          sink.restarted(kind);
         },
       },
       {

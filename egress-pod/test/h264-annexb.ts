@@ -14,7 +14,7 @@ export function toAnnexB(packets: readonly RtpPacket[]): Buffer {
     const type = payload[0]! & 0x1f;
     if (type === 24) {
       // STAP-A (§5.7.1): 16-bit size + NAL unit, repeated.
-      for (let offset = 1; offset + 2 <= payload.length; ) {
+      for (let offset = 1; offset + 2 <= payload.length;) {
         const size = payload.readUInt16BE(offset);
         out.push(START_CODE, payload.subarray(offset + 2, offset + 2 + size));
         offset += 2 + size;

@@ -25,6 +25,27 @@ import {
   type SdpFrag,
 } from './sdp.ts';
 
+/**
+ * What the session store, the routes and the fan-out use of a session: a Session, or its
+ * proxy on the main thread when a fan-out worker hosts the peer (workers/remote-session.ts).
+ */
+export interface WhepSession extends Viewer {
+  /** Unguessable session id, the last segment of the Location URL. */
+  readonly id: string;
+  /** Current ETag of the ICE session. */
+  readonly etag: string;
+  /** True once ICE and DTLS have connected. */
+  readonly connected: boolean;
+  /** The ICE ufrag the viewer uses now. */
+  readonly remoteUfrag: string;
+  /** Adds trickled remote candidates. */
+  addCandidates(frag: SdpFrag): Promise<void>;
+  /** ICE restart: returns our answer fragment. */
+  restartIce(frag: SdpFrag): Promise<string>;
+  /** Ends the session (idempotent); resolves when its sockets are closed. */
+  close(reason: CloseReason): Promise<void>;
+}
+
 /** What a session needs from the pod. */
 export interface SessionContext {
   /** The process this session views. */
@@ -44,11 +65,11 @@ export interface SessionContext {
   /** The process's logger (the session adds its id). */
   readonly log: Logger;
   /** ICE and DTLS are up: start sending. */
-  onConnected(session: Session): void;
+  onConnected(session: WhepSession): void;
   /** The session ended (called once). */
-  onClosed(session: Session, reason: CloseReason): void;
+  onClosed(session: WhepSession, reason: CloseReason): void;
   /** The viewer asked for a keyframe (PLI or FIR). */
-  onPli(session: Session): void;
+  onPli(session: WhepSession): void;
 }
 
 const ignore = (): void => {};
@@ -59,7 +80,7 @@ function newEtag(): string {
 }
 
 /** A viewer's WHEP session. */
-export class Session implements Viewer {
+export class Session implements WhepSession {
   /** Unguessable session id (128 bits from the CSPRNG), the last segment of the Location URL. */
   readonly id = randomBytes(16).toString('base64url');
   /** Current ETag of the ICE session. */

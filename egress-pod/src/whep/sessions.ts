@@ -8,7 +8,10 @@ import type { Stream } from '../stream.ts';
 import { WhepError } from './errors.ts';
 import type { PeerSettings } from './peer.ts';
 import type { CandidatePolicy, OfferChoice } from './sdp.ts';
-import { Session, type SessionContext } from './session.ts';
+import { Session, type SessionContext, type WhepSession } from './session.ts';
+
+/** Answers an offer with a new session: in this thread (Session.open) or in a fan-out worker. */
+export type SessionOpener = (ctx: SessionContext, offer: string, choice: OfferChoice) => Promise<{ session: WhepSession; answer: string }>;
 
 /** Settings every session shares. */
 export interface SessionSettings {
@@ -28,6 +31,8 @@ export interface SessionSettings {
   readonly livenessTimeoutMs: number;
   /** Gathering must run one at a time (a fixed port range is in use). */
   readonly serializeGathering: boolean;
+  /** Where sessions are opened (default: this thread). */
+  readonly open?: SessionOpener;
 }
 
 /** Every session of the pod. */
@@ -35,7 +40,7 @@ export class SessionStore {
   readonly #settings: SessionSettings;
   readonly #metrics: EgressMetrics;
   readonly #log: Logger;
-  readonly #byId = new Map<string, { session: Session; stream: Stream }>();
+  readonly #byId = new Map<string, { session: WhepSession; stream: Stream }>();
   /** Sessions per process, counting ones still being answered (they hold ports already). */
   readonly #perStream = new Map<string, number>();
   #total = 0;
@@ -53,13 +58,13 @@ export class SessionStore {
   }
 
   /** The session `id` of process `processId`, if it exists. */
-  get(processId: string, id: string): Session | undefined {
+  get(processId: string, id: string): WhepSession | undefined {
     const entry = this.#byId.get(id);
     return entry && entry.stream.id === processId ? entry.session : undefined;
   }
 
   /** Answers an offer with a new session, or throws a WhepError (503 at a cap, 504, …). */
-  async create(stream: Stream, offer: string, choice: OfferChoice): Promise<{ session: Session; answer: string }> {
+  async create(stream: Stream, offer: string, choice: OfferChoice): Promise<{ session: WhepSession; answer: string }> {
     const retry = { 'Retry-After': String(this.#settings.retryAfterFull) };
     if (this.count(stream.id) >= stream.config.maxViewers) {
       throw new WhepError('stream-full', `this stream has its maximum of ${stream.config.maxViewers} viewers; try again later`, retry);
@@ -69,7 +74,8 @@ export class SessionStore {
     }
     this.#add(stream.id, 1);
     try {
-      const { session, answer } = await Session.open(this.#context(stream), offer, choice);
+      const open = this.#settings.open ?? Session.open;
+      const { session, answer } = await open(this.#context(stream), offer, choice);
       this.#byId.set(session.id, { session, stream });
       this.#metrics.sessionsCreated.inc({ process: stream.id });
       this.#metrics.viewers.set({ process: stream.id }, this.count(stream.id));
@@ -110,7 +116,7 @@ export class SessionStore {
     };
   }
 
-  #closed(stream: Stream, session: Session, reason: CloseReason): void {
+  #closed(stream: Stream, session: WhepSession, reason: CloseReason): void {
     stream.fanout.remove(session);
     if (!this.#byId.delete(session.id)) return;
     this.#add(stream.id, -1);

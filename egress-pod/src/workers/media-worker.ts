@@ -1,0 +1,216 @@
+/**
+ * A fan-out worker thread: it owns a share of the pod's viewers — their werift peers, sockets
+ * and timers — and a Fanout (with its own GOP cache) per stream, fed every source packet once
+ * per event-loop turn by the main thread (pool.ts). The main thread keeps HTTP, ingest and the
+ * session index; this thread answers its requests and reports session events, counters and
+ * log lines back.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { RtpPacket } from 'werift';
+import { Fanout } from '../fanout.ts';
+import { createLogger } from '../log.ts';
+import { WhepError } from '../whep/errors.ts';
+import { Session, type SessionContext } from '../whep/session.ts';
+import {
+  emptyStats,
+  type FromWorker,
+  RECORD,
+  readBatch,
+  type Request,
+  type StatsDelta,
+  type ToWorker,
+  type WorkerSetup,
+} from './protocol.ts';
+
+/** Packets kept per stream to rebuild a keyframe's preamble (source.ts keeps at most 16). */
+const RECENT = 16;
+/** How often packet counters go to the main thread (ms). */
+const STATS_EVERY = 500;
+
+const port = parentPort;
+if (!port) throw new Error('media-worker.ts runs as a worker thread (see workers/pool.ts)');
+const setup = workerData as WorkerSetup;
+const post = (message: FromWorker): void => port.postMessage(message);
+
+// Log lines go to the main thread, which writes them to the pod's one log destination.
+const log = createLogger(
+  setup.logLevel,
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      post({ t: 'log', line: chunk.toString() });
+      done();
+    },
+  }),
+).child({ worker: setup.index });
+
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+
+interface StreamState {
+  readonly processId: string;
+  readonly fanout: Fanout;
+  /** The last video packets, newest last. */
+  readonly recent: RtpPacket[];
+  stats: StatsDelta;
+}
+
+let flushQueued = false;
+/** Sends the counters now-ish (rare events are not held back for the timer). */
+const flushSoon = (): void => {
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(flush);
+};
+
+const streams: StreamState[] = setup.processes.map((processId) => {
+  const state: StreamState = {
+    processId,
+    recent: [],
+    stats: emptyStats(),
+    fanout: new Fanout(
+      {
+        sent: (kind, packets, bytes) => {
+          if (kind === 'video') {
+            state.stats.videoPackets += packets;
+            state.stats.videoBytes += bytes;
+          } else {
+            state.stats.audioPackets += packets;
+            state.stats.audioBytes += bytes;
+          }
+        },
+        gated: (n) => {
+          state.stats.gated += n;
+        },
+        keyframeWait: (ms) => {
+          state.stats.waits.push(ms);
+          flushSoon();
+        },
+        cacheHit: () => {
+          state.stats.cacheHits++;
+          flushSoon();
+        },
+        keyframeRequest: (answered) => {
+          if (answered) state.stats.answered++;
+          else state.stats.ignored++;
+          flushSoon();
+        },
+      },
+      undefined,
+      { gop: setup.gop },
+    ),
+  };
+  return state;
+});
+const byProcess = new Map(streams.map((s) => [s.processId, s]));
+const sessions = new Map<string, Session>();
+
+function flush(): void {
+  flushQueued = false;
+  const out: Record<string, StatsDelta> = {};
+  let any = false;
+  for (const s of streams) {
+    const d = s.stats;
+    if (d.videoPackets + d.audioPackets + d.gated + d.cacheHits + d.answered + d.ignored + d.waits.length === 0) continue;
+    out[s.processId] = d;
+    s.stats = emptyStats();
+    any = true;
+  }
+  if (any) post({ t: 'stats', byProcess: out });
+}
+setInterval(flush, STATS_EVERY);
+
+/** Feeds one batch of source packets to the streams' fan-outs, in order. */
+function media(batch: Uint8Array): void {
+  for (const r of readBatch(batch)) {
+    const s = streams[r.stream];
+    if (!s) continue;
+    if (r.kind === RECORD.VIDEO) {
+      const packet = r.packet!;
+      const keyframe = r.keyframe ? { preamble: r.preamble > 0 ? s.recent.slice(-r.preamble) : [] } : undefined;
+      s.fanout.video(packet, keyframe);
+      s.recent.push(packet);
+      if (s.recent.length > RECENT) s.recent.shift();
+    } else if (r.kind === RECORD.AUDIO) {
+      s.fanout.audio(r.packet!);
+    } else if (r.kind === RECORD.RESTART_VIDEO) {
+      s.recent.length = 0;
+      s.fanout.restarted('video');
+    } else if (r.kind === RECORD.RESTART_AUDIO) {
+      s.fanout.restarted('audio');
+    }
+  }
+}
+
+async function open(request: Extract<Request, { t: 'open' }>): Promise<unknown> {
+  const { spec } = request;
+  const stream = byProcess.get(spec.processId);
+  if (!stream) throw new WhepError('not-found', `no process "${spec.processId}" is served here`);
+  const ctx: SessionContext = {
+    ...spec,
+    // The main thread holds the pod's gathering lock around the whole request.
+    gatherLock: (fn) => fn(),
+    log: log.child({ process: spec.processId }),
+    onConnected: (session) => {
+      stream.fanout.add(session);
+      post({ t: 'event', session: session.id, e: 'connected' });
+    },
+    onClosed: (session, reason) => {
+      stream.fanout.remove(session);
+      sessions.delete(session.id);
+      post({ t: 'event', session: session.id, e: 'closed', reason });
+    },
+    onPli: (session) => {
+      stream.fanout.keyframeRequest(session);
+      post({ t: 'event', session: session.id, e: 'pli' });
+    },
+  };
+  const { session, answer } = await Session.open(ctx, request.offer, request.choice);
+  sessions.set(session.id, session);
+  return { session: session.id, etag: session.etag, ufrag: session.remoteUfrag, answer };
+}
+
+async function handle(request: Request): Promise<unknown> {
+  switch (request.t) {
+    case 'open':
+      return open(request);
+    case 'candidates':
+      await sessions.get(request.session)?.addCandidates(request.frag);
+      return undefined;
+    case 'restart': {
+      const session = sessions.get(request.session);
+      if (!session) throw new WhepError('not-found', 'no such session (it ended or never existed)');
+      const fragment = await session.restartIce(request.frag);
+      return { fragment, etag: session.etag, ufrag: session.remoteUfrag };
+    }
+    case 'close':
+      await sessions.get(request.session)?.close(request.reason);
+      return undefined;
+    case 'loop': {
+      const figures = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, sessions: sessions.size };
+      loop.reset();
+      return figures;
+    }
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.t === 'media') {
+    media(message.batch);
+    return;
+  }
+  handle(message).then(
+    (value) => post({ t: 'reply', id: message.id, value }),
+    (err: unknown) => {
+      const error =
+        err instanceof WhepError
+          ? { message: err.message, kind: err.kind, headers: { ...err.headers } }
+          : { message: err instanceof Error ? err.message : String(err) };
+      if (!(err instanceof WhepError)) log.error({ err }, 'worker request failed');
+      post({ t: 'reply', id: message.id, error });
+    },
+  );
+});
+
+post({ t: 'ready' });

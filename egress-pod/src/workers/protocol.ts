@@ -1,0 +1,172 @@
+/**
+ * What the main thread and the fan-out workers say to each other. Media travels as batches:
+ * every packet the sources produced during one event-loop turn, already on their continuous
+ * outgoing timelines, packed into one buffer per turn and posted once to every worker (one
+ * structured-clone copy each, no per-packet messages). Sessions are driven by small request
+ * messages with numbered replies; workers report session events, stats and log lines.
+ */
+import { RtpPacket } from 'werift';
+import type { CloseReason } from '../metrics.ts';
+import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
+import type { PeerSettings } from '../whep/peer.ts';
+import type { CandidatePolicy, OfferChoice, SdpFrag } from '../whep/sdp.ts';
+
+/** Record kinds in a media batch. */
+export const RECORD = { VIDEO: 1, AUDIO: 2, RESTART_VIDEO: 3, RESTART_AUDIO: 4 } as const;
+
+/** Bytes before each record's packet: kind, flags, preamble length, stream index (u8 each), packet length (u32). */
+const RECORD_HEADER = 8;
+/** Flag: the video packet starts a keyframe a viewer can begin with. */
+const KEYFRAME = 1;
+
+/** Packs the records of one event-loop turn. */
+export class BatchWriter {
+  #buf = Buffer.allocUnsafe(64 * 1024);
+  #length = 0;
+
+  /** True when nothing was written since the last take. */
+  get empty(): boolean {
+    return this.#length === 0;
+  }
+
+  /** A media packet of stream `stream`; `preamble` = how many of the previous video packets precede its keyframe. */
+  packet(stream: number, kind: 'video' | 'audio', packet: RtpPacket, keyframe: boolean, preamble: number): void {
+    const h = packet.header;
+    const size = rtpHeaderLength(h) + packet.payload.length;
+    const at = this.#reserve(RECORD_HEADER + size);
+    const b = this.#buf;
+    b[at] = kind === 'video' ? RECORD.VIDEO : RECORD.AUDIO;
+    b[at + 1] = keyframe ? KEYFRAME : 0;
+    b[at + 2] = preamble;
+    b[at + 3] = stream;
+    b.writeUInt32LE(size, at + 4);
+    const headerLength = writeRtpHeader(b, at + RECORD_HEADER, h, h.payloadType, h.sequenceNumber, h.timestamp, h.ssrc);
+    packet.payload.copy(b, at + RECORD_HEADER + headerLength);
+  }
+
+  /** The source of stream `stream` restarted (new SSRC). */
+  restarted(stream: number, kind: 'video' | 'audio'): void {
+    const at = this.#reserve(RECORD_HEADER);
+    this.#buf.fill(0, at, at + RECORD_HEADER);
+    this.#buf[at] = kind === 'video' ? RECORD.RESTART_VIDEO : RECORD.RESTART_AUDIO;
+    this.#buf[at + 3] = stream;
+  }
+
+  /** The batch so far, as a buffer of its own; the writer starts over. */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.#length);
+    out.set(this.#buf.subarray(0, this.#length));
+    this.#length = 0;
+    return out;
+  }
+
+  #reserve(bytes: number): number {
+    if (this.#length + bytes > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#length + bytes));
+      this.#buf.copy(grown, 0, 0, this.#length);
+      this.#buf = grown;
+    }
+    const at = this.#length;
+    this.#length += bytes;
+    return at;
+  }
+}
+
+/** One record of a batch. */
+export interface BatchRecord {
+  /** RECORD kind. */
+  readonly kind: number;
+  /** Stream index (the position of the stream in the configuration). */
+  readonly stream: number;
+  /** The packet (video and audio records); its payload is a view of the batch. */
+  readonly packet: RtpPacket | undefined;
+  /** The video packet starts a keyframe. */
+  readonly keyframe: boolean;
+  /** How many of the previous video packets are that keyframe's preamble. */
+  readonly preamble: number;
+}
+
+/** Reads a batch's records in order. */
+export function* readBatch(batch: Uint8Array): Generator<BatchRecord> {
+  const b = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
+  let at = 0;
+  while (at + RECORD_HEADER <= b.length) {
+    const kind = b[at]!;
+    const size = b.readUInt32LE(at + 4);
+    const start = at + RECORD_HEADER;
+    const packet = size > 0 ? RtpPacket.deSerialize(b.subarray(start, start + size)) : undefined;
+    yield { kind, stream: b[at + 3]!, packet, keyframe: (b[at + 1]! & KEYFRAME) !== 0, preamble: b[at + 2]! };
+    at = start + size;
+  }
+}
+
+/** How a worker builds a session (the serializable part of a SessionContext). */
+export interface SessionSpec {
+  readonly processId: string;
+  readonly peer: PeerSettings;
+  readonly candidates: CandidatePolicy;
+  readonly gatherTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly livenessTimeoutMs: number;
+}
+
+/** Requests from the main thread (each answered by a Reply with the same id). */
+export type Request =
+  | { readonly t: 'open'; readonly id: number; readonly spec: SessionSpec; readonly offer: string; readonly choice: OfferChoice }
+  | { readonly t: 'candidates'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
+  | { readonly t: 'restart'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
+  | { readonly t: 'close'; readonly id: number; readonly session: string; readonly reason: CloseReason }
+  | { readonly t: 'loop'; readonly id: number };
+
+/** A request before the link numbers it. */
+export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+
+/** Messages to a worker. */
+export type ToWorker = Request | { readonly t: 'media'; readonly batch: Uint8Array };
+
+/** An error crossing the thread boundary (WhepErrors keep their kind and headers). */
+export interface WireError {
+  readonly message: string;
+  readonly kind?: string;
+  readonly headers?: Record<string, string>;
+}
+
+/** Per-process counters a worker accumulated since its last report. */
+export interface StatsDelta {
+  videoPackets: number;
+  videoBytes: number;
+  audioPackets: number;
+  audioBytes: number;
+  gated: number;
+  cacheHits: number;
+  answered: number;
+  ignored: number;
+  /** Keyframe waits in ms. */
+  waits: number[];
+}
+
+/** Messages from a worker. */
+export type FromWorker =
+  | { readonly t: 'ready' }
+  | { readonly t: 'reply'; readonly id: number; readonly value?: unknown; readonly error?: WireError }
+  | { readonly t: 'event'; readonly session: string; readonly e: 'connected' | 'pli' }
+  | { readonly t: 'event'; readonly session: string; readonly e: 'closed'; readonly reason: CloseReason }
+  | { readonly t: 'stats'; readonly byProcess: Record<string, StatsDelta> }
+  | { readonly t: 'log'; readonly line: string };
+
+/** A new, empty stats delta. */
+export function emptyStats(): StatsDelta {
+  return { videoPackets: 0, videoBytes: 0, audioPackets: 0, audioBytes: 0, gated: 0, cacheHits: 0, answered: 0, ignored: 0, waits: [] };
+}
+
+/** What the worker is started with. */
+export interface WorkerSetup {
+  /** Worker number (logs, metrics). */
+  readonly index: number;
+  /** Process ids, in stream-index order. */
+  readonly processes: readonly string[];
+  /** GOP cache bounds. */
+  readonly gop: { readonly maxBytes: number; readonly maxAgeMs: number };
+  /** Log level. */
+  readonly logLevel: string;
+}
