@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 what=${1:-test}
 
 debs=(ffmpeg)
-[ "$what" = test ] && debs+=(chromium iproute2 unzip)
+[ "$what" = test ] && debs+=(chromium iproute2 unzip coturn tcpdump)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

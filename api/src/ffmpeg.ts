@@ -132,8 +132,10 @@ export function rtpLegs(spec: ProcessSpec, egress: EgressTarget): string[] {
     '128k',
     '-f',
     'tee',
-    `[select=v:f=rtp:payload_type=${vpt}:onfail=ignore]${url(egress.videoPort)}|` +
-      `[select=a:f=rtp:payload_type=${apt}:onfail=ignore]${url(egress.audioPort)}`,
+    // send_bye: a clean FFmpeg exit ends with RTCP BYE (RFC 3550 §6.6), so the egress marks the
+    // source down at once instead of waiting for its RTP timeout.
+    `[select=v:f=rtp:payload_type=${vpt}:rtpflags=send_bye:onfail=ignore]${url(egress.videoPort)}|` +
+      `[select=a:f=rtp:payload_type=${apt}:rtpflags=send_bye:onfail=ignore]${url(egress.audioPort)}`,
   ];
 }
 

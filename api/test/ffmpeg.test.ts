@@ -11,8 +11,8 @@ const build = (...args: Parameters<typeof process>) => {
 };
 
 const TEE_DEFAULT =
-  '[select=v:f=rtp:payload_type=102:onfail=ignore]udp://demo-egress.media.svc:5004?pkt_size=1200|' +
-  '[select=a:f=rtp:payload_type=111:onfail=ignore]udp://demo-egress.media.svc:5006?pkt_size=1200';
+  '[select=v:f=rtp:payload_type=102:rtpflags=send_bye:onfail=ignore]udp://demo-egress.media.svc:5004?pkt_size=1200|' +
+  '[select=a:f=rtp:payload_type=111:rtpflags=send_bye:onfail=ignore]udp://demo-egress.media.svc:5006?pkt_size=1200';
 const OPUS = ['-c:a', 'libopus', '-ar', '48000', '-ac', '2', '-b:a', '128k'];
 
 describe('buildFfmpegArgs', () => {
@@ -83,8 +83,8 @@ describe('buildFfmpegArgs', () => {
         ...OPUS,
         '-f',
         'tee',
-        '[select=v:f=rtp:payload_type=96:onfail=ignore]udp://demo-egress.media.svc:5004?pkt_size=1200|' +
-          '[select=a:f=rtp:payload_type=97:onfail=ignore]udp://demo-egress.media.svc:5006?pkt_size=1200',
+        '[select=v:f=rtp:payload_type=96:rtpflags=send_bye:onfail=ignore]udp://demo-egress.media.svc:5004?pkt_size=1200|' +
+          '[select=a:f=rtp:payload_type=97:rtpflags=send_bye:onfail=ignore]udp://demo-egress.media.svc:5006?pkt_size=1200',
       ],
     },
     {

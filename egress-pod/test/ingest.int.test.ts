@@ -66,7 +66,7 @@ describe('RTP ingest', { timeout: 120000 }, () => {
     // A long timeout: only the BYE can take the source down within the test.
     const egress = await startTestEgress({ source: { timeoutSeconds: 60, graceSeconds: 60 } });
     try {
-      const ffmpeg = await feed(egress, 'demo', { size: '160x120', rate: 10, sendBye: true });
+      const ffmpeg = await feed(egress, 'demo', { size: '160x120', rate: 10 });
       await waitUntil(
         async () => (await metric(egress, 'corecast_egress_rtp_dropped_total', { process: 'demo', reason: 'rtcp' })) > 0,
         20000,

@@ -23,8 +23,6 @@ export interface PatternOptions {
   readonly gopSeconds?: number;
   /** Include the sine audio (default true). */
   readonly audio?: boolean;
-  /** Ask FFmpeg's RTP muxer for an RTCP BYE when it stops cleanly (`rtpflags=send_bye`). */
-  readonly sendBye?: boolean;
 }
 
 /** A WebRTC-enabled test-pattern Process, parsed with every default. */
@@ -55,7 +53,6 @@ export function testPatternArgs(target: { host: string; videoPort: number; audio
   return buildFfmpegArgs(testPatternProcess(options), { egress: target }).map((a) => {
     // The builder forces a keyframe every second; a test asking for another GOP rewrites it.
     if (gop !== undefined && a.startsWith('expr:gte(t,n_forced*')) return `expr:gte(t,n_forced*${gop})`;
-    if (options.sendBye && a.startsWith('[select=')) return a.replaceAll(':onfail=ignore]', ':onfail=ignore:rtpflags=send_bye]');
     return a;
   });
 }
