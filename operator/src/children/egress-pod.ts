@@ -28,6 +28,9 @@ export function egressConfig(p: ProcessView, config: OperatorConfig): EgressConf
     auth: e.auth,
     embed: e.embed,
     ice: e.ice,
+    // Viewers outlive a down source while FFmpeg is started again (reconnect delay plus a new
+    // pod's start-up), so a reconnect does not end their sessions.
+    source: { graceSeconds: Math.min(3600, Math.max(30, p.spec.reconnectDelaySeconds + 30)) },
     logLevel: e.logLevel,
   };
 }
