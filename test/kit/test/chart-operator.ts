@@ -29,7 +29,8 @@ export function imageStart(dockerfile: string): ImageStart {
   if (!entry?.[1]) throw new Error(`${dockerfile}: no exec-form ENTRYPOINT in the last stage`);
   const workdir = [...last.matchAll(/^WORKDIR\s+(\S+)/gm)].pop()?.[1] ?? '/';
   const env: Record<string, string> = {};
-  for (const m of last.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)/gm)) env[m[1]!] = m[2]!;
+  // `ENV KEY=value` or `ENV KEY="value with spaces"` (Docker drops the quotes).
+  for (const m of last.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|(\S+))/gm)) env[m[1]!] = m[2] ?? m[3]!;
   return { entrypoint: JSON.parse(entry[1]) as string[], workdir, env };
 }
 
