@@ -33,7 +33,7 @@ try {
       { timeout: 120_000, polling: 500 },
     );
   } catch (err) {
-    throw new Error(`${url} did not play: ${JSON.stringify(await status().catch(() => null))} (${(err as Error).message})`);
+    throw new Error(`${url} did not play: ${JSON.stringify(await status().catch(() => null))} (${(err as Error).message})`, { cause: err });
   }
   console.log(JSON.stringify(await status()));
 } finally {

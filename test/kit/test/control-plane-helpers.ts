@@ -30,7 +30,7 @@ export async function until<T>(what: string, attempt: () => Promise<T>, timeoutM
     try {
       return await attempt();
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}: ${String(err)}`);
+      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}: ${String(err)}`, { cause: err });
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
