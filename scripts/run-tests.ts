@@ -35,6 +35,9 @@ for (const level of levels) {
   const args = [
     '--test',
     `--test-concurrency=${LEVELS[level].concurrency}`,
+    // A safety net: a test that sets no timeout of its own and hangs fails after 5 minutes
+    // instead of holding the whole run.
+    '--test-timeout=300000',
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
