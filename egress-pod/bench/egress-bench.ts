@@ -11,13 +11,12 @@
  * (bench/whep-load.ts), so the egress is measured, not the load generator.
  * Prints one JSON object per line: {name, value, unit}.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildFfmpegArgs, parseProcess } from '@corecast/api';
-import { emit, freeTcpPort, freeUdpPort, scrape, start, stop, total, waitFor } from './lib.ts';
+import { benchRig } from './rig.ts';
+import { emit, maximum, scrape, start, total } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -25,100 +24,20 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '15' },
     gop: { type: 'string', default: '4' },
     'cpu-prof': { type: 'string' },
+    workers: { type: 'string', default: '1' },
   },
 });
 const steps = values.steps.split(',').map(Number);
 const node = process.execPath;
 const root = new URL('../../', import.meta.url).pathname;
 
-/** Encodes the benchmark clip once: 720p30, ~2.5 Mbps constrained-baseline H.264 (GOP as given), Opus. */
-async function makeClip(dir: string, gopSeconds: number): Promise<string> {
-  const file = join(dir, 'clip.mkv');
-  const args = [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=1280x720:rate=30',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=48000',
-    '-t',
-    '24',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-tune',
-    'zerolatency',
-    '-profile:v',
-    'baseline',
-    '-pix_fmt',
-    'yuv420p',
-    '-b:v',
-    '2500k',
-    '-maxrate',
-    '2500k',
-    '-bufsize',
-    '2500k',
-    '-g',
-    String(30 * gopSeconds),
-    '-bf',
-    '0',
-    '-c:a',
-    'libopus',
-    '-b:a',
-    '128k',
-    '-ar',
-    '48000',
-    '-ac',
-    '2',
-    file,
-  ];
-  const child = spawn('ffmpeg', args, { stdio: 'inherit' });
-  const code = await new Promise((r) => child.on('exit', r));
-  if (code !== 0) throw new Error(`ffmpeg could not encode the clip (exit ${code})`);
-  return file;
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'corecast-bench-'));
-const httpPort = await freeTcpPort();
-const videoPort = await freeUdpPort();
-const audioPort = await freeUdpPort();
-const base = `http://127.0.0.1:${httpPort}`;
-const whep = `${base}/api/v3/process/bench/whep`;
-
-const clip = await makeClip(dir, Number(values.gop));
-const config = {
-  http: { host: '127.0.0.1', port: httpPort },
-  streams: [
-    { processId: 'bench', video: { port: videoPort, payloadType: 102 }, audio: { port: audioPort, payloadType: 111 }, maxViewers: 10000 },
-  ],
-  maxViewers: 100000,
-  ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
-  logLevel: 'warn',
-};
-const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
-const egress = start(node, [...profile, join(root, 'egress-pod/src/main.ts')], { CORECAST_EGRESS_CONFIG: JSON.stringify(config) });
-const spec = parseProcess({
-  apiVersion: 'corecast.dev/v1alpha1',
-  kind: 'Process',
-  metadata: { name: 'bench' },
-  spec: {
-    input: [{ id: 'clip', address: clip, options: ['-re', '-stream_loop', '-1'] }],
-    output: [{ id: 'discard', address: '-', options: ['-map', '0:v:0', '-c', 'copy', '-f', 'null'] }],
-    options: ['-loglevel', 'error'],
-    webrtc: { enabled: true },
-  },
+const rig = await benchRig(dir, {
+  gopSeconds: Number(values.gop),
+  workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
+  nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [],
 });
-const ffmpeg = start(
-  'ffmpeg',
-  buildFfmpegArgs({ name: 'bench', spec: spec.spec }, { egress: { host: '127.0.0.1', videoPort, audioPort } }),
-);
+const { base, whep } = rig;
 
 /** What one step of viewers measured. */
 interface StepFigures {
@@ -185,7 +104,8 @@ async function runStep(n: number): Promise<StepFigures> {
   const step = {
     connected: figures.viewers_connected ?? 0,
     lossRatio: figures.loss_ratio ?? Number.NaN,
-    p99: total(m1, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+    // The worst event loop: the main thread's (HTTP, ingest) or a fan-out worker's (its viewers' jitter).
+    p99: Math.max(maximum(m1, 'nodejs_eventloop_lag_p99_seconds'), maximum(m1, 'corecast_egress_worker_eventloop_lag_p99_seconds')) * 1000,
     rss: total(m1, 'process_resident_memory_bytes') / 2 ** 20,
     cpu: (total(m1, 'process_cpu_seconds_total') - total(m0, 'process_cpu_seconds_total')) / seconds,
     clientCpu: figures.client_cpu ?? 0,
@@ -202,7 +122,6 @@ async function runStep(n: number): Promise<StepFigures> {
 }
 
 try {
-  await waitFor('egress /readyz', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined), 60_000);
   await new Promise((r) => setTimeout(r, 3000));
   const idle = await scrape(`${base}/metrics`);
   const idleRss = total(idle, 'process_resident_memory_bytes') / 2 ** 20;
@@ -228,19 +147,20 @@ try {
     bestStep = step;
     await new Promise((r) => setTimeout(r, 3000)); // let closed sessions drain
   }
-  emit('egress.viewers_per_core', best, 'viewers', { criteria: 'zero loss, event-loop p99 <= 20 ms, one egress process' });
+  const workers = total(idle, 'corecast_egress_workers') || 1;
+  emit('egress.viewers_held', best, 'viewers', { workers, criteria: 'zero loss, every event loop p99 <= 20 ms' });
+  emit('egress.viewers_per_core', best / workers, 'viewers', { workers });
   if (bestStep) {
     emit('egress.rss_per_viewer', (bestStep.rss - idleRss) / best, 'MiB');
     // What one core could carry at this per-viewer cost, were the load generator elsewhere.
     emit('egress.cpu_per_viewer', (1000 * bestStep.cpu) / best, 'ms/s');
-    emit('egress.projected_viewers_per_core', best / bestStep.cpu, 'viewers');
+    emit('egress.projected_viewers_per_core', best / bestStep.cpu, 'viewers', { basis: 'viewers held / egress CPU cores used' });
   }
   emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'end', cores: availableParallelism() });
 } catch (error) {
-  console.error(`benchmark failed: ${(error as Error).message}\negress: ${egress.tail()}\nffmpeg: ${ffmpeg.tail()}`);
+  console.error(`benchmark failed: ${(error as Error).message}\negress: ${rig.egress.tail()}\nffmpeg: ${rig.ffmpeg.tail()}`);
   process.exitCode = 1;
 } finally {
-  await stop(ffmpeg);
-  await stop(egress);
+  await rig.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -77,6 +77,13 @@ export function total(metrics: Map<string, number>, name: string): number {
   return sum;
 }
 
+/** Largest value of any series of a metric (0 when absent). */
+export function maximum(metrics: Map<string, number>, name: string): number {
+  let max = 0;
+  for (const [key, value] of metrics) if ((key === name || key.startsWith(`${name}{`)) && value > max) max = value;
+  return max;
+}
+
 /** Percentile of a sorted array. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

@@ -14,7 +14,10 @@ interface Node {
   hitCount?: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '30' }, callers: { type: 'string' } },
+});
 const file = positionals[0];
 if (!file) {
   console.error('usage: profile-summary.ts FILE.cpuprofile [--top N]');
@@ -77,3 +80,18 @@ for (const [id, us] of self) {
 }
 console.log('\n-- inclusive time of stages');
 for (const name of stages) if (inclusive.has(name)) console.log(`${pct(inclusive.get(name)!)}  ${name}`);
+
+// Who calls a function (--callers NAME): self time of NAME attributed to its callers' frames.
+if (values.callers) {
+  const byCaller = new Map<string, number>();
+  for (const [id, us] of self) {
+    const node = byId.get(id)!;
+    if (node.callFrame.functionName !== values.callers) continue;
+    const chain: string[] = [];
+    for (let cur = parent.get(id); cur !== undefined && chain.length < 4; cur = parent.get(cur)) chain.push(where(byId.get(cur)!));
+    const key = chain.join(' < ');
+    byCaller.set(key, (byCaller.get(key) ?? 0) + us);
+  }
+  console.log(`\n-- callers of ${values.callers}`);
+  for (const [k, us] of [...byCaller].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`${pct(us)}  ${k}`);
+}

@@ -155,10 +155,20 @@ export class WhepViewer {
     patch();
   }
 
-  /** Ends the session (DELETE) and closes the peer. */
-  async close(): Promise<void> {
-    if (this.location) await fetch(this.location, { method: 'DELETE', headers: this.authHeaders() }).catch(() => undefined);
+  /** Ends the session (DELETE, unless `vanish`: then the server must notice by itself) and closes the peer. */
+  async close(options: { vanish?: boolean } = {}): Promise<void> {
+    if (this.location && !options.vanish)
+      await fetch(this.location, { method: 'DELETE', headers: this.authHeaders() }).catch(() => undefined);
     await this.pc.close();
+  }
+
+  /** Resolves once the first RTP packet arrived (or rejects after `timeoutMs`). */
+  async firstPacket(timeoutMs = 20000): Promise<void> {
+    const until = performance.now() + timeoutMs;
+    while (this.stats.firstPacketMs === null) {
+      if (performance.now() > until) throw new Error(`no RTP within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   private authHeaders(): Record<string, string> {

@@ -15,6 +15,7 @@ import { Stream } from './stream.ts';
 import { SessionStore } from './whep/sessions.ts';
 import { workerCount } from './workers/cores.ts';
 import { WorkerPool } from './workers/pool.ts';
+import { registerResourceMetrics, threadResources } from './workers/resources.ts';
 
 /** A running egress. */
 export interface Egress {
@@ -94,6 +95,13 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     );
     streams.set(s.processId, stream);
   }
+  registerResourceMetrics(metrics.registry, async () => ({
+    main: threadResources(
+      sessions.count(),
+      [...streams.values()].reduce((n, s) => n + s.fanout.size, 0),
+    ),
+    ...(await pool?.resources()),
+  }));
   try {
     for (const stream of streams.values()) rtpPorts.set(stream.id, await stream.start());
   } catch (err) {

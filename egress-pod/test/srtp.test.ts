@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { RtpHeader, RtpPacket, SrtpSession } from 'werift';
+import { RtpHeader, RtpPacket, SrtcpSession, SrtpSession } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from '../src/rtp/header.ts';
-import { createSrtpWriter, PROFILE } from '../src/send/srtp.ts';
+import { createSrtpWriter, PROFILE, useKeyObjects } from '../src/send/srtp.ts';
 
 const profiles = [
   ['AES_CM_128_HMAC_SHA1_80', PROFILE.AES_CM_128_HMAC_SHA1_80, 14],
@@ -71,6 +71,33 @@ describe('SRTP writer', () => {
       }
     });
   }
+
+  it("leaves werift's own ciphers working (RTP and RTCP) after their keys become KeyObjects", () => {
+    for (const [, profile, saltLength] of profiles) {
+      const keys = () => ({ masterKey: Buffer.alloc(16, 7), masterSalt: Buffer.alloc(saltLength, 9) });
+      const make = () => {
+        const { masterKey, masterSalt } = keys();
+        const config = {
+          keys: { localMasterKey: masterKey, localMasterSalt: masterSalt, remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
+          profile,
+        };
+        return { rtp: new SrtpSession(config), rtcp: new SrtcpSession(config) };
+      };
+      const plain = make();
+      const fast = make();
+      for (const s of [fast.rtp, fast.rtcp]) {
+        useKeyObjects(s.localContext);
+        useKeyObjects(s.remoteContext);
+      }
+      const header = new RtpHeader({ payloadType: 96, sequenceNumber: 5, timestamp: 1, ssrc: 42 });
+      const payload = randomBytes(500);
+      assert.deepEqual(fast.rtp.encrypt(payload, header), plain.rtp.encrypt(payload, header));
+      const rtcp = Buffer.concat([Buffer.from([0x81, 201, 0, 7]), randomBytes(28)]);
+      const protectedRtcp = fast.rtcp.encrypt(rtcp);
+      assert.deepEqual(protectedRtcp, plain.rtcp.encrypt(rtcp));
+      assert.deepEqual(fast.rtcp.decrypt(protectedRtcp), rtcp);
+    }
+  });
 
   it('refuses a profile it does not implement', () => {
     assert.throws(

@@ -54,6 +54,23 @@ export function createSrtpWriter(keys: SrtpKeys): SrtpWriter {
   throw new Error(`unsupported SRTP profile ${keys.profile}`);
 }
 
+/** The key fields of werift's cipher objects (rtp/src/srtp/cipher/ctr.ts and gcm.ts). */
+const CIPHER_KEYS = ['srtpSessionKey', 'srtcpSessionKey', 'srtpSessionAuthTag', 'srtcpSessionAuthTag'] as const;
+
+/**
+ * Turns the keys inside a werift SRTP/SRTCP context's cipher into KeyObjects, in place: werift
+ * hands them to createCipheriv/createHmac for every RTCP packet (and every packet of its own RTP
+ * path), and a raw Buffer key costs a key import each time. They are only ever used as keys.
+ */
+export function useKeyObjects(context: unknown): void {
+  const cipher = (context as { cipher?: Record<string, unknown> } | undefined)?.cipher;
+  if (!cipher) return;
+  for (const field of CIPHER_KEYS) {
+    const key = cipher[field];
+    if (Buffer.isBuffer(key)) cipher[field] = createSecretKey(key);
+  }
+}
+
 /** Packets whose keystream is made in one go. */
 const BATCH = 16;
 const BLOCK = 16;

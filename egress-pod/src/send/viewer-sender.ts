@@ -16,8 +16,9 @@
 import type { Socket } from 'node:dgram';
 import { RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpSender, type RtpPacket } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
+import { packetBuffer } from './arena.ts';
 import { ntpNow } from '../rtp/ntp.ts';
-import { createSrtpWriter, type SrtpKeys, type SrtpWriter } from './srtp.ts';
+import { createSrtpWriter, type SrtpKeys, type SrtpWriter, useKeyObjects } from './srtp.ts';
 
 const ignore = (): void => {};
 
@@ -99,12 +100,14 @@ export class ViewerSender {
   close(): void {
     this.#unsubscribe();
     this.#history.fill(undefined);
+    const dtls = this.#sender.dtlsTransport;
+    if (dtls) endDtlsRetransmissions(dtls);
   }
 
   #transmit(dtls: RTCDtlsTransport, writer: SrtpWriter, packet: RtpPacket, seq: number, timestamp: number, payloadType: number): void {
     const header = packet.header;
     const headerLength = rtpHeaderLength(header);
-    const buf = Buffer.allocUnsafe(writer.prefix + headerLength + packet.payload.length + writer.tagLength);
+    const buf = packetBuffer(writer.prefix + headerLength + packet.payload.length + writer.tagLength);
     writeRtpHeader(buf, writer.prefix, header, payloadType, seq, timestamp, this.#sender.ssrc);
     const out = writer.protect(buf, headerLength, packet.payload, this.#sender.ssrc, seq, this.#rocOf(seq));
     const connection = dtls.iceTransport.connection as unknown as ConnectionInternals;
@@ -128,6 +131,11 @@ export class ViewerSender {
       this.#srtp = srtp;
       this.#roc = 0;
       this.#highest = -1;
+      // werift's own SRTP/SRTCP (RTCP both ways, its fallback RTP path) gets cheap keys too.
+      for (const session of [srtp, dtls.srtcp]) {
+        useKeyObjects(session?.localContext);
+        useKeyObjects(session?.remoteContext);
+      }
       try {
         this.#writer = createSrtpWriter(srtp.localContext as unknown as SrtpKeys);
       } catch {
@@ -175,6 +183,21 @@ export class ViewerSender {
     out.header.timestamp = timestamp;
     this.#sender.sendRtp(out).catch(ignore);
   }
+}
+
+/**
+ * werift's DTLS handshake retransmits each flight on a timer for up to ~33 s (11 tries) and
+ * nothing cancels it when the transport stops, so a session closed mid-handshake would keep its
+ * objects and a timer alive that long. Marking the handshake as past every flight ends the loop
+ * at its next wake-up (dtls/src/flight/flight.ts `transmit`); a client that has not sent its
+ * first flight yet (werift waits 100 ms before `connect`, transport/dtls.ts `start`) is kept
+ * from starting, since that first flight would reset the mark. Harmless once connected.
+ */
+export function endDtlsRetransmissions(dtls: RTCDtlsTransport): void {
+  const socket = (dtls as unknown as { dtls?: { dtls?: { flight?: unknown }; connect?: unknown } }).dtls;
+  if (!socket) return;
+  if (typeof socket.connect === 'function') socket.connect = async () => {};
+  if (socket.dtls && typeof socket.dtls.flight === 'number') socket.dtls.flight = Number.MAX_SAFE_INTEGER;
 }
 
 /**

@@ -11,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
 import { createLogger } from '../log.ts';
+import { threadResources } from './resources.ts';
 import { WhepError } from '../whep/errors.ts';
 import { Session, type SessionContext } from '../whep/session.ts';
 import {
@@ -187,6 +188,11 @@ async function handle(request: Request): Promise<unknown> {
     case 'close':
       await sessions.get(request.session)?.close(request.reason);
       return undefined;
+    case 'resources':
+      return threadResources(
+        sessions.size,
+        streams.reduce((n, s) => n + s.fanout.size, 0),
+      );
     case 'loop': {
       const figures = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, sessions: sessions.size };
       loop.reset();

@@ -18,6 +18,7 @@ import { fanoutStats, type MediaPlane } from '../stream.ts';
 import type { SessionOpener } from '../whep/sessions.ts';
 import { BatchWriter, type FromWorker, type RequestBody, type StatsDelta, type WorkerSetup } from './protocol.ts';
 import { fromWire, type Opened, RemoteSession, type WorkerLink } from './remote-session.ts';
+import type { Resources } from './resources.ts';
 
 /** How the pool is set up. */
 export interface PoolOptions {
@@ -34,6 +35,9 @@ export interface PoolOptions {
   /** The pod's metrics. */
   readonly metrics: EgressMetrics;
 }
+
+/** Young-generation size of each worker's heap (MiB). */
+const YOUNG_GENERATION_MB = Number(process.env.CORECAST_WORKER_YOUNG_MB ?? 8);
 
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
 
@@ -55,7 +59,12 @@ class WorkerHandle implements WorkerLink {
     onExit: (from: WorkerHandle) => void,
   ) {
     this.index = index;
-    this.#worker = new Worker(new URL('./media-worker.ts', import.meta.url), { workerData: setup });
+    this.#worker = new Worker(new URL('./media-worker.ts', import.meta.url), {
+      workerData: setup,
+      // A small young generation: the fan-out's garbage is short-lived packet views, and V8's
+      // default lets each thread's heap grow by tens of MiB (RSS) before it scavenges.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     this.#worker.on('message', (m: FromWorker) => {
       if (m.t === 'reply') {
         const p = this.#pending.get(m.id);
@@ -211,6 +220,19 @@ export class WorkerPool {
       worker.opening--;
     }
   };
+
+  /** Each worker's active resources, sessions and viewers (`worker-<n>` → counts). */
+  async resources(): Promise<Record<string, Resources>> {
+    const out: Record<string, Resources> = {};
+    await Promise.all(
+      this.#workers
+        .filter((w) => w.alive)
+        .map(async (w) => {
+          out[`worker-${w.index}`] = (await w.request({ t: 'resources' })) as Resources;
+        }),
+    );
+    return out;
+  }
 
   /** Stops every worker (sessions should be closed first). */
   async stop(): Promise<void> {

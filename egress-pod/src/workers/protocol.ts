@@ -116,7 +116,8 @@ export type Request =
   | { readonly t: 'candidates'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
   | { readonly t: 'restart'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
   | { readonly t: 'close'; readonly id: number; readonly session: string; readonly reason: CloseReason }
-  | { readonly t: 'loop'; readonly id: number };
+  | { readonly t: 'loop'; readonly id: number }
+  | { readonly t: 'resources'; readonly id: number };
 
 /** A request before the link numbers it. */
 export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;

@@ -1,0 +1,144 @@
+/**
+ * What every egress benchmark runs against: the egress in its own process (as in production,
+ * `node egress-pod/src/main.ts` with the given Node flags) and FFmpeg sending it RTP with the
+ * production command. The source is either a pre-encoded 720p30 ~2.5 Mbps clip played in a loop
+ * (video copied: FFmpeg costs next to nothing, for load runs) or a live encode whose pictures
+ * carry the wall-clock time (for glass-to-glass latency, see `clockGraph`).
+ */
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildFfmpegArgs, type EgressConfigInput, parseProcess } from '@corecast/api';
+import { freeTcpPort, freeUdpPort, start, stop, waitFor } from './lib.ts';
+
+/** Node flags of the egress process in every benchmark (see egress-pod/README or Dockerfile). */
+export const EGRESS_NODE_FLAGS: readonly string[] = [];
+
+/** Bits of the wall-clock millisecond count drawn into each picture. */
+export const CLOCK_BITS = 24;
+/** Width and height of one bit's block, in pixels. */
+export const CLOCK_BLOCK = 32;
+
+/** A running egress and its source. */
+export interface Rig {
+  /** http://127.0.0.1:port */
+  readonly base: string;
+  /** The WHEP endpoint of the stream. */
+  readonly whep: string;
+  /** The egress process. */
+  readonly egress: ReturnType<typeof start>;
+  /** The FFmpeg process. */
+  readonly ffmpeg: ReturnType<typeof start>;
+  /** Stops both. */
+  stop(): Promise<void>;
+}
+
+/** How a rig is set up. */
+export interface RigOptions {
+  /** Keyframe interval of the source (s). */
+  readonly gopSeconds: number;
+  /** media.workers of the egress. */
+  readonly workers: 'auto' | number;
+  /** Extra Node flags of the egress process (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
+  /** Live encode with the wall clock in the picture, instead of the looped clip. */
+  readonly clock?: boolean;
+  /** Extra egress configuration (merged over the defaults). */
+  readonly config?: Partial<EgressConfigInput>;
+}
+
+/** Encodes the load clip once (720p30, ~2.5 Mbps constrained-baseline H.264, Opus); returns a looping playlist of it. */
+async function makeClip(dir: string, gopSeconds: number): Promise<string> {
+  const file = join(dir, 'clip.mkv');
+  // prettier-ignore
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '24',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',
+    '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '2500k', '-g', String(30 * gopSeconds), '-bf', '0',
+    '-c:a', 'libopus', '-b:a', '128k', '-ar', '48000', '-ac', '2',
+    file,
+  ];
+  const child = spawn('ffmpeg', args, { stdio: 'inherit' });
+  const code = await new Promise((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`ffmpeg could not encode the clip (exit ${code})`);
+  // Played in a loop through the concat demuxer: `-stream_loop` with stream copy stops at the
+  // first loop in FFmpeg 5.1 (the builder's dump_extra filter gets a packet after its EOF).
+  const list = join(dir, 'loop.txt');
+  await writeFile(list, "file 'clip.mkv'\n".repeat(500));
+  return list;
+}
+
+/**
+ * A live 720p30 test pattern whose top-left strip carries the wall-clock time: the frame's
+ * timestamp is set to the wall clock when the frame is made (setpts with RTCTIME, µs since the
+ * epoch), and geq draws bit k of (milliseconds mod 2^24) as block k, white for 1, black for 0,
+ * least significant bit first. A page reads it back from each decoded frame.
+ */
+function clockGraph(): string {
+  const bit = `floor(mod(floor(T*1000)/pow(2,floor(X/${CLOCK_BLOCK})),2))`;
+  return [
+    'testsrc2=size=1280x720:rate=30,format=yuv420p,setpts=RTCTIME/(TB*1000000),split[bg][s]',
+    `[s]crop=${CLOCK_BITS * CLOCK_BLOCK}:${CLOCK_BLOCK}:0:0,geq=lum='255*${bit}':cb=128:cr=128[clock]`,
+    '[bg][clock]overlay=0:0[out0]',
+    'sine=frequency=440:sample_rate=48000[out1]',
+  ].join(';');
+}
+
+/** Starts the egress and its source; resolves once the egress is ready (RTP flowing). */
+export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
+  const root = new URL('../../', import.meta.url).pathname;
+  const httpPort = await freeTcpPort();
+  const videoPort = await freeUdpPort();
+  const audioPort = await freeUdpPort();
+  const base = `http://127.0.0.1:${httpPort}`;
+  const config: EgressConfigInput = {
+    http: { host: '127.0.0.1', port: httpPort },
+    streams: [
+      { processId: 'bench', video: { port: videoPort, payloadType: 102 }, audio: { port: audioPort, payloadType: 111 }, maxViewers: 10000 },
+    ],
+    maxViewers: 100000,
+    ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
+    logLevel: 'warn',
+    media: { workers: options.workers },
+    ...options.config,
+  };
+  const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), join(root, 'egress-pod/src/main.ts')], {
+    CORECAST_EGRESS_CONFIG: JSON.stringify(config),
+  });
+  const input = options.clock
+    ? { id: 'clock', address: clockGraph(), options: ['-re', '-f', 'lavfi'] }
+    : { id: 'clip', address: await makeClip(dir, options.gopSeconds), options: ['-re', '-f', 'concat', '-safe', '0'] };
+  const spec = parseProcess({
+    apiVersion: 'corecast.dev/v1alpha1',
+    kind: 'Process',
+    metadata: { name: 'bench' },
+    spec: {
+      input: [input],
+      output: [{ id: 'discard', address: '-', options: ['-map', '0:v:0', '-c', 'copy', '-f', 'null'] }],
+      options: ['-loglevel', 'error'],
+      webrtc: { enabled: true, forceTranscode: options.clock === true },
+    },
+  }).spec;
+  let args = buildFfmpegArgs({ name: 'bench', spec }, { egress: { host: '127.0.0.1', videoPort, audioPort } });
+  // The builder forces a keyframe every second; the benchmark asks for its own GOP.
+  args = args.map((a) => (a.startsWith('expr:gte(t,n_forced*') ? `expr:gte(t,n_forced*${options.gopSeconds})` : a));
+  const ffmpeg = start('ffmpeg', args);
+  // Nobody reads their stdout (FFmpeg's -progress, the egress's logs): drain it, or a full pipe
+  // blocks the writer and the stream stalls minutes into the run.
+  ffmpeg.stdout?.resume();
+  egress.stdout?.resume();
+  const stopAll = async () => {
+    await stop(ffmpeg);
+    await stop(egress);
+  };
+  try {
+    await waitFor('egress /readyz', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined), 60_000);
+  } catch (err) {
+    await stopAll();
+    throw new Error(`${(err as Error).message}\negress: ${egress.tail()}\nffmpeg: ${ffmpeg.tail()}`, { cause: err });
+  }
+  return { base, whep: `${base}/api/v3/process/bench/whep`, egress, ffmpeg, stop: stopAll };
+}
