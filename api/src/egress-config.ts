@@ -196,10 +196,16 @@ export const EgressConfig = z
             maxAgeSeconds: seconds(0, 60, 10).describe(
               'A cached GOP older than this is not offered: late joiners wait for the next keyframe.',
             ),
+            timing: z
+              .enum(['compress', 'original'])
+              .default('compress')
+              .describe(
+                "Timestamps of a late joiner's cached pictures: 'compress' (one tick apart, ending at the newest: shown at once, then live) or 'original' (capture times: played out from the keyframe).",
+              ),
           })
-          .default({ maxBytes: 8 * 1024 * 1024, maxAgeSeconds: 10 }),
+          .default({ maxBytes: 8 * 1024 * 1024, maxAgeSeconds: 10, timing: 'compress' }),
       })
-      .default({ workers: 'auto', gopCache: { maxBytes: 8 * 1024 * 1024, maxAgeSeconds: 10 } }),
+      .default({ workers: 'auto', gopCache: { maxBytes: 8 * 1024 * 1024, maxAgeSeconds: 10, timing: 'compress' } }),
     retryAfterSeconds: z
       .object({ noSource: z.number().int().min(1).max(3600).default(2), full: z.number().int().min(1).max(3600).default(10) })
       .default({ noSource: 2, full: 10 }),

@@ -48,6 +48,7 @@ interface StepFigures {
   p99: number;
   rss: number;
   cpu: number;
+  fanoutDelay: number;
   clientCpu: number;
   srtp: string | undefined;
 }
@@ -96,6 +97,7 @@ async function runStep(n: number): Promise<StepFigures> {
       p99: Number.NaN,
       rss: 0,
       cpu: 0,
+      fanoutDelay: Number.NaN,
       clientCpu: 0,
       srtp,
     };
@@ -108,6 +110,7 @@ async function runStep(n: number): Promise<StepFigures> {
     p99: Math.max(maximum(m1, 'nodejs_eventloop_lag_p99_seconds'), maximum(m1, 'corecast_egress_worker_eventloop_lag_p99_seconds')) * 1000,
     rss: total(m1, 'process_resident_memory_bytes') / 2 ** 20,
     cpu: (total(m1, 'process_cpu_seconds_total') - total(m0, 'process_cpu_seconds_total')) / seconds,
+    fanoutDelay: maximum(m1, 'corecast_egress_worker_fanout_delay_p99_seconds') * 1000,
     clientCpu: figures.client_cpu ?? 0,
     srtp,
   };
@@ -137,6 +140,7 @@ try {
     emit(`egress.step.${n}.viewers_connected`, step.connected, 'viewers');
     emit(`egress.step.${n}.rss`, step.rss, 'MiB');
     emit(`egress.step.${n}.cpu`, step.cpu, 'cores');
+    emit(`egress.step.${n}.fanout_delay_p99`, step.fanoutDelay, 'ms', { what: 'ingest to the last viewer sent, worst worker' });
     emit(`egress.step.${n}.cpu_per_viewer`, (1000 * step.cpu) / Math.max(1, step.connected), 'ms/s');
     emit(`egress.step.${n}.load_client_cpu`, step.clientCpu, 'cores', { srtp: step.srtp });
     if (!step.pass) {

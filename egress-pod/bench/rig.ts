@@ -3,7 +3,7 @@
  * `node egress-pod/src/main.ts` with the given Node flags) and FFmpeg sending it RTP with the
  * production command. The source is either a pre-encoded 720p30 ~2.5 Mbps clip played in a loop
  * (video copied: FFmpeg costs next to nothing, for load runs) or a live encode whose pictures
- * carry the wall-clock time (for glass-to-glass latency, see `clockGraph`).
+ * carry the wall-clock time (for glass-to-glass latency, see `clockVideo`).
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { buildFfmpegArgs, type EgressConfigInput, parseProcess } from '@corecast/api';
 import { freeTcpPort, freeUdpPort, start, stop, waitFor } from './lib.ts';
 
-/** Node flags of the egress process in every benchmark (see egress-pod/README or Dockerfile). */
-export const EGRESS_NODE_FLAGS: readonly string[] = [];
+/** Node flags of the egress process in every benchmark, as in the image (egress-pod/Dockerfile): a small young generation for the main thread. */
+export const EGRESS_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /** Bits of the wall-clock millisecond count drawn into each picture. */
 export const CLOCK_BITS = 24;
@@ -41,8 +41,8 @@ export interface RigOptions {
   readonly workers: 'auto' | number;
   /** Extra Node flags of the egress process (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
-  /** Live encode with the wall clock in the picture, instead of the looped clip. */
-  readonly clock?: boolean;
+  /** Live encode with the wall clock in the picture (and a tone, unless 'video-only'), instead of the looped clip. */
+  readonly clock?: boolean | 'video-only';
   /** Extra egress configuration (merged over the defaults). */
   readonly config?: Partial<EgressConfigInput>;
 }
@@ -72,20 +72,27 @@ async function makeClip(dir: string, gopSeconds: number): Promise<string> {
 }
 
 /**
- * A live 720p30 test pattern whose top-left strip carries the wall-clock time: the frame's
- * timestamp is set to the wall clock when the frame is made (setpts with RTCTIME, µs since the
- * epoch), and geq draws bit k of (milliseconds mod 2^24) as block k, white for 1, black for 0,
- * least significant bit first. A page reads it back from each decoded frame.
+ * A live 720p30 test pattern whose top-left strip carries the wall-clock time: frames are
+ * released in real time (realtime), then stamped with the wall clock (setpts with RTCTIME, µs
+ * since the epoch), and geq draws bit k of (milliseconds mod 2^24) as block k, white for 1,
+ * black for 0, least significant bit first. A page reads it back from each decoded frame.
+ * Paced by the filter, so no `-re`.
  */
-function clockGraph(): string {
+function clockVideo(): string {
   const bit = `floor(mod(floor(T*1000)/pow(2,floor(X/${CLOCK_BLOCK})),2))`;
   return [
-    'testsrc2=size=1280x720:rate=30,format=yuv420p,setpts=RTCTIME/(TB*1000000),split[bg][s]',
+    'testsrc2=size=1280x720:rate=30,format=yuv420p,realtime,setpts=RTCTIME/(TB*1000000),split[bg][s]',
     `[s]crop=${CLOCK_BITS * CLOCK_BLOCK}:${CLOCK_BLOCK}:0:0,geq=lum='255*${bit}':cb=128:cr=128[clock]`,
-    '[bg][clock]overlay=0:0[out0]',
-    'sine=frequency=440:sample_rate=48000[out1]',
+    '[bg][clock]overlay=0:0',
   ].join(';');
 }
+
+/**
+ * Its audio: a sine in 20 ms frames (Opus's), stamped the same way. A second input, not a
+ * second output of the video's graph: the realtime filters of one graph sleep in one thread
+ * and starve each other (audio came out at 30 of its 50 packets a second).
+ */
+const CLOCK_AUDIO = 'sine=frequency=440:sample_rate=48000:samples_per_frame=960,arealtime,asetpts=RTCTIME/(TB*1000000)';
 
 /** Starts the egress and its source; resolves once the egress is ready (RTP flowing). */
 export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
@@ -108,23 +115,40 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
   const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), join(root, 'egress-pod/src/main.ts')], {
     CORECAST_EGRESS_CONFIG: JSON.stringify(config),
   });
-  const input = options.clock
-    ? { id: 'clock', address: clockGraph(), options: ['-re', '-f', 'lavfi'] }
-    : { id: 'clip', address: await makeClip(dir, options.gopSeconds), options: ['-re', '-f', 'concat', '-safe', '0'] };
+  // The source starts once the egress listens: its first keyframe must not be lost.
+  await waitFor('egress /healthz', async () => ((await fetch(`${base}/healthz`)).ok ? true : undefined), 60_000).catch(
+    async (err: unknown) => {
+      await stop(egress);
+      throw new Error(`${(err as Error).message}\negress: ${egress.tail()}`, { cause: err });
+    },
+  );
+  const inputs = options.clock
+    ? [
+        { id: 'clock', address: clockVideo(), options: ['-f', 'lavfi'] },
+        ...(options.clock === 'video-only' ? [] : [{ id: 'tone', address: CLOCK_AUDIO, options: ['-f', 'lavfi'] }]),
+      ]
+    : [{ id: 'clip', address: await makeClip(dir, options.gopSeconds), options: ['-re', '-f', 'concat', '-safe', '0'] }];
   const spec = parseProcess({
     apiVersion: 'corecast.dev/v1alpha1',
     kind: 'Process',
     metadata: { name: 'bench' },
     spec: {
-      input: [input],
+      input: inputs,
       output: [{ id: 'discard', address: '-', options: ['-map', '0:v:0', '-c', 'copy', '-f', 'null'] }],
       options: ['-loglevel', 'error'],
-      webrtc: { enabled: true, forceTranscode: options.clock === true },
+      webrtc: { enabled: true, forceTranscode: options.clock !== undefined && options.clock !== false },
     },
   }).spec;
   let args = buildFfmpegArgs({ name: 'bench', spec }, { egress: { host: '127.0.0.1', videoPort, audioPort } });
-  // The builder forces a keyframe every second; the benchmark asks for its own GOP.
-  args = args.map((a) => (a.startsWith('expr:gte(t,n_forced*') ? `expr:gte(t,n_forced*${options.gopSeconds})` : a));
+  // The builder forces a keyframe every second; the benchmark asks for its own GOP (counted
+  // from the previous keyframe: the clock source's timestamps are the wall clock, not from 0).
+  const gop = `expr:if(isnan(prev_forced_t),1,gte(t-prev_forced_t,${options.gopSeconds}))`;
+  args = args.map((a) => (a.startsWith('expr:gte(t,n_forced*') ? gop : a));
+  // The live encode at the load clip's rate (the builder leaves x264 at its default quality).
+  // The clock's audio is the second input (the builder takes audio from the first).
+  if (options.clock === true) args = args.map((a) => (a === '0:a:0?' ? '1:a:0' : a));
+  const x264 = args.indexOf('libx264');
+  if (x264 > 0) args.splice(x264 + 1, 0, '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '2500k');
   const ffmpeg = start('ffmpeg', args);
   // Nobody reads their stdout (FFmpeg's -progress, the egress's logs): drain it, or a full pipe
   // blocks the writer and the stream stalls minutes into the run.

@@ -54,11 +54,19 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     options.defaultMetrics === undefined ? {} : { defaultMetrics: options.defaultMetrics },
   );
   // Fan-out workers (media.workers, DESIGN.md §4): each owns a share of the viewers.
-  const gop = { maxBytes: config.media.gopCache.maxBytes, maxAgeMs: config.media.gopCache.maxAgeSeconds * 1000 };
+  const { gopCache } = config.media;
+  const fanout = { gop: { maxBytes: gopCache.maxBytes, maxAgeMs: gopCache.maxAgeSeconds * 1000 }, timing: gopCache.timing };
   const workers = workerCount(config.media.workers);
   const pool =
     workers > 0
-      ? await WorkerPool.start({ workers, processes: config.streams.map((s) => s.processId), gop, logLevel: config.logLevel, log, metrics })
+      ? await WorkerPool.start({
+          workers,
+          processes: config.streams.map((s) => s.processId),
+          fanout,
+          logLevel: config.logLevel,
+          log,
+          metrics,
+        })
       : undefined;
   const sessions = new SessionStore(
     {
@@ -91,7 +99,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       (state) => {
         if (state === 'gone') void sessions.closeAll('source-gone', s.processId);
       },
-      pool ? { plane: pool.plane(index) } : { fanout: { gop } },
+      pool ? { plane: pool.plane(index) } : { fanout },
     );
     streams.set(s.processId, stream);
   }

@@ -17,6 +17,7 @@ import type { Socket } from 'node:dgram';
 import { RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpSender, type RtpPacket } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
 import { packetBuffer } from './arena.ts';
+import { endDtlsRetransmissions } from './dtls.ts';
 import { ntpNow } from '../rtp/ntp.ts';
 import { createSrtpWriter, type SrtpKeys, type SrtpWriter, useKeyObjects } from './srtp.ts';
 
@@ -183,21 +184,6 @@ export class ViewerSender {
     out.header.timestamp = timestamp;
     this.#sender.sendRtp(out).catch(ignore);
   }
-}
-
-/**
- * werift's DTLS handshake retransmits each flight on a timer for up to ~33 s (11 tries) and
- * nothing cancels it when the transport stops, so a session closed mid-handshake would keep its
- * objects and a timer alive that long. Marking the handshake as past every flight ends the loop
- * at its next wake-up (dtls/src/flight/flight.ts `transmit`); a client that has not sent its
- * first flight yet (werift waits 100 ms before `connect`, transport/dtls.ts `start`) is kept
- * from starting, since that first flight would reset the mark. Harmless once connected.
- */
-export function endDtlsRetransmissions(dtls: RTCDtlsTransport): void {
-  const socket = (dtls as unknown as { dtls?: { dtls?: { flight?: unknown }; connect?: unknown } }).dtls;
-  if (!socket) return;
-  if (typeof socket.connect === 'function') socket.connect = async () => {};
-  if (socket.dtls && typeof socket.dtls.flight === 'number') socket.dtls.flight = Number.MAX_SAFE_INTEGER;
 }
 
 /**

@@ -8,6 +8,7 @@ import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, ty
 import type { Viewer } from '../fanout.ts';
 import type { Logger } from '../log.ts';
 import type { CloseReason } from '../metrics.ts';
+import { answerAsDtlsServer } from '../send/dtls.ts';
 import { onKeyframeRequest, ViewerSender } from '../send/viewer-sender.ts';
 import { WhepError } from './errors.ts';
 import { advertisedOnly, guardSockets, type PeerSettings, peerConfig, removeDefaultStun, startRestartedIce } from './peer.ts';
@@ -199,6 +200,7 @@ export class Session implements WhepSession {
       throw new WhepError('bad-request', `the offer was refused: ${(err as Error).message}`);
     }
     removeDefaultStun(pc);
+    answerAsDtlsServer(pc);
     const answer = await pc.createAnswer();
     await this.#ctx.gatherLock(() => withTimeout(pc.setLocalDescription(answer), this.#ctx.gatherTimeoutMs));
     guardSockets(pc, (err) => this.#log.warn({ err: err.message }, 'media socket error'));

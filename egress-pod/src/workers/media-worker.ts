@@ -12,9 +12,11 @@ import type { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
 import { createLogger } from '../log.ts';
 import { threadResources } from './resources.ts';
+import { warmUp } from './warm-up.ts';
 import { WhepError } from '../whep/errors.ts';
 import { Session, type SessionContext } from '../whep/session.ts';
 import {
+  type BatchRecord,
   emptyStats,
   type FromWorker,
   RECORD,
@@ -27,6 +29,8 @@ import {
 
 /** Packets kept per stream to rebuild a keyframe's preamble (source.ts keeps at most 16). */
 const RECENT = 16;
+/** Fan-out work done in one go before the thread yields to its event loop (ms). */
+const SLICE_MS = 5;
 /** How often packet counters go to the main thread (ms). */
 const STATS_EVERY = 500;
 
@@ -48,6 +52,9 @@ const log = createLogger(
 
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
+/** Ingest-to-last-viewer delay of each batch since the last 'loop' request (ms), bounded. */
+let delays: number[] = [];
+const MAX_DELAYS = 100_000;
 
 interface StreamState {
   readonly processId: string;
@@ -99,7 +106,7 @@ const streams: StreamState[] = setup.processes.map((processId) => {
         },
       },
       undefined,
-      { gop: setup.gop },
+      setup.fanout,
     ),
   };
   return state;
@@ -122,25 +129,51 @@ function flush(): void {
 }
 setInterval(flush, STATS_EVERY);
 
-/** Feeds one batch of source packets to the streams' fan-outs, in order. */
-function media(batch: Uint8Array): void {
-  for (const r of readBatch(batch)) {
-    const s = streams[r.stream];
-    if (!s) continue;
-    if (r.kind === RECORD.VIDEO) {
-      const packet = r.packet!;
-      const keyframe = r.keyframe ? { preamble: r.preamble > 0 ? s.recent.slice(-r.preamble) : [] } : undefined;
-      s.fanout.video(packet, keyframe);
-      s.recent.push(packet);
-      if (s.recent.length > RECENT) s.recent.shift();
-    } else if (r.kind === RECORD.AUDIO) {
-      s.fanout.audio(r.packet!);
-    } else if (r.kind === RECORD.RESTART_VIDEO) {
-      s.recent.length = 0;
-      s.fanout.restarted('video');
-    } else if (r.kind === RECORD.RESTART_AUDIO) {
-      s.fanout.restarted('audio');
+/** Batches received and not yet fanned out, oldest first, with where the first one stopped. */
+const queue: { readonly records: Generator<BatchRecord>; readonly at: number }[] = [];
+let draining = false;
+
+/**
+ * Fans the queued batches out in order, yielding to the event loop after SLICE_MS of work: a
+ * keyframe arrives as one burst (a hundred-odd packets, times every viewer), and one long run
+ * would hold up everything else this thread owes its viewers — STUN consent answers, RTCP,
+ * NACK retransmissions, the session requests. The packets' order is kept.
+ */
+function drain(): void {
+  draining = false;
+  const until = performance.now() + SLICE_MS;
+  while (queue.length > 0) {
+    const batch = queue[0]!;
+    for (let next = batch.records.next(); !next.done; next = batch.records.next()) {
+      fanOut(next.value);
+      if (performance.now() > until) {
+        draining = true;
+        setImmediate(drain);
+        return;
+      }
     }
+    queue.shift();
+    if (delays.length < MAX_DELAYS) delays.push(performance.timeOrigin + performance.now() - batch.at);
+  }
+}
+
+/** One record of a batch, to its stream's fan-out. */
+function fanOut(r: BatchRecord): void {
+  const s = streams[r.stream];
+  if (!s) return;
+  if (r.kind === RECORD.VIDEO) {
+    const packet = r.packet!;
+    const keyframe = r.keyframe ? { preamble: r.preamble > 0 ? s.recent.slice(-r.preamble) : [] } : undefined;
+    s.fanout.video(packet, keyframe);
+    s.recent.push(packet);
+    if (s.recent.length > RECENT) s.recent.shift();
+  } else if (r.kind === RECORD.AUDIO) {
+    s.fanout.audio(r.packet!);
+  } else if (r.kind === RECORD.RESTART_VIDEO) {
+    s.recent.length = 0;
+    s.fanout.restarted('video');
+  } else if (r.kind === RECORD.RESTART_AUDIO) {
+    s.fanout.restarted('audio');
   }
 }
 
@@ -194,8 +227,15 @@ async function handle(request: Request): Promise<unknown> {
         streams.reduce((n, s) => n + s.fanout.size, 0),
       );
     case 'loop': {
-      const figures = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, sessions: sessions.size };
+      const sorted = delays.sort((a, b) => a - b);
+      const figures = {
+        p99: loop.percentile(99) / 1e6,
+        max: loop.max / 1e6,
+        fanoutP99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
+        fanoutMax: sorted.at(-1) ?? 0,
+      };
       loop.reset();
+      delays = [];
       return figures;
     }
   }
@@ -203,7 +243,8 @@ async function handle(request: Request): Promise<unknown> {
 
 port.on('message', (message: ToWorker) => {
   if (message.t === 'media') {
-    media(message.batch);
+    queue.push({ records: readBatch(message.batch), at: message.at });
+    if (!draining) drain();
     return;
   }
   handle(message).then(
@@ -219,4 +260,7 @@ port.on('message', (message: ToWorker) => {
   );
 });
 
+// The first viewer should not pay for werift's first handshake in this thread (warm-up.ts).
+const warmed = await warmUp();
+if (!warmed) log.warn('werift warm-up over loopback did not connect; the first viewer may take longer');
 post({ t: 'ready' });

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Gauge } from 'prom-client';
 import type { RtpPacket } from 'werift';
-import type { Viewer, ViewerSet } from '../fanout.ts';
+import type { FanoutOptions, Viewer, ViewerSet } from '../fanout.ts';
 import type { Logger } from '../log.ts';
 import type { EgressMetrics } from '../metrics.ts';
 import type { KeyframeStart, MediaSink } from '../source.ts';
@@ -26,8 +26,8 @@ export interface PoolOptions {
   readonly workers: number;
   /** Process ids in configuration order. */
   readonly processes: readonly string[];
-  /** GOP cache bounds of each worker's fan-outs. */
-  readonly gop: WorkerSetup['gop'];
+  /** Options of each worker's fan-outs (GOP cache). */
+  readonly fanout: FanoutOptions;
   /** Log level of the workers. */
   readonly logLevel: string;
   /** The pod's logger (workers' lines are written to its destination). */
@@ -37,7 +37,7 @@ export interface PoolOptions {
 }
 
 /** Young-generation size of each worker's heap (MiB). */
-const YOUNG_GENERATION_MB = Number(process.env.CORECAST_WORKER_YOUNG_MB ?? 8);
+const YOUNG_GENERATION_MB = 8;
 
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
 
@@ -116,9 +116,9 @@ class WorkerHandle implements WorkerLink {
     });
   }
 
-  /** Posts a media batch (a structured-clone copy per worker). */
-  media(batch: Uint8Array): void {
-    if (!this.#exited) this.#worker.postMessage({ t: 'media', batch });
+  /** Posts a media batch (a structured-clone copy per worker); `at` = when its first packet arrived. */
+  media(batch: Uint8Array, at: number): void {
+    if (!this.#exited) this.#worker.postMessage({ t: 'media', batch, at });
   }
 
   /** Stops the thread. */
@@ -249,7 +249,7 @@ export class WorkerPool {
 
   async #spawn(index: number): Promise<void> {
     const o = this.#options;
-    const setup: WorkerSetup = { index, processes: o.processes, gop: o.gop, logLevel: o.logLevel };
+    const setup: WorkerSetup = { index, processes: o.processes, fanout: o.fanout, logLevel: o.logLevel };
     const worker = new WorkerHandle(
       index,
       setup,
@@ -267,8 +267,9 @@ export class WorkerPool {
     setImmediate(() => {
       this.#flushQueued = false;
       if (this.#batch.empty) return;
+      const at = this.#batch.firstAt;
       const batch = this.#batch.take();
-      for (const w of this.#workers) w.media(batch);
+      for (const w of this.#workers) w.media(batch, at);
     });
   }
 
@@ -342,6 +343,20 @@ export class WorkerPool {
       labelNames: ['worker'],
       registers: [],
     });
+    // How late a packet reaches the last of a worker's viewers: from its arrival at ingest to the
+    // end of the worker's fan-out of its batch. The egress's share of every viewer's latency.
+    const fanoutP99 = new Gauge({
+      name: 'corecast_egress_worker_fanout_delay_p99_seconds',
+      help: 'p99, since the previous scrape, of the time from ingest to the last viewer sent, per fan-out worker.',
+      labelNames: ['worker'],
+      registers: [],
+    });
+    const fanoutMax = new Gauge({
+      name: 'corecast_egress_worker_fanout_delay_max_seconds',
+      help: 'Largest time from ingest to the last viewer sent since the previous scrape, per fan-out worker.',
+      labelNames: ['worker'],
+      registers: [],
+    });
     const p99 = new Gauge({
       name: 'corecast_egress_worker_eventloop_lag_p99_seconds',
       help: 'p99 event-loop delay of each fan-out worker since the previous scrape.',
@@ -356,17 +371,19 @@ export class WorkerPool {
               const late = new Promise<undefined>((resolve) => {
                 timer = setTimeout(() => resolve(undefined), 1000);
               });
-              const figures = (await Promise.race([w.request({ t: 'loop' }), late])) as { p99: number; max: number } | undefined;
+              const figures = (await Promise.race([w.request({ t: 'loop' }), late])) as
+                { p99: number; max: number; fanoutP99: number; fanoutMax: number } | undefined;
               clearTimeout(timer);
               if (!figures) return;
               this.set({ worker: String(w.index) }, figures.p99 / 1000);
               max.set({ worker: String(w.index) }, figures.max / 1000);
+              fanoutP99.set({ worker: String(w.index) }, figures.fanoutP99 / 1000);
+              fanoutMax.set({ worker: String(w.index) }, figures.fanoutMax / 1000);
             }),
         );
       },
     });
-    // Collected in registration order: p99 (which reads both) before max.
-    this.#options.metrics.registry.registerMetric(p99);
-    this.#options.metrics.registry.registerMetric(max);
+    // Collected in registration order: p99 (which reads them all) first.
+    for (const m of [p99, max, fanoutP99, fanoutMax]) this.#options.metrics.registry.registerMetric(m);
   }
 }

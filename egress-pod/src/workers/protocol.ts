@@ -6,6 +6,7 @@
  * messages with numbered replies; workers report session events, stats and log lines.
  */
 import { RtpPacket } from 'werift';
+import type { FanoutOptions } from '../fanout.ts';
 import type { CloseReason } from '../metrics.ts';
 import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
 import type { PeerSettings } from '../whep/peer.ts';
@@ -23,6 +24,7 @@ const KEYFRAME = 1;
 export class BatchWriter {
   #buf = Buffer.allocUnsafe(64 * 1024);
   #length = 0;
+  #firstAt = 0;
 
   /** True when nothing was written since the last take. */
   get empty(): boolean {
@@ -52,6 +54,11 @@ export class BatchWriter {
     this.#buf[at + 3] = stream;
   }
 
+  /** Wall-clock time (ms) of the batch's first record. */
+  get firstAt(): number {
+    return this.#firstAt;
+  }
+
   /** The batch so far, as a buffer of its own; the writer starts over. */
   take(): Uint8Array {
     const out = new Uint8Array(this.#length);
@@ -61,6 +68,7 @@ export class BatchWriter {
   }
 
   #reserve(bytes: number): number {
+    if (this.#length === 0) this.#firstAt = performance.timeOrigin + performance.now();
     if (this.#length + bytes > this.#buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#length + bytes));
       this.#buf.copy(grown, 0, 0, this.#length);
@@ -123,7 +131,7 @@ export type Request =
 export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
 /** Messages to a worker. */
-export type ToWorker = Request | { readonly t: 'media'; readonly batch: Uint8Array };
+export type ToWorker = Request | { readonly t: 'media'; readonly batch: Uint8Array; readonly at: number };
 
 /** An error crossing the thread boundary (WhepErrors keep their kind and headers). */
 export interface WireError {
@@ -166,8 +174,8 @@ export interface WorkerSetup {
   readonly index: number;
   /** Process ids, in stream-index order. */
   readonly processes: readonly string[];
-  /** GOP cache bounds. */
-  readonly gop: { readonly maxBytes: number; readonly maxAgeMs: number };
+  /** Options of the worker's fan-outs (plain data). */
+  readonly fanout: FanoutOptions;
   /** Log level. */
   readonly logLevel: string;
 }
