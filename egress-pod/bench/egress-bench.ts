@@ -3,14 +3,16 @@
  *
  * - viewers held by one egress process (one core) for a 720p30 ~2.5 Mbps H.264 + Opus stream
  *   with zero loss and event-loop p99 ≤ 20 ms: viewer steps until a step fails;
- * - egress RSS idle and per viewer;
- * - (browser figures — time to first frame, glass-to-glass — come from bench/browser-bench.ts).
+ * - egress RSS idle and per viewer, CPU per viewer, ingest-to-last-viewer delay;
+ * - then (unless --no-browser) bench/browser-bench.ts: time to first frame and glass-to-glass in
+ *   Chromium.
  *
  * The source is a pre-encoded clip streamed with the production FFmpeg command (video copied),
  * so FFmpeg costs next to nothing; the load is real werift peers in a separate process
  * (bench/whep-load.ts), so the egress is measured, not the load generator.
  * Prints one JSON object per line: {name, value, unit}.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     gop: { type: 'string', default: '4' },
     'cpu-prof': { type: 'string' },
     workers: { type: 'string', default: '1' },
+    'no-browser': { type: 'boolean', default: false },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -167,4 +170,10 @@ try {
 } finally {
   await rig.stop();
   await rm(dir, { recursive: true, force: true });
+}
+
+if (!values['no-browser']) {
+  const browser = spawn(node, [join(root, 'egress-pod/bench/browser-bench.ts')], { stdio: 'inherit' });
+  const code = await new Promise((r) => browser.on('exit', r));
+  if (code !== 0) process.exitCode = 1;
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { buildFfmpegArgs, type EgressConfigInput, parseProcess } from '@corecast/api';
 import { freeTcpPort, freeUdpPort, start, stop, waitFor } from './lib.ts';
 
-/** Node flags of the egress process in every benchmark, as in the image (egress-pod/Dockerfile): a small young generation for the main thread. */
+/** Node flags of the egress process in every benchmark, as the image sets them (NODE_OPTIONS in egress-pod/Dockerfile). */
 export const EGRESS_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /** Bits of the wall-clock millisecond count drawn into each picture. */
