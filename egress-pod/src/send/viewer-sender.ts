@@ -16,7 +16,7 @@
 import type { Socket } from 'node:dgram';
 import { RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpSender, type RtpPacket } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
-import { packetBuffer } from './arena.ts';
+import { packetBuffer, sendingOn } from './arena.ts';
 import { endDtlsRetransmissions } from './dtls.ts';
 import { ntpNow } from '../rtp/ntp.ts';
 import { createSrtpWriter, type SrtpKeys, type SrtpWriter, useKeyObjects } from './srtp.ts';
@@ -106,18 +106,23 @@ export class ViewerSender {
   }
 
   #transmit(dtls: RTCDtlsTransport, writer: SrtpWriter, packet: RtpPacket, seq: number, timestamp: number, payloadType: number): void {
-    const header = packet.header;
-    const headerLength = rtpHeaderLength(header);
-    const buf = packetBuffer(writer.prefix + headerLength + packet.payload.length + writer.tagLength);
-    writeRtpHeader(buf, writer.prefix, header, payloadType, seq, timestamp, this.#sender.ssrc);
-    const out = writer.protect(buf, headerLength, packet.payload, this.#sender.ssrc, seq, this.#rocOf(seq));
     const connection = dtls.iceTransport.connection as unknown as ConnectionInternals;
     // RFC 7675 §5.1: no media without consent (werift's own send checks the same).
     if (!connection.canSendApplicationData()) return;
     const pair = connection.nominated!;
     const transport = pair.protocol.transport;
-    if (pair.protocol.type === 'stun' && transport?.type === 'udp' && transport.socket && !transport.closed) {
-      transport.socket.send(out, pair.remoteAddr[1], pair.remoteAddr[0]);
+    const socket = pair.protocol.type === 'stun' && transport?.type === 'udp' && !transport.closed ? transport.socket : undefined;
+    const header = packet.header;
+    const headerLength = rtpHeaderLength(header);
+    const size = writer.prefix + headerLength + packet.payload.length + writer.tagLength;
+    // Straight to the socket: a buffer of the recycled arena; werift's path (TURN, TCP) keeps
+    // the buffer for a while: one of its own.
+    const buf = socket ? packetBuffer(size) : Buffer.alloc(size);
+    writeRtpHeader(buf, writer.prefix, header, payloadType, seq, timestamp, this.#sender.ssrc);
+    const out = writer.protect(buf, headerLength, packet.payload, this.#sender.ssrc, seq, this.#rocOf(seq));
+    if (socket) {
+      sendingOn(socket);
+      socket.send(out, pair.remoteAddr[1], pair.remoteAddr[0]);
     } else {
       connection.send(out).catch(ignore);
     }

@@ -11,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
 import { createLogger } from '../log.ts';
+import { recycleArena } from '../send/arena.ts';
 import { threadResources } from './resources.ts';
 import { warmUp } from './warm-up.ts';
 import { WhepError } from '../whep/errors.ts';
@@ -141,6 +142,8 @@ let draining = false;
  */
 function drain(): void {
   draining = false;
+  // Every send of the earlier slices has run (they go out on the next tick): reuse their buffers.
+  recycleArena();
   const until = performance.now() + SLICE_MS;
   while (queue.length > 0) {
     const batch = queue[0]!;
