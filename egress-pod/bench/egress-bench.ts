@@ -31,6 +31,8 @@ const { values } = parseArgs({
   },
 });
 const steps = values.steps.split(',').map(Number);
+/** A fan-out delay (ingest to last viewer) p99 above this means the worker is falling behind. */
+const MAX_FANOUT_DELAY_MS = 100;
 const node = process.execPath;
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -44,11 +46,16 @@ const { base, whep } = rig;
 
 /** What one step of viewers measured. */
 interface StepFigures {
+  /** Every viewer connected, nothing lost, no fan-out backlog (p99 delay within MAX_FANOUT_DELAY_MS). */
+  delivered: boolean;
+  /** And every event loop's p99 within 20 ms. */
   pass: boolean;
   why: string;
   connected: number;
   lossRatio: number;
   p99: number;
+  /** The main thread's alone. */
+  mainP99: number;
   rss: number;
   cpu: number;
   fanoutDelay: number;
@@ -93,7 +100,9 @@ async function runStep(n: number): Promise<StepFigures> {
   );
   if (!atHolding || !atEnd)
     return {
+      delivered: false,
       pass: false,
+      mainP99: Number.NaN,
       why: `load client exited ${code} before its window: ${load.tail()}`,
       connected: 0,
       lossRatio: Number.NaN,
@@ -111,20 +120,29 @@ async function runStep(n: number): Promise<StepFigures> {
     lossRatio: figures.loss_ratio ?? Number.NaN,
     // The worst event loop: the main thread's (HTTP, ingest) or a fan-out worker's (its viewers' jitter).
     p99: Math.max(maximum(m1, 'nodejs_eventloop_lag_p99_seconds'), maximum(m1, 'corecast_egress_worker_eventloop_lag_p99_seconds')) * 1000,
+    mainP99: maximum(m1, 'nodejs_eventloop_lag_p99_seconds') * 1000,
     rss: total(m1, 'process_resident_memory_bytes') / 2 ** 20,
     cpu: (total(m1, 'process_cpu_seconds_total') - total(m0, 'process_cpu_seconds_total')) / seconds,
     fanoutDelay: maximum(m1, 'corecast_egress_worker_fanout_delay_p99_seconds') * 1000,
     clientCpu: figures.client_cpu ?? 0,
     srtp,
   };
-  const problems = [
+  const lost = [
     code !== 0 && `load client exit ${code}`,
     step.connected !== n && `${step.connected}/${n} viewers connected`,
     step.lossRatio !== 0 && `loss ${step.lossRatio}`,
     (figures.viewers_silent ?? 0) > 0 && `${figures.viewers_silent} silent viewers`,
-    step.p99 > 20 && `event-loop p99 ${step.p99.toFixed(1)} ms`,
+    // A worker that falls behind queues packets (delay grows) or sheds them (overruns).
+    step.fanoutDelay > MAX_FANOUT_DELAY_MS && `fan-out delay p99 ${step.fanoutDelay.toFixed(0)} ms`,
+    total(m1, 'corecast_egress_fanout_overruns_total') > total(m0, 'corecast_egress_fanout_overruns_total') && 'fan-out overruns',
   ].filter(Boolean);
-  return { pass: problems.length === 0, why: `${problems.join(', ')}; load client: ${JSON.stringify(figures)}\n${load.tail()}`, ...step };
+  const problems = [...lost, step.p99 > 20 && `event-loop p99 ${step.p99.toFixed(1)} ms`].filter(Boolean);
+  return {
+    delivered: lost.length === 0,
+    pass: problems.length === 0,
+    why: `${problems.join(', ')}; load client: ${JSON.stringify(figures)}\n${load.tail()}`,
+    ...step,
+  };
 }
 
 try {
@@ -135,33 +153,40 @@ try {
   emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'start', cores: availableParallelism() });
 
   let best = 0;
-  let bestStep: StepFigures | undefined;
+  let delivered = 0;
+  let deliveredStep: StepFigures | undefined;
   for (const n of steps) {
     const step = await runStep(n);
     emit(`egress.step.${n}.loss_ratio`, step.lossRatio, 'ratio');
-    emit(`egress.step.${n}.event_loop_p99`, step.p99, 'ms');
+    emit(`egress.step.${n}.event_loop_p99`, step.p99, 'ms', { main: step.mainP99 });
     emit(`egress.step.${n}.viewers_connected`, step.connected, 'viewers');
     emit(`egress.step.${n}.rss`, step.rss, 'MiB');
     emit(`egress.step.${n}.cpu`, step.cpu, 'cores');
     emit(`egress.step.${n}.fanout_delay_p99`, step.fanoutDelay, 'ms', { what: 'ingest to the last viewer sent, worst worker' });
     emit(`egress.step.${n}.cpu_per_viewer`, (1000 * step.cpu) / Math.max(1, step.connected), 'ms/s');
     emit(`egress.step.${n}.load_client_cpu`, step.clientCpu, 'cores', { srtp: step.srtp });
-    if (!step.pass) {
-      console.error(`step ${n} failed: ${step.why}`);
-      break;
-    }
-    best = n;
-    bestStep = step;
+    if (!step.pass) console.error(`step ${n}: ${step.why}`);
+    // Steps go on while every packet arrives; the 20 ms event-loop bound is judged per step.
+    if (!step.delivered) break;
+    delivered = n;
+    deliveredStep = step;
+    if (step.pass) best = n;
     await new Promise((r) => setTimeout(r, 3000)); // let closed sessions drain
   }
   const workers = total(idle, 'corecast_egress_workers') || 1;
   emit('egress.viewers_held', best, 'viewers', { workers, criteria: 'zero loss, every event loop p99 <= 20 ms' });
   emit('egress.viewers_per_core', best / workers, 'viewers', { workers });
-  if (bestStep) {
-    emit('egress.rss_per_viewer', (bestStep.rss - idleRss) / best, 'MiB');
+  emit('egress.viewers_sustained', delivered, 'viewers', {
+    workers,
+    criteria: `zero loss, fan-out delay p99 <= ${MAX_FANOUT_DELAY_MS} ms, no overrun (event loop not judged)`,
+  });
+  if (deliveredStep) {
+    emit('egress.rss_per_viewer', (deliveredStep.rss - idleRss) / delivered, 'MiB', { at: delivered });
     // What one core could carry at this per-viewer cost, were the load generator elsewhere.
-    emit('egress.cpu_per_viewer', (1000 * bestStep.cpu) / best, 'ms/s');
-    emit('egress.projected_viewers_per_core', best / bestStep.cpu, 'viewers', { basis: 'viewers held / egress CPU cores used' });
+    emit('egress.cpu_per_viewer', (1000 * deliveredStep.cpu) / delivered, 'ms/s', { at: delivered });
+    emit('egress.projected_viewers_per_core', delivered / deliveredStep.cpu, 'viewers', {
+      basis: 'viewers / egress CPU cores used, 100 % busy',
+    });
   }
   emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'end', cores: availableParallelism() });
 } catch (error) {

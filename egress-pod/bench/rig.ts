@@ -110,6 +110,8 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
     ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
     logLevel: 'warn',
     media: { workers: options.workers },
+    // Load viewers (whep-viewer.ts) answer nothing but ICE consent checks (every ~5 s).
+    session: { livenessTimeoutSeconds: 15 },
     ...options.config,
   };
   const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), join(root, 'egress-pod/src/main.ts')], {

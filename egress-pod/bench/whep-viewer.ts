@@ -1,10 +1,11 @@
 /**
  * A headless WHEP viewer built on werift, for load and soak runs against any WHEP URL.
  *
- * Load viewers skip SRTP decryption: the RTP header is not encrypted (RFC 3711 §3.1), so
- * sequence numbers — all a loss count needs — are read without paying the client-side crypto
- * that would otherwise make the load generator, not the server, the bottleneck. `verify`
- * viewers decrypt for real, proving the media itself is intact.
+ * Load viewers count RTP at the ICE transport and go no further: the RTP header is not
+ * encrypted (RFC 3711 §3.1), so sequence numbers — all a loss count needs — are read without
+ * werift's receive path (decryption, parsing, jitter and NACK bookkeeping), which would make the
+ * load generator, not the server, the bottleneck. `verify` viewers decrypt for real, proving the
+ * media itself is intact.
  *
  * Only loopback is used: the peer advertises 127.0.0.1, and candidates and pairs on any other
  * address are dropped, so no packet leaves the machine. werift's default STUN server
@@ -115,8 +116,9 @@ export class WhepViewer {
     if (res.status !== 201) throw new Error(`POST ${this.options.url}: ${res.status} ${await res.text()}`);
     const location = res.headers.get('location');
     this.location = location ? new URL(location, this.options.url).toString() : null;
-    await this.pc.setRemoteDescription({ type: 'answer', sdp: loopbackOnly(await res.text()) });
-    if (!this.options.verify) this.skipDecryption();
+    const answer = loopbackOnly(await res.text());
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    if (!this.options.verify) this.countAtTheTransport(answer);
   }
 
   private onRtp(kind: 'video' | 'audio', seq: number): void {
@@ -140,19 +142,32 @@ export class WhepViewer {
     for (const dtls of this.pc.dtlsTransports) (dtls as any).srtpProfiles = [profile];
   }
 
-  /** Replaces SRTP decryption by a pass-through once DTLS is up (see the file comment). */
-  private skipDecryption(): void {
-    // werift keeps its DTLS transport on the transceivers; its SRTP session is created when
-    // DTLS completes, so patch it then. `any`: reaching into werift's internals on purpose.
-    const dtls: any = (this.pc.getTransceivers()[0] as any)?.dtlsTransport;
-    if (!dtls) return;
-    const patch = () => {
-      if (dtls.srtp) dtls.srtp.decrypt = (data: Buffer) => data;
+  /**
+   * Counts RTP straight off the ICE transport and drops it there (see the file comment): werift
+   * then never parses, decrypts or buffers media, while DTLS, STUN and RTCP still reach it. Its
+   * receiver sees no RTP, so it sends no receiver reports or NACKs; ICE consent checks (every
+   * ~5 s) are what keep the session alive on the server.
+   */
+  private countAtTheTransport(answer: string): void {
+    const pt = (codec: string) => Number(new RegExp(`^a=rtpmap:(\\d+) ${codec}/`, 'im').exec(answer)?.[1] ?? -1);
+    const video = pt('H264');
+    const audio = pt('opus');
+    // `any`: reaching into werift's internals on purpose.
+    const onData: any = (this.pc.dtlsTransports[0] as any)?.iceTransport?.connection?.onData;
+    if (!onData) return;
+    const execute = onData.execute;
+    onData.execute = (data: Buffer, ...rest: unknown[]) => {
+      // RFC 5764 §5.1.2: first byte 128–191 is RTP or RTCP; RTCP packet types are 192–223 (RFC 5761 §4).
+      const first = data[0]!;
+      const second = data[1]!;
+      if (first >= 128 && first <= 191 && (second < 192 || second > 223)) {
+        const type = second & 0x7f;
+        if (type === video) this.onRtp('video', data.readUInt16BE(2));
+        else if (type === audio) this.onRtp('audio', data.readUInt16BE(2));
+        return;
+      }
+      execute(data, ...rest);
     };
-    dtls.onStateChange?.subscribe?.((state: string) => {
-      if (state === 'connected') patch();
-    });
-    patch();
   }
 
   /** Ends the session (DELETE, unless `vanish`: then the server must notice by itself) and closes the peer. */

@@ -267,6 +267,15 @@ export class Fanout implements MediaSink, ViewerSet {
     for (const e of this.#entries.values()) this.#wait(e, now);
   }
 
+  /**
+   * Video packets were skipped (the fan-out fell behind and shed them): pictures after the gap
+   * would refer to ones nobody got, so the cache goes and every viewer waits for the next
+   * keyframe; their sequence numbers stay continuous (no NACK storm for packets never sent).
+   */
+  skipped(): void {
+    this.restarted('video');
+  }
+
   #wait(e: Entry, now: number): void {
     e.waiting = true;
     e.since = now;

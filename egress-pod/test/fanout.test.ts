@@ -262,6 +262,19 @@ describe('Fanout with the GOP cache', () => {
     assertTimeline(a.video);
   });
 
+  it('makes every viewer wait for the next keyframe after packets were skipped, without a sequence gap', () => {
+    const { fanout, pictures } = rig({ catchUp: 100 }, 4);
+    pictures(2);
+    const a = recorder();
+    fanout.add(a.v);
+    fanout.skipped();
+    assert.equal(fanout.waiting(a.v), true);
+    assert.equal(fanout.cache.valid, false);
+    pictures(3); // two P pictures withheld, then a keyframe
+    assert.equal(fanout.waiting(a.v), false);
+    assertTimeline(a.video);
+  });
+
   it('makes a viewer catching up wait when the cache is dropped (GOP over maxBytes)', () => {
     const { fanout, pictures } = rig({ catchUp: 0, gop: { maxBytes: 40, maxAgeMs: 10_000 } }, 8);
     pictures(3);

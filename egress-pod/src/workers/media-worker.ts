@@ -30,6 +30,12 @@ import {
 
 /** Packets kept per stream to rebuild a keyframe's preamble (source.ts keeps at most 16). */
 const RECENT = 16;
+/**
+ * A batch older than this when its turn comes is skipped, and the ones after it: a worker
+ * that cannot keep up sheds video (its viewers wait for the next keyframe) instead of letting
+ * a backlog — and every viewer's delay — grow without bound.
+ */
+const MAX_BACKLOG_MS = 1000;
 /** Fan-out work done in one go before the thread yields to its event loop (ms). */
 const SLICE_MS = 5;
 /** How often packet counters go to the main thread (ms). */
@@ -121,7 +127,7 @@ function flush(): void {
   let any = false;
   for (const s of streams) {
     const d = s.stats;
-    if (d.videoPackets + d.audioPackets + d.gated + d.cacheHits + d.answered + d.ignored + d.waits.length === 0) continue;
+    if (d.videoPackets + d.audioPackets + d.gated + d.cacheHits + d.answered + d.ignored + d.overruns + d.waits.length === 0) continue;
     out[s.processId] = d;
     s.stats = emptyStats();
     any = true;
@@ -145,6 +151,7 @@ function drain(): void {
   // Every send of the earlier slices has run (they go out on the next tick): reuse their buffers.
   recycleArena();
   const until = performance.now() + SLICE_MS;
+  shedBacklog();
   while (queue.length > 0) {
     const batch = queue[0]!;
     for (let next = batch.records.next(); !next.done; next = batch.records.next()) {
@@ -158,6 +165,24 @@ function drain(): void {
     queue.shift();
     if (delays.length < MAX_DELAYS) delays.push(performance.timeOrigin + performance.now() - batch.at);
   }
+}
+
+/** Skips the queued batches that waited longer than MAX_BACKLOG_MS (fan-outs told, counted). */
+function shedBacklog(): void {
+  const now = performance.timeOrigin + performance.now();
+  let shed = 0;
+  while (queue.length > 0 && now - queue[0]!.at > MAX_BACKLOG_MS) {
+    queue.shift();
+    shed++;
+  }
+  if (shed === 0) return;
+  for (const s of streams) {
+    s.recent.length = 0;
+    s.fanout.skipped();
+    s.stats.overruns++;
+  }
+  log.warn({ batches: shed }, 'fan-out fell more than a second behind: skipped to the next keyframe');
+  flushSoon();
 }
 
 /** One record of a batch, to its stream's fan-out. */

@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { RtpPacket } from 'werift';
 import type { FanoutOptions, Viewer, ViewerSet } from '../fanout.ts';
 import type { Logger } from '../log.ts';
@@ -150,12 +150,20 @@ export class WorkerPool {
   readonly #batch = new BatchWriter();
   readonly #stats: Map<string, ReturnType<typeof fanoutStats>>;
   readonly #logStream: { write(line: string): void };
+  readonly #overruns: Counter<'process'>;
   #flushQueued = false;
   #stopping = false;
 
   private constructor(options: PoolOptions) {
     this.#options = options;
     this.#stats = new Map(options.processes.map((p) => [p, fanoutStats(options.metrics, p)]));
+    this.#overruns = new Counter({
+      name: 'corecast_egress_fanout_overruns_total',
+      help: 'Times a fan-out worker fell more than a second behind and skipped its backlog to the next keyframe.',
+      labelNames: ['process'],
+      registers: [options.metrics.registry],
+    });
+    for (const process of options.processes) this.#overruns.inc({ process }, 0);
     // pino children share their root's destination: worker lines go exactly where ours go.
     this.#logStream = (options.log as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym]!;
   }
@@ -300,6 +308,7 @@ export class WorkerPool {
     for (let i = 0; i < d.answered; i++) stats.keyframeRequest?.(true);
     for (let i = 0; i < d.ignored; i++) stats.keyframeRequest?.(false);
     for (const ms of d.waits) stats.keyframeWait(ms);
+    if (d.overruns > 0) this.#overruns.inc({ process }, d.overruns);
   }
 
   #onExit(worker: WorkerHandle): void {

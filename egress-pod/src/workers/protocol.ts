@@ -152,6 +152,8 @@ export interface StatsDelta {
   ignored: number;
   /** Keyframe waits in ms. */
   waits: number[];
+  /** Times the worker fell behind and skipped to the next keyframe. */
+  overruns: number;
 }
 
 /** Messages from a worker. */
@@ -165,7 +167,18 @@ export type FromWorker =
 
 /** A new, empty stats delta. */
 export function emptyStats(): StatsDelta {
-  return { videoPackets: 0, videoBytes: 0, audioPackets: 0, audioBytes: 0, gated: 0, cacheHits: 0, answered: 0, ignored: 0, waits: [] };
+  return {
+    videoPackets: 0,
+    videoBytes: 0,
+    audioPackets: 0,
+    audioBytes: 0,
+    gated: 0,
+    cacheHits: 0,
+    answered: 0,
+    ignored: 0,
+    waits: [],
+    overruns: 0,
+  };
 }
 
 /** What the worker is started with. */
