@@ -2,7 +2,7 @@
  * `npm run bench:egress`: the egress pod under load, on this machine, in one run.
  *
  * - viewers held by one egress process (one core) for a 720p30 ~2.5 Mbps H.264 + Opus stream
- *   with zero loss and event-loop p99 ≤ 20 ms: viewer steps until a step fails;
+ *   with zero loss and event-loop delay p99 ≤ 20 ms: viewer steps until a step fails;
  * - egress RSS idle and per viewer, CPU per viewer, ingest-to-last-viewer delay;
  * - then (unless --no-browser) bench/browser-bench.ts: time to first frame and glass-to-glass in
  *   Chromium.
@@ -48,7 +48,7 @@ const { base, whep } = rig;
 interface StepFigures {
   /** Every viewer connected, nothing lost, no fan-out backlog (p99 delay within MAX_FANOUT_DELAY_MS). */
   delivered: boolean;
-  /** And every event loop's p99 within 20 ms. */
+  /** And every event loop's delay p99 within 20 ms. */
   pass: boolean;
   why: string;
   connected: number;
@@ -61,6 +61,19 @@ interface StepFigures {
   fanoutDelay: number;
   clientCpu: number;
   srtp: string | undefined;
+}
+
+/** prom-client's event-loop monitor interval (its default `eventLoopMonitoringPrecision`, ms). */
+const MAIN_LOOP_RESOLUTION_MS = 10;
+
+/**
+ * The main thread's event-loop delay p99 (ms): how late prom-client's 10 ms monitor timer ran.
+ * Node's histogram behind `nodejs_eventloop_lag_p99_seconds` records the whole interval between
+ * the timer's runs (an idle loop shows ~10 ms), so the interval is taken off, as the workers'
+ * `corecast_egress_worker_eventloop_lag_*` gauges do themselves.
+ */
+function mainLoopDelay(m: Map<string, number>): number {
+  return Math.max(0, maximum(m, 'nodejs_eventloop_lag_p99_seconds') * 1000 - MAIN_LOOP_RESOLUTION_MS);
 }
 
 /** Holds `n` viewers from a separate load process; egress figures cover the steady window only. */
@@ -119,8 +132,8 @@ async function runStep(n: number): Promise<StepFigures> {
     connected: figures.viewers_connected ?? 0,
     lossRatio: figures.loss_ratio ?? Number.NaN,
     // The worst event loop: the main thread's (HTTP, ingest) or a fan-out worker's (its viewers' jitter).
-    p99: Math.max(maximum(m1, 'nodejs_eventloop_lag_p99_seconds'), maximum(m1, 'corecast_egress_worker_eventloop_lag_p99_seconds')) * 1000,
-    mainP99: maximum(m1, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+    p99: Math.max(mainLoopDelay(m1), maximum(m1, 'corecast_egress_worker_eventloop_lag_p99_seconds') * 1000),
+    mainP99: mainLoopDelay(m1),
     rss: total(m1, 'process_resident_memory_bytes') / 2 ** 20,
     cpu: (total(m1, 'process_cpu_seconds_total') - total(m0, 'process_cpu_seconds_total')) / seconds,
     fanoutDelay: maximum(m1, 'corecast_egress_worker_fanout_delay_p99_seconds') * 1000,
@@ -136,7 +149,7 @@ async function runStep(n: number): Promise<StepFigures> {
     step.fanoutDelay > MAX_FANOUT_DELAY_MS && `fan-out delay p99 ${step.fanoutDelay.toFixed(0)} ms`,
     total(m1, 'corecast_egress_fanout_overruns_total') > total(m0, 'corecast_egress_fanout_overruns_total') && 'fan-out overruns',
   ].filter(Boolean);
-  const problems = [...lost, step.p99 > 20 && `event-loop p99 ${step.p99.toFixed(1)} ms`].filter(Boolean);
+  const problems = [...lost, step.p99 > 20 && `event-loop delay p99 ${step.p99.toFixed(1)} ms`].filter(Boolean);
   return {
     delivered: lost.length === 0,
     pass: problems.length === 0,
@@ -158,7 +171,7 @@ try {
   for (const n of steps) {
     const step = await runStep(n);
     emit(`egress.step.${n}.loss_ratio`, step.lossRatio, 'ratio');
-    emit(`egress.step.${n}.event_loop_p99`, step.p99, 'ms', { main: step.mainP99 });
+    emit(`egress.step.${n}.event_loop_delay_p99`, step.p99, 'ms', { main: step.mainP99 });
     emit(`egress.step.${n}.viewers_connected`, step.connected, 'viewers');
     emit(`egress.step.${n}.rss`, step.rss, 'MiB');
     emit(`egress.step.${n}.cpu`, step.cpu, 'cores');
@@ -173,9 +186,11 @@ try {
     if (step.pass) best = n;
     await new Promise((r) => setTimeout(r, 3000)); // let closed sessions drain
   }
-  const workers = total(idle, 'corecast_egress_workers') || 1;
-  emit('egress.viewers_held', best, 'viewers', { workers, criteria: 'zero loss, every event loop p99 <= 20 ms' });
-  emit('egress.viewers_per_core', best / workers, 'viewers', { workers });
+  // Fan-out on the main thread (0 workers) is one core's work too.
+  const workers = total(idle, 'corecast_egress_workers');
+  const cores = Math.max(1, workers);
+  emit('egress.viewers_held', best, 'viewers', { workers, criteria: 'zero loss, every event-loop delay p99 <= 20 ms' });
+  emit('egress.viewers_per_core', best / cores, 'viewers', { workers });
   emit('egress.viewers_sustained', delivered, 'viewers', {
     workers,
     criteria: `zero loss, fan-out delay p99 <= ${MAX_FANOUT_DELAY_MS} ms, no overrun (event loop not judged)`,

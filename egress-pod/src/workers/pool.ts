@@ -348,7 +348,7 @@ export class WorkerPool {
     // Each worker's event-loop delay since the previous scrape: the jitter its viewers see.
     const max = new Gauge({
       name: 'corecast_egress_worker_eventloop_lag_max_seconds',
-      help: 'Largest event-loop delay of each fan-out worker since the previous scrape.',
+      help: 'Largest event-loop delay of each fan-out worker since the previous scrape (how late a 10 ms timer ran).',
       labelNames: ['worker'],
       registers: [],
     });
@@ -368,7 +368,7 @@ export class WorkerPool {
     });
     const p99 = new Gauge({
       name: 'corecast_egress_worker_eventloop_lag_p99_seconds',
-      help: 'p99 event-loop delay of each fan-out worker since the previous scrape.',
+      help: 'p99 event-loop delay of each fan-out worker since the previous scrape (how late a 10 ms timer ran).',
       labelNames: ['worker'],
       registers: [],
       async collect() {
