@@ -1,6 +1,7 @@
 /** Helpers of the control-plane integration tests: liveness of pids, polling, the cluster CLI. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const cliPath = fileURLToPath(new URL('../src/cluster-cli.ts', import.meta.url));
@@ -13,6 +14,25 @@ export function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Live processes whose command line mentions `text` (from /proc), e.g. a control plane's state
+ * directory, which each of its processes names in a flag. Sorted by name.
+ */
+export function processesMentioning(text: string): { pid: number; name: string }[] {
+  const found: { pid: number; name: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // exited while we looked
+    }
+    if (argv.some((arg) => arg.includes(text))) found.push({ pid: Number(entry), name: basename(argv[0] ?? '') });
+  }
+  return found.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** True when the path no longer exists. */
