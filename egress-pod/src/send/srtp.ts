@@ -75,6 +75,19 @@ export function useKeyObjects(context: unknown): void {
 const BATCH = 16;
 const BLOCK = 16;
 const LITTLE_ENDIAN = endianness() === 'LE';
+/** The last buffer XORed into as 32-bit words (packets come from a few large slabs, arena.ts). */
+let wordsBuffer: ArrayBufferLike | undefined;
+let wordsView: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+/** A view of `buffer` as 32-bit words, kept while packets come from the same buffer. */
+function wordsOf(buffer: ArrayBufferLike): Int32Array {
+  if (buffer !== wordsBuffer) {
+    wordsBuffer = buffer;
+    wordsView = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return wordsView;
+}
+
 /** Counter blocks of one batch (shared: only used while a batch is made). */
 let counters = new Uint32Array(0);
 
@@ -92,6 +105,8 @@ class AesCmWriter implements SrtpWriter {
   readonly #ipad = Buffer.alloc(64, 0x36);
   readonly #outer = Buffer.alloc(64 + 20, 0x5c);
   #keystream: Buffer = Buffer.alloc(0);
+  /** The keystream as 32-bit words, when it starts 4-byte aligned. */
+  #keystreamWords: Int32Array | undefined;
   /** First packet index (roc·2^16 + seq) of the batch, its SSRC, and blocks per packet. */
   #batchIndex = -1;
   #batchSsrc = -1;
@@ -137,11 +152,15 @@ class AesCmWriter implements SrtpWriter {
     const ks = this.#keystream;
     const from = (index - this.#batchIndex) * this.#blocks * BLOCK;
     let i = 0;
-    if ((buf.byteOffset + start) % 4 === 0 && (ks.byteOffset + from) % 4 === 0) {
+    const at = buf.byteOffset + start;
+    const keyWords = this.#keystreamWords;
+    if (keyWords && at % 4 === 0) {
+      // Word views made once per buffer (not per packet): the packet slab's and the keystream's.
+      const out = wordsOf(buf.buffer);
       const words = length >>> 2;
-      const out = new Int32Array(buf.buffer, buf.byteOffset + start, words);
-      const key = new Int32Array(ks.buffer, ks.byteOffset + from, words);
-      for (let w = 0; w < words; w++) out[w]! ^= key[w]!;
+      const o = at >>> 2;
+      const k = from >>> 2;
+      for (let w = 0; w < words; w++) out[o + w]! ^= keyWords[k + w]!;
       i = words << 2;
     }
     for (; i < length; i++) buf[start + i]! ^= ks[from + i]!;
@@ -180,7 +199,9 @@ class AesCmWriter implements SrtpWriter {
         counters[w++] = (high | ((j >>> 8) << 16) | ((j & 0xff) << 24)) >>> 0;
       }
     }
-    this.#keystream = this.#ecb.update(new Uint8Array(counters.buffer, 0, words * 4));
+    const ks = this.#ecb.update(new Uint8Array(counters.buffer, 0, words * 4));
+    this.#keystream = ks;
+    this.#keystreamWords = ks.byteOffset % 4 === 0 ? new Int32Array(ks.buffer, ks.byteOffset, ks.length >>> 2) : undefined;
     this.#batchIndex = index;
     this.#batchSsrc = ssrc;
     this.#blocks = blocks;
