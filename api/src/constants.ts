@@ -58,7 +58,7 @@ export const PORTS = {
 export const FIELD_MANAGER = 'corecast-operator';
 
 /** Suffixes of child object names; the longest decides how long a Process name may be. */
-export const CHILD_SUFFIXES = { ffmpeg: '-ffmpeg', egress: '-egress' } as const;
+export const CHILD_SUFFIXES = { ffmpeg: '-ffmpeg', egress: '-egress', media: '-media' } as const;
 
 /** Longest name a Kubernetes object that is a DNS label may have (RFC 1123 / 1035). */
 export const DNS_LABEL_MAX = 63;

@@ -65,6 +65,36 @@ const ingress = z
   })
   .prefault({});
 
+/** Most UDP ports one media Service exposes (each is a Service port, and usually a load-balancer listener and a node port). */
+export const MAX_MEDIA_SERVICE_PORTS = 1000;
+
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/**
+ * media.mode loadBalancer: a Service `<name>-media` of type LoadBalancer per WebRTC-enabled
+ * Process, exposing ice.portRange; its address is what the egress pod advertises.
+ */
+const loadBalancer = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('Give every WebRTC-enabled Process a LoadBalancer Service for its media.'),
+    annotations: z.record(z.string(), z.string()).default({}).describe('Annotations of the media Services (cloud load-balancer settings).'),
+    externalTrafficPolicy: z
+      .enum(['Local', 'Cluster'])
+      .default('Local')
+      .describe('Local keeps the viewer address and skips a hop between nodes; Cluster lets any node forward.'),
+    loadBalancerClass: z
+      .string()
+      .max(316)
+      .regex(QUALIFIED_NAME, 'must be a label-style name such as service.k8s.aws/nlb')
+      .optional()
+      .describe('spec.loadBalancerClass; unset: the cluster default load-balancer implementation.'),
+    allocateNodePorts: z
+      .boolean()
+      .default(true)
+      .describe('spec.allocateLoadBalancerNodePorts; false for implementations that send traffic straight to pods.'),
+  })
+  .prefault({});
+
 const egress = z
   .strictObject({
     maxViewersPerPod: z.number().int().min(1).max(100000).default(100),
@@ -85,6 +115,7 @@ const egress = z
       .default([])
       .describe('Extra variables from Secrets, e.g. the TURN credentials named in ice.servers[].auth.'),
     hostNetwork: z.boolean().default(false).describe('Run egress pods on the node network (needs privileged Pod Security).'),
+    loadBalancer,
   })
   .superRefine((e, ctx) => {
     if (e.auth.mode === 'hs256' && !e.jwtSecretRef) {
@@ -107,6 +138,21 @@ const egress = z
       }
     });
     const range = e.ice.portRange;
+    if (e.loadBalancer.enabled) {
+      const at = ['loadBalancer', 'enabled'];
+      if (!range) {
+        ctx.addIssue({ code: 'custom', path: at, message: 'needs ice.portRange (the media Service exposes each port of the range)' });
+      } else if (range.max - range.min + 1 > MAX_MEDIA_SERVICE_PORTS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ice', 'portRange'],
+          message: `holds ${range.max - range.min + 1} ports; a media Service exposes at most ${MAX_MEDIA_SERVICE_PORTS}`,
+        });
+      }
+      if (e.hostNetwork) ctx.addIssue({ code: 'custom', path: at, message: 'cannot be combined with hostNetwork' });
+      if (e.ice.relayOnly)
+        ctx.addIssue({ code: 'custom', path: at, message: 'cannot be combined with ice.relayOnly (relayed media needs no Service)' });
+    }
     if (range) {
       for (const [what, p] of Object.entries({ videoRtp: PORTS.videoRtp, audioRtp: PORTS.audioRtp, http: PORTS.http })) {
         if (p >= range.min && p <= range.max) {

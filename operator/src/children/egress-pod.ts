@@ -18,8 +18,25 @@ export const EGRESS_PORTS = [
   { name: 'http', containerPort: PORTS.http, protocol: 'TCP' },
 ] as const;
 
-/** The egress pod's configuration for one Process (one stream per pod). */
-export function egressConfig(p: ProcessView, config: OperatorConfig): EgressConfigInput {
+/** Annotation of an egress pod listing the load-balancer addresses it advertises (comma-separated). */
+export const MEDIA_ADDRESSES_ANNOTATION = 'corecast.dev/media-addresses';
+
+/**
+ * ICE settings of one egress pod: the configured ones, plus — with a media Service — the load
+ * balancer's addresses, advertised alone (NAT 1:1: the pod's own address is no use to browsers).
+ */
+export function egressIce(config: OperatorConfig, mediaAddresses?: readonly string[]): OperatorConfig['egress']['ice'] {
+  const ice = config.egress.ice;
+  if (!mediaAddresses || mediaAddresses.length === 0) return ice;
+  const addresses = [...new Set([...ice.advertise.addresses, ...mediaAddresses])];
+  return { ...ice, advertise: { ...ice.advertise, addresses, only: true } };
+}
+
+/**
+ * The egress pod's configuration for one Process (one stream per pod). `mediaAddresses`: the
+ * addresses of its media Service's load balancer (media.mode loadBalancer).
+ */
+export function egressConfig(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[]): EgressConfigInput {
   const e = config.egress;
   return {
     http: { host: '0.0.0.0', port: PORTS.http },
@@ -27,7 +44,7 @@ export function egressConfig(p: ProcessView, config: OperatorConfig): EgressConf
     maxViewers: e.maxViewersPerPod,
     auth: e.auth,
     embed: e.embed,
-    ice: e.ice,
+    ice: egressIce(config, mediaAddresses),
     // Viewers outlive a down source while FFmpeg is started again (reconnect delay plus a new
     // pod's start-up), so a reconnect does not end their sessions.
     source: { graceSeconds: Math.min(3600, Math.max(30, p.spec.reconnectDelaySeconds + 30)) },
@@ -36,13 +53,13 @@ export function egressConfig(p: ProcessView, config: OperatorConfig): EgressConf
 }
 
 /** Variables of the egress container: the JSON configuration, secrets by reference, and addresses. */
-export function egressEnv(p: ProcessView, config: OperatorConfig) {
+export function egressEnv(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[]) {
   const e = config.egress;
   const fromSecret = (name: string, ref: { name: string; key: string }) => ({
     name,
     valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
   });
-  const env: object[] = [{ name: EGRESS_CONFIG_ENV, value: JSON.stringify(egressConfig(p, config)) }];
+  const env: object[] = [{ name: EGRESS_CONFIG_ENV, value: JSON.stringify(egressConfig(p, config, mediaAddresses)) }];
   if (e.auth.mode === 'hs256' && e.jwtSecretRef) env.push(fromSecret(EGRESS_SECRET_ENV.jwtSecret, e.jwtSecretRef));
   const embedRef = e.embedSecretRef ?? e.jwtSecretRef;
   if (e.embed.enabled && embedRef) env.push(fromSecret(EGRESS_SECRET_ENV.embedSecret, embedRef));
@@ -53,8 +70,8 @@ export function egressEnv(p: ProcessView, config: OperatorConfig) {
   return env;
 }
 
-/** Builds the egress pod. */
-export function buildEgressPod(p: ProcessView, config: OperatorConfig): Pod {
+/** Builds the egress pod; `mediaAddresses` as for egressConfig. */
+export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[]): Pod {
   const hostNetwork = config.egress.hostNetwork;
   // With host networking every port is a host port: the scheduler then places at most one
   // egress pod per node, and a second one waits (Pending) instead of failing to bind.
@@ -71,7 +88,7 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig): Pod {
         name: 'egress',
         image: config.images.egress,
         imagePullPolicy: config.images.pullPolicy,
-        env: egressEnv(p, config) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
+        env: egressEnv(p, config, mediaAddresses) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
         ports,
         // /readyz turns true when RTP flows; the Service publishes the pod before that (see
         // service.ts), otherwise the RTP that makes it ready could never reach it.
@@ -88,7 +105,12 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig): Pod {
     ],
     volumes: [TMP_VOLUME],
   };
-  const metadata = childMeta(p, childNames(p.name).egressPod, 'egress');
+  const metadata = childMeta(
+    p,
+    childNames(p.name).egressPod,
+    'egress',
+    mediaAddresses ? { annotations: { [MEDIA_ADDRESSES_ANNOTATION]: mediaAddresses.join(',') } } : {},
+  );
   const hash = contentHash({ spec, labels: metadata.labels, annotations: metadata.annotations, owner: p.uid });
   metadata.annotations = { ...metadata.annotations, [POD_ANNOTATIONS.specHash]: hash };
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec };

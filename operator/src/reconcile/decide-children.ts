@@ -6,8 +6,9 @@
 import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import { type ProcessView, reloadToken, restartToken } from '../children/common.ts';
 import { objectDiff } from '../children/derivative.ts';
-import { buildEgressPod } from '../children/egress-pod.ts';
+import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION } from '../children/egress-pod.ts';
 import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
+import { buildMediaService, usesMediaService } from '../children/media-service.ts';
 import { buildIngress, buildNetworkPolicy, buildService } from '../children/route.ts';
 import type { OperatorConfig } from '../config.ts';
 import type { ChildKind } from '../kube/sources.ts';
@@ -33,13 +34,26 @@ export function nextRestarts(status: ProcessStatus): number {
   return status.exec && TERMINAL.has(status.exec) && status.order === 'start' ? prev + 1 : prev;
 }
 
-/** Why a pod with an outdated hash is recreated, in words for the Event. */
-export function recreateReason(pod: DeepReadonly<Pod>, p: ProcessView, component: 'ffmpeg' | 'egress'): string {
+/**
+ * Why a pod with an outdated hash is recreated, in words for the Event. `mediaAddresses`: the
+ * load-balancer addresses the new egress pod advertises (media.mode loadBalancer).
+ */
+export function recreateReason(
+  pod: DeepReadonly<Pod>,
+  p: ProcessView,
+  component: 'ffmpeg' | 'egress',
+  mediaAddresses?: readonly string[],
+): string {
   const a = pod.metadata?.annotations ?? {};
   if (component === 'ffmpeg' && (a[ANNOTATIONS.restartedFor] ?? '') !== restartToken(p)) {
     return `restart requested (annotation ${ANNOTATIONS.restart})`;
   }
   if ((a[ANNOTATIONS.reloadedFor] ?? '') !== reloadToken(p)) return `reload requested (annotation ${ANNOTATIONS.reload})`;
+  const was = a[MEDIA_ADDRESSES_ANNOTATION];
+  const now = mediaAddresses?.join(',');
+  if (component === 'egress' && now !== undefined && was !== now) {
+    return was ? `the load balancer's address changed from ${was} to ${now}` : `the pod now advertises the load balancer's address ${now}`;
+  }
   return component === 'ffmpeg' ? 'the spec changed' : 'the spec or the operator configuration changed';
 }
 
@@ -96,7 +110,12 @@ function decideMutable(kind: ChildKind, desired: KubeObject, live: DeepReadonly<
   return drift ? { kind, object: desired, force: true, verb: 'update', drift } : undefined;
 }
 
-/** The egress pod, Service, NetworkPolicy and Ingress. */
+/**
+ * The egress pod, Service, NetworkPolicy and Ingress, and with media.mode loadBalancer the media
+ * Service. Its load balancer's address goes into the egress pod's configuration, so no egress
+ * pod is created before the address is known; a running one keeps its address until a new one
+ * is known, and a changed address replaces it.
+ */
 export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyAction[]; deletes: DeleteAction[] } {
   const applies: ApplyAction[] = [];
   const deletes: DeleteAction[] = [];
@@ -104,6 +123,7 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
   const existing: [ChildKind, DeepReadonly<KubeObject> | undefined][] = [
     ['pods', o.egressPod],
     ['services', o.service],
+    ['services', o.mediaService],
     ['networkpolicies', o.networkPolicy],
     ['ingresses', o.ingress],
   ];
@@ -114,14 +134,26 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
     return { applies, deletes };
   }
 
-  const pod = buildEgressPod(p, ctx.config);
+  const loadBalanced = usesMediaService(ctx.config);
+  let mediaAddresses: readonly string[] | undefined;
+  if (loadBalanced) {
+    const media = decideMutable('services', buildMediaService(p, ctx.config), o.mediaService);
+    if (media) applies.push(media);
+    if (o.mediaAddress?.state === 'ready') mediaAddresses = o.mediaAddress.addresses;
+  } else if (o.mediaService && !isDeleting(o.mediaService)) {
+    deletes.push(del('services', o.mediaService, 'the operator configuration no longer asks for a media load balancer'));
+  }
+
   const live = o.egressPod;
-  if (!live) applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
-  else if (!isDeleting(live)) {
-    if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress')));
-    else {
-      const drift = objectDiff(pod, live);
-      if (drift) applies.push({ kind: 'pods', object: pod, force: true, verb: 'update', drift });
+  if (!loadBalanced || mediaAddresses) {
+    const pod = buildEgressPod(p, ctx.config, mediaAddresses);
+    if (!live) applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
+    else if (!isDeleting(live)) {
+      if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress', mediaAddresses)));
+      else {
+        const drift = objectDiff(pod, live);
+        if (drift) applies.push({ kind: 'pods', object: pod, force: true, verb: 'update', drift });
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import { ffmpegArgv } from '../children/ffmpeg-pod.ts';
 import { stableStringify } from '../children/hash.ts';
 import { type DecideContext, decideEgress, decideFfmpeg } from './decide-children.ts';
 import { actionEvents, transitionEvents } from './events.ts';
+import { mediaRecheckMs, mediaWait } from './media-wait.ts';
 import { computeStatus } from './status.ts';
 import type { ApplyAction, DeleteAction, Observed, Plan } from './types.ts';
 
@@ -28,7 +29,15 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
   const p = o.process;
   const held = isHeld(o);
   const order = held ? 'stop' : p.spec.order;
-  const base = { now: ctx.now, held, order, baseUrl: ctx.baseUrl, ingressEnabled: ctx.config.ingress.enabled } as const;
+  const wait = mediaWait(o, ctx.config);
+  const base = {
+    now: ctx.now,
+    held,
+    order,
+    baseUrl: ctx.baseUrl,
+    ingressEnabled: ctx.config.ingress.enabled,
+    ...(wait ? { mediaWait: wait } : {}),
+  } as const;
 
   // 1. The command; it also checks the addresses against the access rules.
   let argv: string[];
@@ -54,8 +63,14 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
     deletes,
     ...(changed ? { status } : {}),
     events: [...actionEvents(applies, deletes), ...(changed ? transitionEvents(o.status, status) : [])],
-    ...(ffmpeg.requeueAfterMs !== undefined ? { requeueAfterMs: ffmpeg.requeueAfterMs } : {}),
+    ...requeue(ffmpeg.requeueAfterMs, mediaRecheckMs(o)),
   };
+}
+
+/** The sooner of two optional waits, as a plan field. */
+function requeue(...waits: (number | undefined)[]): { requeueAfterMs?: number } {
+  const defined = waits.filter((w): w is number => w !== undefined);
+  return defined.length > 0 ? { requeueAfterMs: Math.min(...defined) } : {};
 }
 
 function statusOnly(o: Observed, status: ReturnType<typeof computeStatus>): Plan {

@@ -60,7 +60,14 @@ export function transitionEvents(old: ProcessStatus, next: ProcessStatus): Event
     const told = new Set(['Failed', 'Killed', 'Finished', 'Starting', 'Restarting', 'Stopping', 'RouteConflict']);
     if (ready.status === 'True') events.push({ type: 'Normal', reason: 'Ready', action: 'Observe', note: ready.message });
     else if (!told.has(ready.reason)) {
-      const warn = new Set(['InvalidSpec', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError', 'NameTaken']);
+      const warn = new Set([
+        'InvalidSpec',
+        'ImagePullBackOff',
+        'ErrImagePull',
+        'CreateContainerConfigError',
+        'NameTaken',
+        'LoadBalancerAddressUnresolved',
+      ]);
       events.push({ type: warn.has(ready.reason) ? 'Warning' : 'Normal', reason: ready.reason, action: 'Observe', note: ready.message });
     }
   }

@@ -78,6 +78,7 @@ export function gather(key: string, caches: Caches): Observed | undefined {
     service: owned<Service>(at('services', names.service), process.name),
     ingress: owned<Ingress>(at('ingresses', names.ingress), process.name),
     networkPolicy: owned<NetworkPolicy>(at('networkpolicies', names.networkPolicy), process.name),
+    mediaService: owned<Service>(at('services', names.mediaService), process.name),
     ...(holder ? { routeHolder: holder } : {}),
   };
   return observed;

@@ -13,6 +13,7 @@ import type { Clock } from '../runtime/clock.ts';
 import { ConflictError, type Result } from '../runtime/controller.ts';
 import { decide } from './decide.ts';
 import { type Caches, gather } from './gather.ts';
+import { mediaAddress, type Resolve, systemResolve } from './load-balancer.ts';
 import type { ApplyAction, Observed, Plan } from './types.ts';
 
 /** A child's name is held by an object that some other owner controls. */
@@ -35,6 +36,8 @@ export interface ReconcilerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly baseUrl: string | undefined;
+  /** Resolves a load balancer's host name (media.mode loadBalancer); dns.lookup by default. */
+  readonly resolve?: Resolve;
 }
 
 /** Reconciles one Process per call. */
@@ -52,8 +55,15 @@ export class ProcessReconciler {
 
     // 1. Read the Process and its children from the caches. Gone or being deleted: the
     //    garbage collector removes the children (owner references), nothing to do.
-    const observed = gather(key, caches);
-    if (!observed) return {};
+    const gathered = gather(key, caches);
+    if (!gathered) return {};
+    // With a media Service: its load balancer's address (a host name is resolved here, so decide stays pure).
+    const observed: Observed = gathered.mediaService
+      ? {
+          ...gathered,
+          mediaAddress: await mediaAddress(gathered.mediaService, config.egress.ice.ipv6, this.#d.resolve ?? systemResolve),
+        }
+      : gathered;
 
     // 2. Decide.
     const ctx = { config, now: clock.now(), baseUrl };

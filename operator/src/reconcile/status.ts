@@ -37,6 +37,8 @@ export interface StatusInputs {
   readonly baseUrl?: string;
   /** Whether the operator routes this Process through the ingress. */
   readonly ingressEnabled: boolean;
+  /** Why the egress pod waits for its media load balancer (media.mode loadBalancer), if it does. */
+  readonly mediaWait?: ConditionSpec;
 }
 
 /** RFC 3339 with seconds, as metav1.Time serialises. */
@@ -73,6 +75,8 @@ export function readyCondition(o: Observed, s: StatusInputs): ConditionSpec {
     case 'starting': {
       const w = ff.pod ? waiting(ff.pod) : undefined;
       if (w) return no(w.reason, `pod ${names.ffmpegPod} cannot start: ${w.reason}${w.message ? `: ${w.message}` : ''}`);
+      // A load balancer usually takes longer than FFmpeg to start: say what holds the stream up.
+      if (s.mediaWait) return s.mediaWait;
       return no('Starting', `waiting for pod ${names.ffmpegPod} to run.`);
     }
     case 'finished':
@@ -110,6 +114,7 @@ function runningCondition(o: Observed, s: StatusInputs): ConditionSpec {
       message: `FFmpeg is running, but the ingress path ${whepPath(o.process.name)} is served for the Process of the same name in namespace ${o.routeHolder.namespace}. Rename this Process to play it through the ingress.`,
     };
   }
+  if (s.mediaWait) return s.mediaWait;
   const egress = o.egressPod;
   if (!egress || !isReady(egress)) {
     const w = egress ? waiting(egress) : undefined;

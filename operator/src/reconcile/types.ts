@@ -1,6 +1,7 @@
 /** The values passed between gather, decide and act. */
 import type { ExecState, ProcessStatus } from '@corecast/api';
 import type { ProcessView } from '../children/common.ts';
+import type { MediaAddress } from '../children/media-service.ts';
 import type { ChildKind } from '../kube/sources.ts';
 import type { DeepReadonly, Ingress, KubeObject, NetworkPolicy, Pod, Service } from '../kube/types.ts';
 import type { Exit } from './pod-state.ts';
@@ -17,6 +18,10 @@ export interface Observed {
   readonly service?: DeepReadonly<Service>;
   readonly ingress?: DeepReadonly<Ingress>;
   readonly networkPolicy?: DeepReadonly<NetworkPolicy>;
+  /** The media Service `<name>-media` (media.mode loadBalancer). */
+  readonly mediaService?: DeepReadonly<Service>;
+  /** Its load balancer's address, read (and a host name resolved) before decide; absent without a media Service. */
+  readonly mediaAddress?: MediaAddress;
   /** The Process that holds this name's ingress path, when it is another one (older, elsewhere). */
   readonly routeHolder?: { readonly namespace: string; readonly name: string };
 }
