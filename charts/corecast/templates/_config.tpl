@@ -33,7 +33,15 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if and $media.advertiseOnly (not $media.publicAddresses) (not $media.advertiseNodeIp) -}}
+{{- if eq $media.mode "loadBalancer" -}}
+{{- if not $media.portRange -}}
+{{- fail "media.portRange is required when media.mode is loadBalancer (each Process's media Service exposes every port of the range)" -}}
+{{- end -}}
+{{- if gt (add1 (sub (int $media.portRange.max) (int $media.portRange.min))) 1000 -}}
+{{- fail "media.portRange holds more than 1000 ports; a media Service (media.mode loadBalancer) exposes at most 1000" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $media.advertiseOnly (not $media.publicAddresses) (not $media.advertiseNodeIp) (ne $media.mode "loadBalancer") -}}
 {{- fail "media.advertiseOnly needs media.publicAddresses or media.advertiseNodeIp (otherwise nothing is advertised)" -}}
 {{- end -}}
 
@@ -71,7 +79,7 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
 {{- if $media.advertiseNodeIp }}{{ $addressEnv = list "NODE_IP" }}{{ end -}}
 {{- $ice := dict
   "lite" $media.iceLite
-  "advertise" (dict "addresses" ($media.publicAddresses | default list) "addressEnv" $addressEnv "only" $media.advertiseOnly)
+  "advertise" (dict "addresses" ($media.publicAddresses | default list) "addressEnv" $addressEnv "only" (and $media.advertiseOnly (ne $media.mode "loadBalancer")))
   "ipv6" $media.ipv6
   "tcp" $media.tcp
   "servers" $servers
@@ -91,6 +99,15 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
   "secretEnv" $secretEnv
   "hostNetwork" (eq $media.mode "hostNetwork")
 -}}
+{{- /* mode loadBalancer: the operator adds each load balancer's address and advertises only those. */ -}}
+{{- $lb := dict
+  "enabled" (eq $media.mode "loadBalancer")
+  "annotations" ($media.loadBalancer.annotations | default dict)
+  "externalTrafficPolicy" $media.loadBalancer.externalTrafficPolicy
+  "allocateNodePorts" $media.loadBalancer.allocateNodePorts
+-}}
+{{- with $media.loadBalancer.loadBalancerClass }}{{ $_ := set $lb "loadBalancerClass" . }}{{ end -}}
+{{- $_ := set $egress "loadBalancer" $lb -}}
 {{- if eq $auth.mode "hs256" }}{{ $_ := set $egress "jwtSecretRef" $secretRef }}{{ end -}}
 {{- if $auth.embed.enabled }}{{ $_ := set $egress "embedSecretRef" $secretRef }}{{ end -}}
 

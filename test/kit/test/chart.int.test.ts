@@ -12,6 +12,9 @@ import { describe, test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { crdYaml } from '../../../api/src/crd-yaml.ts';
+import { process as processManifest, withWebrtc } from '../../../api/test/fixtures/processes.ts';
+import { parseProcess } from '../../../api/src/validate.ts';
+import { buildMediaService } from '../../../operator/src/children/media-service.ts';
 import { parseConfig } from '../../../operator/src/config.ts';
 import { sharedControlPlane } from '../src/control-plane.ts';
 import { installCrds } from '../src/control-plane-crds.ts';
@@ -49,8 +52,7 @@ async function restrictedNamespace(prefix: string): Promise<string> {
 /** The operator configuration rendered into the chart's ConfigMap, parsed. */
 function renderedConfig(objects: readonly KubernetesObject[]): unknown {
   const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-operator')) as
-    | { data: Record<string, string> }
-    | undefined;
+    { data: Record<string, string> } | undefined;
   assert.ok(cm, 'no operator ConfigMap rendered');
   return parse(cm.data['config.yaml'] ?? '');
 }
@@ -120,11 +122,36 @@ describe('every helm-values file renders and the API server accepts it', () => {
       const values = parse(file ? readFileSync(file, 'utf8') : '{}') ?? {};
       assert.deepEqual(config.namespaces, values.watchNamespaces ?? ['corecast-system']);
       assert.equal(config.egress.hostNetwork, values.media?.mode === 'hostNetwork');
+      assert.equal(config.egress.loadBalancer.enabled, values.media?.mode === 'loadBalancer');
       assert.equal(config.egress.auth.mode, values.auth?.mode ?? 'hs256');
       assert.equal(config.leaderElection.enabled, true);
       assert.equal(config.leaderElection.leaseNamespace, 'corecast-system');
     });
   }
+});
+
+describe('media through a load balancer (helm-values/cloud.yaml)', () => {
+  test('the media Service the operator builds from the rendered configuration is accepted by the API server', async () => {
+    const objects = await renderChart({ namespace: 'corecast-system', valuesFiles: [join(helmValuesDir, 'cloud.yaml')] });
+    const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
+    assert.equal(config.egress.loadBalancer.enabled, true);
+    const ns = await restrictedNamespace('chart-media');
+    const { spec } = parseProcess(processManifest('demo', withWebrtc()));
+    const view = {
+      name: 'demo',
+      namespace: ns,
+      uid: '00000000-0000-0000-0000-000000000001',
+      generation: 1,
+      creationTimestamp: '',
+      annotations: {},
+      spec,
+    };
+    const svc = buildMediaService(view, config);
+    assert.equal(svc.spec?.ports?.length, 100);
+    const res = await applyObjects(cp.kubeconfigPath, [svc as KubernetesObject], { dryRun: true });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /service\/demo-media serverside-applied \(server dry run\)/);
+  });
 });
 
 describe('the operator Deployment', () => {
@@ -327,7 +354,26 @@ describe('the auth Secret', () => {
 describe('values.schema.json and the chart refuse bad values with a clear message', () => {
   /** [what, values (as --set-json), the exact message line helm prints]. */
   const cases: [string, Record<string, unknown>, string][] = [
-    ['an unknown media mode', { 'media.mode': 'udp' }, "- at '/media/mode': value must be one of 'pod', 'hostNetwork', 'turn'"],
+    [
+      'an unknown media mode',
+      { 'media.mode': 'udp' },
+      "- at '/media/mode': value must be one of 'pod', 'hostNetwork', 'turn', 'loadBalancer'",
+    ],
+    [
+      'loadBalancer mode without a port range',
+      { 'media.mode': 'loadBalancer' },
+      "media.portRange is required when media.mode is loadBalancer (each Process's media Service exposes every port of the range)",
+    ],
+    [
+      'loadBalancer mode with a port range too wide for a Service',
+      { 'media.mode': 'loadBalancer', 'media.portRange': { min: 40000, max: 49999 } },
+      'media.portRange holds more than 1000 ports; a media Service (media.mode loadBalancer) exposes at most 1000',
+    ],
+    [
+      'an unknown external traffic policy',
+      { 'media.loadBalancer.externalTrafficPolicy': 'local' },
+      "- at '/media/loadBalancer/externalTrafficPolicy': value must be one of 'Local', 'Cluster'",
+    ],
     ['replicas as a string', { 'operator.replicas': 'two' }, "- at '/operator/replicas': got string, want integer"],
     ['a namespace list given as a string', { watchNamespaces: 'default' }, "- at '/watchNamespaces': got string, want array"],
     [
