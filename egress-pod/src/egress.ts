@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createAuth } from './auth/auth.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
+import { portCapacity } from './ice-ports.ts';
 import { createLogger, type Logger } from './log.ts';
 import { EgressMetrics } from './metrics.ts';
 import { createApp } from './server.ts';
@@ -70,7 +71,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       : undefined;
   const sessions = new SessionStore(
     {
-      maxViewers: config.maxViewers,
+      maxViewers: viewerCap(config.maxViewers, portCapacity(config.ice, resolved.advertised), log),
       retryAfterFull: config.retryAfterSeconds.full,
       peer: () => ({ ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() }),
       candidates: { ipv6: config.ice.ipv6, tcp: config.ice.tcp },
@@ -156,4 +157,24 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * The pod's viewer cap: maxViewers, or fewer when ice.portRange cannot hold that many viewers
+ * (each takes a port per bound address, see ice-ports.ts); a viewer past it gets 503 instead of
+ * an answer without candidates.
+ */
+function viewerCap(maxViewers: number, capacity: ReturnType<typeof portCapacity>, log: Logger): number {
+  if (!capacity) return maxViewers;
+  const figures = { ...capacity, maxViewers };
+  if (capacity.viewers >= maxViewers) {
+    log.info(figures, 'ICE port range: enough ports for maxViewers');
+    return maxViewers;
+  }
+  const level = capacity.viewers === 0 ? 'error' : 'warn';
+  log[level](
+    figures,
+    `ICE port range: ${capacity.ports} ports at ${capacity.perViewer} per viewer (one per bound address) carry ${capacity.viewers} viewers, fewer than maxViewers; capping at ${capacity.viewers} (widen ice.portRange or advertise fewer addresses)`,
+  );
+  return capacity.viewers;
 }
