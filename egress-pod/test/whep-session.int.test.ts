@@ -101,6 +101,64 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
     await waitUntil(() => c.received.video.length > after2 + 30, 20000, 'video after the second restart');
   });
 
+  it('a refused ICE restart (400) keeps the session, its ETag and its media; a later restart works', async () => {
+    const c = await connectedViewer();
+    await waitUntil(() => c.received.video.length > 10 && c.received.audio.length > 10, 20000, 'media before the refused restart');
+    const id = new URL(c.location!).pathname.split('/').at(-1)!;
+    const etag = c.etag!;
+    const viewerUfrag = ufragOf(c);
+    const pwd = /a=ice-pwd:(\S+)/.exec(c.pc.localDescription!.sdp)![1]!;
+    const failedBefore = await closed('restart-failed');
+
+    // A new ufrag with the old pwd is not an ICE restart (RFC 8839 §4.4.1.1.1): refused before werift sees it.
+    const samePwd = [
+      'a=ice-ufrag:fresh1',
+      `a=ice-pwd:${pwd}`,
+      'm=audio 9 UDP/TLS/RTP/SAVPF 0',
+      'a=mid:0',
+      'a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host',
+      'a=end-of-candidates',
+      '',
+    ].join('\r\n');
+    const res = await c.patch(samePwd, etag);
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { detail: string }).detail, /a=ice-pwd is unchanged/);
+    assert.equal(res.headers.get('etag'), null);
+
+    // An offer werift itself refuses (here a fragment no HTTP request can carry, handed to the
+    // session directly): werift rejects it before applying anything.
+    const session = egress.sessions.get('demo', id)!;
+    await assert.rejects(
+      session.restartIce({ ufrag: 'fresh2\r\nm=broken', pwd: 'x'.repeat(24), candidates: [], endOfCandidates: true }),
+      (err: Error & { kind?: string }) => err.kind === 'bad-request' && /the offer was refused/.test(err.message),
+    );
+
+    // Same session, same ICE session, same ETag; media goes on.
+    assert.equal(egress.sessions.get('demo', id), session);
+    assert.equal(session.remoteUfrag, viewerUfrag);
+    assert.equal(session.etag, etag);
+    const video = c.received.video.length;
+    const audio = c.received.audio.length;
+    await waitUntil(
+      () => c.received.video.length > video + 60 && c.received.audio.length > audio + 50,
+      20000,
+      'media after the refused restarts',
+    );
+    assert.equal(c.pc.connectionState, 'connected');
+    assert.equal(await closed('restart-failed'), failedBefore);
+    // The unchanged ETag still names the ICE session: a trickle PATCH with it is taken.
+    assert.equal((await c.patch(trickle(viewerUfrag, ['a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host']), etag)).status, 204);
+
+    // A valid restart afterwards works, and media flows on the new ICE session.
+    const restart = await c.restartIce(etag);
+    assert.equal(restart.status, 200, await restart.clone().text());
+    assert.notEqual(c.etag, etag);
+    assert.notEqual(session.remoteUfrag, viewerUfrag);
+    const afterRestart = c.received.video.length;
+    await waitUntil(() => c.received.video.length > afterRestart + 60, 20000, 'video after the valid restart');
+    assert.equal(await closed('restart-failed'), failedBefore);
+  });
+
   it('PATCH of a kind the server turned off: 422', async () => {
     const strict = await startTestEgress({ session: { trickle: false, iceRestart: false } });
     const run = await feed(strict, 'demo', { size: '160x120', rate: 10, audio: false });

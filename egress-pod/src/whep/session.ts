@@ -158,13 +158,27 @@ export class Session implements WhepSession {
 
   /**
    * ICE restart (RFC 9725 §4.3.2): the viewer's new credentials and candidates in, ours out as
-   * an SDP fragment, with a new ETag. The fragment was validated before this is called, so the
-   * old ICE session stays when the request is bad; werift cannot roll back a restart it has
-   * begun, so a failure inside it ends the session.
+   * an SDP fragment, with a new ETag.
+   *
+   * A restart refused before werift has taken the new offer (a bad fragment or an offer werift
+   * rejects: 400) leaves the old ICE session, the ETag and the media as they were (WHEP.md). Once
+   * werift has taken it, werift has already dropped the old ICE session (new local credentials,
+   * no selected pair, no consent checks), so nothing is left to keep: a failure from there on
+   * (gathering timeout 504, no candidate 503, ICE not reconnecting) ends the session.
    */
   async restartIce(frag: SdpFrag): Promise<string> {
     const previous = this.#pc.remoteDescription?.sdp;
     if (!previous) throw new WhepError('bad-request', 'the session has no remote description to restart');
+    if (frag.ufrag === undefined || frag.pwd === undefined) {
+      throw new WhepError('bad-request', 'an ICE restart needs both a=ice-ufrag and a=ice-pwd');
+    }
+    if (frag.pwd === iceCredentials(previous).pwd) {
+      throw new WhepError(
+        'bad-request',
+        'an ICE restart changes both a=ice-ufrag and a=ice-pwd (RFC 8839 §4.4.1.1.1); a=ice-pwd is unchanged',
+      );
+    }
+    const before = this.#iceSnapshot();
     try {
       const answer = await this.#negotiate(dropUnusableCandidates(restartOffer(previous, frag), this.#ctx.candidates));
       startRestartedIce(this.#pc, (err) => {
@@ -174,9 +188,28 @@ export class Session implements WhepSession {
       this.etag = newEtag();
       return answerFragment(answer);
     } catch (err) {
-      void this.close('restart-failed');
+      if (this.#iceSnapshot() === before) {
+        this.#log.info({ err: (err as Error).message }, 'ICE restart refused; the ICE session is unchanged');
+      } else {
+        this.#log.warn({ err: (err as Error).message }, 'ICE restart failed after the new offer was applied');
+        void this.close('restart-failed');
+      }
       throw err;
     }
+  }
+
+  /**
+   * What werift changes as soon as it takes a new offer: the signaling state, the remote
+   * description, and on each ICE transport its restart count and remote credentials. Equal
+   * snapshots before and after a refused restart mean werift never took it.
+   */
+  #iceSnapshot(): string {
+    const pc = this.#pc;
+    const transports = pc.iceTransports.map((t) => {
+      const params = t.getRemoteParameters();
+      return `${t.iceRestarts}:${t.state}:${params?.usernameFragment ?? ''}:${params?.password ?? ''}`;
+    });
+    return JSON.stringify([pc.signalingState, pc.remoteDescription?.sdp ?? '', transports]);
   }
 
   /**
