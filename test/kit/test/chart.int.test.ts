@@ -130,6 +130,23 @@ describe('every helm-values file renders and the API server accepts it', () => {
   }
 });
 
+describe('media port ranges', () => {
+  test("every helm-values file's viewer cap fits its port range at the fewest ports a viewer can take", () => {
+    // werift binds a port per viewer for each address of the egress pod's interfaces (at least
+    // one), each advertised address not among them, and the load balancer's (egress-pod/src/ice-ports.ts).
+    for (const file of helmValuesFiles()) {
+      const values = parse(readFileSync(file, 'utf8'));
+      const range = values.media?.portRange;
+      if (!range) continue;
+      const extra = values.media.advertiseNodeIp ? 0 : (values.media.publicAddresses ?? []).length;
+      const perViewer = 1 + extra + (values.media.mode === 'loadBalancer' ? 1 : 0);
+      const viewers = values.egress?.maxViewersPerPod ?? 100;
+      const ports = range.max - range.min + 1;
+      assert.ok(viewers * perViewer <= ports, `${basename(file)}: ${viewers} viewers × ${perViewer} ports > ${ports} ports`);
+    }
+  });
+});
+
 describe('media through a load balancer (helm-values/cloud.yaml)', () => {
   test('the media Service the operator builds from the rendered configuration is accepted by the API server', async () => {
     const objects = await renderChart({ namespace: 'corecast-system', valuesFiles: [join(helmValuesDir, 'cloud.yaml')] });
