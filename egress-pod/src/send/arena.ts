@@ -4,8 +4,9 @@
  * through them at tens of thousands of packets a second, and any long-lived small buffer that
  * lands in the same slab meanwhile (a werift key, a handshake fragment) pins all 64 KiB.
  *
- * A packet buffer is needed only until `dgram` has handed it to the kernel, which happens on
- * the next tick and, but for a full socket send buffer, synchronously. So a fan-out worker calls
+ * A packet buffer is needed only until `dgram` has handed it to the kernel, which happens
+ * before `send` returns on a socket given `sendDirectly` (direct-send.ts), on the next tick
+ * otherwise, and later only when the socket's send buffer is full. So a fan-out worker calls
  * `recycleArena()` between its slices of work (every earlier send has run by then): when no
  * socket that was sent on still has a send queued in libuv, the slab is written over from its
  * start instead of being dropped. That keeps tens of MiB per second of ArrayBuffer churn — and

@@ -17,6 +17,7 @@ import type { Socket } from 'node:dgram';
 import { RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpSender, type RtpPacket } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
 import { packetBuffer, sendingOn } from './arena.ts';
+import { sendDirectly } from './direct-send.ts';
 import { endDtlsRetransmissions } from './dtls.ts';
 import { ntpNow } from '../rtp/ntp.ts';
 import { createSrtpWriter, type SrtpKeys, type SrtpWriter, useKeyObjects } from './srtp.ts';
@@ -64,6 +65,8 @@ export class ViewerSender {
   readonly #historySeq = new Int32Array(HISTORY).fill(-1);
   readonly #historyTs = new Uint32Array(HISTORY);
   readonly #unsubscribe: () => void;
+  /** The last socket given sendDirectly. */
+  #directSocket: Socket | undefined;
 
   constructor(sender: RTCRtpSender) {
     this.#sender = sender;
@@ -121,6 +124,13 @@ export class ViewerSender {
     writeRtpHeader(buf, writer.prefix, header, payloadType, seq, timestamp, this.#sender.ssrc);
     const out = writer.protect(buf, headerLength, packet.payload, this.#sender.ssrc, seq, this.#rocOf(seq));
     if (socket) {
+      if (socket !== this.#directSocket) {
+        // Later packets go out before `send` returns, inside the worker's time slice
+        // (direct-send.ts) — but not before what werift has under way on this socket (its last
+        // DTLS flight goes through promises first) has gone out: SRTP must not overtake it.
+        this.#directSocket = socket;
+        setImmediate(() => sendDirectly(socket));
+      }
       sendingOn(socket);
       socket.send(out, pair.remoteAddr[1], pair.remoteAddr[0]);
     } else {

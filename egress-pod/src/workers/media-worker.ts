@@ -155,7 +155,7 @@ let draining = false;
  */
 function drain(): void {
   draining = false;
-  // Every send of the earlier slices has run (they go out on the next tick): reuse their buffers.
+  // Every send of the earlier slices has run (before `send` returned, or on the next tick): reuse their buffers.
   recycleArena();
   const until = performance.now() + SLICE_MS;
   shedBacklog();
