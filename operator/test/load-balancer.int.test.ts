@@ -124,5 +124,7 @@ describe('media.mode loadBalancer against the real API server', () => {
         e.includes("Deleted Pod lb-egress: the load balancer's address changed from 203.0.113.7 to 203.0.113.8"),
       ),
     );
+    // The server's additions (node ports, health-check port, status) are no drift: never put back.
+    assert.ok(!(await eventsAbout(c, ns, 'lb')).some((e) => e.startsWith('Normal Updated') && e.includes('lb-media')));
   });
 });
