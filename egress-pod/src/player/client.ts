@@ -174,8 +174,10 @@ export function runPlayer(): void {
       const detail = await res.text();
       if (res.status === 401) {
         sessionStorage.removeItem(storageKey);
-        const token = bearer ? null : window.prompt('This stream needs an access token:');
-        if (token) {
+        // No token yet, or one refused (expired, signed with another key, from a stale link):
+        // ask for one either way. Cancelling the prompt stops the player.
+        const token = window.prompt(bearer ? 'The access token was refused; enter another one:' : 'This stream needs an access token:');
+        if (token?.trim()) {
           bearer = token.trim();
           sessionStorage.setItem(storageKey, bearer);
           retry('token entered', 0);
