@@ -1,8 +1,9 @@
 /**
  * The player page and the egress through the rest of a session's life, with real parts only
  * (FFmpeg → the egress pod in its own process → headless Chromium): a source gone past its grace
- * period and back, and tokens from the URL fragment and from the prompt. Every step waits for
- * what the viewer or the pod would show, never for a fixed time.
+ * period and back, tokens from the URL fragment and from the prompt, and a browser peer that
+ * closes without DELETE. Every step waits for what the viewer or the pod would show, never for
+ * a fixed time.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -181,5 +182,61 @@ describe('player page and session lifecycle in Chromium', { timeout: 300000 }, (
     assert.equal(await egress.metric('corecast_egress_whep_refused_total', { status: '401' }), refusedBefore + 2);
     assert.equal((await status(prompted)).posts, 2);
     await prompted.close();
+  });
+
+  it('a browser peer closed without DELETE: the pod closes the session and every count returns to zero', async () => {
+    const { egress } = await startPod('peer-close');
+    const page = await browser.context.newPage();
+    // Any page of the pod's origin; the peer is made by hand so the test can close it.
+    await page.goto(`${egress.url}/healthz`);
+    const endpoint = `${egress.url}/api/v3/process/demo/whep`;
+    const location = await page.evaluate(async (url) => {
+      const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+      (window as unknown as { viewer: RTCPeerConnection }).viewer = pc;
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const connected = new Promise<void>((resolve, reject) => {
+        pc.onconnectionstatechange = () => {
+          if (pc.connectionState === 'connected') resolve();
+          else if (pc.connectionState === 'failed') reject(new Error('connection failed'));
+        };
+      });
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === 'complete') resolve();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+      });
+      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription?.sdp });
+      if (res.status !== 201) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+      await connected;
+      return res.headers.get('Location');
+    }, endpoint);
+    assert.match(location ?? '', /\/whep\/[\w-]{22}$/);
+
+    const videoPackets = () =>
+      page.evaluate(async () => {
+        let n = 0;
+        (await (window as unknown as { viewer: RTCPeerConnection }).viewer.getStats()).forEach((s: Record<string, unknown>) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video') n = Number(s.packetsReceived ?? 0);
+        });
+        return n;
+      });
+    await waitUntil(async () => (await videoPackets()) > 100, 30000, 'video reaching the browser peer');
+    assert.equal(await egress.metric('corecast_egress_viewers', { process: 'demo' }), 1);
+    // The main thread's index holds it (and a fan-out worker, when there is one, its peer).
+    assert.equal(await egress.metric('corecast_egress_thread_resources', { thread: 'main', type: 'sessions' }), 1);
+
+    // close(): no DELETE. Chromium ends DTLS with a close_notify alert, and the pod ends the
+    // session on it (egress-pod/src/whep/session.ts #watch).
+    await page.evaluate(() => (window as unknown as { viewer: RTCPeerConnection }).viewer.close());
+    await waitUntil(async () => (await egress.metric('corecast_egress_viewers', { process: 'demo' })) === 0, 30000, 'viewer gone');
+    assert.equal(await egress.metric('corecast_egress_sessions_closed_total', { process: 'demo', reason: 'dtls-closed' }), 1);
+    assert.equal(await egress.metric('corecast_egress_sessions_closed_total', { process: 'demo' }), 1);
+    assert.equal(await egress.metric('corecast_egress_thread_resources', { type: 'sessions' }), 0);
+    assert.equal(await egress.metric('corecast_egress_thread_resources', { type: 'viewers' }), 0);
+    // The session is gone from the index too: its URL is unknown now (DELETE of one: 204).
+    assert.equal((await fetch(new URL(location!, egress.url), { method: 'DELETE' })).status, 204);
+    await page.close();
   });
 });
