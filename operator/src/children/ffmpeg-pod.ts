@@ -23,31 +23,51 @@ export const POD_ANNOTATIONS = {
   restarts: 'corecast.dev/restarts',
 } as const;
 
-/** Where the wrapper keeps the progress heartbeat (in the /tmp emptyDir). */
-export const HEARTBEAT_FILE = '/tmp/corecast/progress';
+/** Where the wrapper keeps its FIFO and the progress heartbeat (in the /tmp emptyDir). */
+export const PROGRESS_DIR = '/tmp/corecast';
+
+/** The progress heartbeat: its age is how long FFmpeg has made no progress. */
+export const HEARTBEAT_FILE = `${PROGRESS_DIR}/progress`;
 
 /**
- * Runs FFmpeg with its `-progress pipe:1` output (stdout) turned into a heartbeat file.
+ * Runs FFmpeg with its `-progress pipe:1` output (stdout) turned into a heartbeat file in `dir`.
  * `sh -c <this> ffmpeg <argv…>`: $0 is the program, "$@" its arguments. A background reader
- * touches the heartbeat on every `progress=` line; `exec` makes FFmpeg the container's main
- * process, so it gets SIGTERM itself and its exit code is the container's. Only stderr (FFmpeg's
- * log) reaches the container log, so the termination message ends with FFmpeg's last error.
+ * reads the progress blocks (`key=value` lines, each block ending with `progress=`) and touches
+ * the heartbeat at the end of a block only when the block's `total_size` or `out_time_us` differs
+ * from the last one: with two or more inputs FFmpeg reads them in threads and keeps printing a
+ * block every stats period while they all stall, with the same figures. `frame=` is not used: it
+ * stays 0 for an audio-only job. `exec` makes FFmpeg the container's main process, so it gets
+ * SIGTERM itself and its exit code is the container's. Only stderr (FFmpeg's log) reaches the
+ * container log, so the termination message ends with FFmpeg's last error.
  */
-export const FFMPEG_WRAPPER = [
-  'set -eu',
-  'mkdir -p /tmp/corecast',
-  `: > ${HEARTBEAT_FILE}`,
-  'rm -f /tmp/corecast/progress.fifo',
-  'mkfifo /tmp/corecast/progress.fifo',
-  `while IFS= read -r line; do case "$line" in progress=*) : > ${HEARTBEAT_FILE} ;; esac; done < /tmp/corecast/progress.fifo &`,
-  'exec "$0" "$@" > /tmp/corecast/progress.fifo',
-].join('\n');
+export function ffmpegWrapper(dir: string): string {
+  const heartbeat = `"${dir}/progress"`;
+  const fifo = `"${dir}/progress.fifo"`;
+  return [
+    'set -eu',
+    `mkdir -p "${dir}"`,
+    `: > ${heartbeat}`,
+    `rm -f ${fifo}`,
+    `mkfifo ${fifo}`,
+    'block= last=',
+    'while IFS= read -r line; do',
+    '  case "$line" in',
+    '    total_size=*|out_time_us=*) block="$block $line" ;;',
+    `    progress=*) [ "$block" = "$last" ] || { : > ${heartbeat}; last=$block; }; block= ;;`,
+    '  esac',
+    `done < ${fifo} &`,
+    `exec "$0" "$@" > ${fifo}`,
+  ].join('\n');
+}
+
+/** The wrapper the FFmpeg pod runs (see ffmpegWrapper). */
+export const FFMPEG_WRAPPER = ffmpegWrapper(PROGRESS_DIR);
 
 /** The liveness probe behind staleTimeoutSeconds: the heartbeat must be younger than the timeout. */
-export function staleProbe(staleTimeoutSeconds: number) {
+export function staleProbe(staleTimeoutSeconds: number, heartbeat = HEARTBEAT_FILE) {
   return {
     exec: {
-      command: ['sh', '-c', `test $(( $(date +%s) - $(stat -c %Y ${HEARTBEAT_FILE}) )) -lt ${staleTimeoutSeconds}`],
+      command: ['sh', '-c', `test $(( $(date +%s) - $(stat -c %Y "${heartbeat}") )) -lt ${staleTimeoutSeconds}`],
     },
     // Checked a few times per timeout, so a stuck FFmpeg is killed within ~1.3 × the timeout.
     periodSeconds: Math.min(10, Math.max(1, Math.floor(staleTimeoutSeconds / 3))),

@@ -1,0 +1,143 @@
+/**
+ * The FFmpeg pod's stale-progress wrapper, run with the real `sh` and FFmpeg: while the inputs
+ * send, the heartbeat is refreshed and the liveness probe passes; once every input stops sending
+ * (FFmpeg alive, waiting on them), the heartbeat ages past `staleTimeoutSeconds` and the probe
+ * fails. With two inputs FFmpeg reads them in threads and keeps printing progress blocks with the
+ * same figures while they stall; those blocks must not count as progress.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, test } from 'node:test';
+import { ffmpegArgv, ffmpegWrapper, staleProbe } from '../src/children/ffmpeg-pod.ts';
+import { config, view, withSpec } from './helpers/fixtures.ts';
+
+const STALE_SECONDS = 3;
+/** Raw audio keeps the inputs free of probing: 8 kHz mono s16le, 100 ms per datagram. */
+const RAW_AUDIO = ['-analyzeduration', '0', '-f', 's16le', '-ar', '8000', '-ac', '1'];
+const CHUNK = Buffer.alloc(1600);
+
+/** A free loopback UDP port (bound, read, released; FFmpeg binds it next). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Sends raw audio in real time to every port until `stop` (the inputs then stall, not end). */
+function udpSource(ports: number[]): { stop: () => void; close: () => void } {
+  const socket: Socket = createSocket('udp4');
+  let live = true;
+  const timer = setInterval(() => {
+    if (live) for (const port of ports) socket.send(CHUNK, port, '127.0.0.1');
+  }, 100);
+  return {
+    stop: () => (live = false),
+    close: () => {
+      clearInterval(timer);
+      socket.close();
+    },
+  };
+}
+
+/** Runs the liveness probe the pod would get, against `heartbeat`; true when it passes. */
+function probePasses(heartbeat: string): Promise<boolean> {
+  const [program, ...args] = staleProbe(STALE_SECONDS, heartbeat).exec.command as [string, ...string[]];
+  return new Promise((resolve) => execFile(program, args, (err) => resolve(err === null)));
+}
+
+const mtime = async (file: string) => (await stat(file)).mtimeMs;
+
+/** Polls `check` every 250 ms until it returns true; fails after `ms`. */
+async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+    await sleep(250);
+  }
+}
+
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+after(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** Starts the wrapper as the pod does (`sh -c <wrapper> ffmpeg <argv…>`) on `inputs` UDP inputs. */
+async function runWrapper(inputs: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'corecast-wrapper-'));
+  dirs.push(dir);
+  const ports = await Promise.all(Array.from({ length: inputs }, freeUdpPort));
+  const p = view(
+    'wrapped',
+    withSpec({
+      options: ['-hide_banner', '-loglevel', 'warning'],
+      input: ports.map((port, i) => ({ id: `in${i}`, address: `udp://127.0.0.1:${port}`, options: RAW_AUDIO })),
+      output: [
+        {
+          id: 'out',
+          address: join(dir, 'out.mkv'),
+          options: [...ports.flatMap((_, i) => ['-map', `${i}:a`]), '-c:a', 'pcm_s16le', '-f', 'matroska', '-y'],
+        },
+      ],
+    }),
+  );
+  const argv = ffmpegArgv(p, config());
+  const child = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  const heartbeat = join(dir, 'progress');
+  await until('the wrapper creates the heartbeat', 10_000, () =>
+    stat(heartbeat).then(
+      () => true,
+      () => false,
+    ),
+  );
+  return { ports, child, heartbeat, log: () => stderr };
+}
+
+async function liveThenStalled(inputs: number): Promise<void> {
+  const w = await runWrapper(inputs);
+  const source = udpSource(w.ports);
+  try {
+    const created = await mtime(w.heartbeat);
+    await until('a first progress refresh', 15_000, async () => (await mtime(w.heartbeat)) > created);
+
+    // Live: over twice the stale timeout, the probe passes every time and the heartbeat moves on.
+    const liveStart = await mtime(w.heartbeat);
+    const refreshes = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      await sleep(500);
+      assert.equal(await probePasses(w.heartbeat), true, `probe failed while the inputs send; ffmpeg: ${w.log()}`);
+      refreshes.add(await mtime(w.heartbeat));
+    }
+    assert.ok((await mtime(w.heartbeat)) > liveStart, 'the heartbeat was refreshed while the inputs send');
+    assert.ok(refreshes.size >= 2, `the heartbeat was refreshed more than once (${refreshes.size})`);
+
+    // Stalled: FFmpeg keeps running, the heartbeat stops moving and ages past the timeout.
+    source.stop();
+    await until('the probe fails once the inputs stall', 30_000, async () => !(await probePasses(w.heartbeat)));
+    const stalledAt = await mtime(w.heartbeat);
+    assert.ok(Date.now() - stalledAt >= (STALE_SECONDS - 1) * 1000, 'the heartbeat is older than the timeout');
+    assert.equal(w.child.exitCode, null, `FFmpeg is still running (stuck, not exited); ffmpeg: ${w.log()}`);
+    await sleep(2000);
+    assert.equal(await mtime(w.heartbeat), stalledAt, 'no refresh while the inputs stay silent');
+    assert.equal(await probePasses(w.heartbeat), false);
+  } finally {
+    source.close();
+    w.child.kill('SIGTERM');
+  }
+}
+
+describe('FFmpeg wrapper heartbeat (real sh and FFmpeg)', { timeout: 90_000 }, () => {
+  test('one input: refreshed while it sends, stale once it stalls', () => liveThenStalled(1));
+  test('two inputs: refreshed while they send, stale once they stall though FFmpeg keeps printing progress', () => liveThenStalled(2));
+});
