@@ -8,7 +8,10 @@
  * - every write is an update carrying the resourceVersion read, so of two candidates racing
  *   for an expired Lease one wins and the other gets 409;
  * - the leader renews every retryPeriod; if it cannot renew within renewDeadline it has lost
- *   (another may already hold the Lease) and must stop at once;
+ *   (another may already hold the Lease) and must stop at once. Each renewal attempt (the read
+ *   and the replace) is raced against the time left before that deadline, as client-go runs it
+ *   under a context that ends there: a request that hangs counts as a failed renewal, so a
+ *   leader cannot go on reconciling past the deadline while its Lease expires;
  * - on a clean stop the leader releases the Lease (empty holder), so a standby takes over
  *   without waiting for it to expire.
  *
@@ -17,7 +20,7 @@
 import { type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isConflict, isNotFound, type Kube } from '../kube/client.ts';
-import { type Clock, sleep, systemClock } from './clock.ts';
+import { type Clock, sleep, systemClock, type Timer } from './clock.ts';
 
 /** Settings of an election (client-go's LeaderElectionConfig). */
 export interface LeaderElectionOptions {
@@ -88,7 +91,12 @@ export class LeaderElector {
     await this.#run;
     if (this.#leading) {
       this.#leading = false;
-      await this.#release();
+      // Bounded like a renewal: a hanging request must not hold up shutdown.
+      const released = await this.#answerBefore(
+        this.#release().then(() => true),
+        this.#clock.now() + this.#o.renewDeadlineMs,
+      );
+      if (released === undefined) this.#log.warn('releasing the Lease got no answer in time; it expires by itself');
       this.#cb.onStoppedLeading('released');
     }
   }
@@ -111,11 +119,13 @@ export class LeaderElector {
       const deadline = this.#clock.now() + renewDeadlineMs;
       let renewed = false;
       while (!signal.aborted && this.#clock.now() < deadline) {
-        if (await this.#tryAcquireOrRenew()) {
+        if (await this.#renewBefore(deadline)) {
           renewed = true;
           break;
         }
-        if (!(await this.#pause(Math.min(retryPeriodMs, Math.max(0, deadline - this.#clock.now()))))) return;
+        const left = deadline - this.#clock.now();
+        if (left <= 0) break;
+        if (!(await this.#pause(Math.min(retryPeriodMs, left)))) return;
       }
       if (signal.aborted) return;
       if (!renewed) {
@@ -124,6 +134,38 @@ export class LeaderElector {
         this.#cb.onStoppedLeading('lost');
         return;
       }
+    }
+  }
+
+  /**
+   * One renewal attempt that must answer before `deadline`: false when it fails, when the
+   * deadline passes first (the request is left to finish on its own; its answer no longer
+   * counts) or when the elector is stopped meanwhile.
+   */
+  async #renewBefore(deadline: number): Promise<boolean> {
+    const renewed = await this.#answerBefore(this.#tryAcquireOrRenew(), deadline, this.#stop.signal);
+    if (renewed === undefined && !this.#stop.signal.aborted) {
+      this.#log.warn('renewing the Lease got no answer before the renew deadline');
+    }
+    return renewed === true;
+  }
+
+  /** `work`'s answer, or undefined when the clock reaches `deadline` or `signal` aborts first. */
+  async #answerBefore<T>(work: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T | undefined> {
+    let timer: Timer | undefined;
+    let onAbort: (() => void) | undefined;
+    const cutOff = new Promise<undefined>((resolve) => {
+      timer = this.#clock.after(Math.max(0, deadline - this.#clock.now()), () => resolve(undefined));
+      if (signal) {
+        onAbort = () => resolve(undefined);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    try {
+      return await Promise.race([work, cutOff]);
+    } finally {
+      timer?.cancel();
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
