@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { ConflictError, Controller, type Outcome, type Result, TerminalError } from '../src/runtime/controller.ts';
+import { CONTROLLER_NAME, OperatorMetrics } from '../src/runtime/metrics.ts';
 import { WorkQueue } from '../src/runtime/queue.ts';
 import { BucketLimiter, DefaultRateLimiter, ItemExponentialBackoff } from '../src/runtime/rate-limiter.ts';
 import { ManualClock } from './helpers/manual-clock.ts';
@@ -199,6 +201,33 @@ describe('controller (result handling)', () => {
     assert.deepEqual(h.errors, [true]);
     h.queue.shutDown();
     await h.controller.stopped();
+  });
+
+  test('errors are counted as controller-runtime counts them: a terminal one in both error counters', async () => {
+    const metrics = new OperatorMetrics(new Registry());
+    const queue = new WorkQueue({ clock: new ManualClock(), rateLimiter: new ItemExponentialBackoff() });
+    const failures: Record<string, Error> = { 'ns/terminal': new TerminalError('invalid'), 'ns/error': new Error('boom') };
+    const controller = new Controller({
+      name: 'test',
+      queue,
+      reconcile: async (key) => {
+        const err = failures[key];
+        if (err) throw err;
+        return {};
+      },
+      workers: 1,
+      log: quiet,
+      metrics: metrics.controllerMetrics,
+    });
+    controller.start();
+    for (const key of ['ns/terminal', 'ns/error', 'ns/ok']) queue.add(key);
+    for (let i = 0; i < 5; i++) await tick();
+    const count = async (name: string) =>
+      (await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels.controller === CONTROLLER_NAME)?.value;
+    assert.equal(await count('controller_runtime_reconcile_errors_total'), 2, 'the terminal error and the retried one');
+    assert.equal(await count('controller_runtime_terminal_reconcile_errors_total'), 1);
+    queue.shutDown();
+    await controller.stopped();
   });
 
   test('a conflict is retried without counting an error', async () => {

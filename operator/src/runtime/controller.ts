@@ -46,6 +46,11 @@ export type Outcome = 'success' | 'error' | 'requeue' | 'requeue_after';
 /** What the controller reports (controller_runtime_* metrics). */
 export interface ControllerMetrics {
   reconciled?(outcome: Outcome, seconds: number): void;
+  /**
+   * A reconcile failed (a conflict is not a failure). Every failure counts in
+   * controller_runtime_reconcile_errors_total; a terminal one also in
+   * controller_runtime_terminal_reconcile_errors_total, as controller-runtime counts them.
+   */
   errored?(terminal: boolean): void;
   activeWorkers?(n: number): void;
 }

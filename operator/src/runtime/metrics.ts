@@ -157,7 +157,11 @@ export class OperatorMetrics {
         this.reconcileTotal.inc({ ...c, result: outcome });
         this.reconcileTime.observe(c, seconds);
       },
-      errored: (terminal) => (terminal ? this.terminalErrors : this.reconcileErrors).inc(c),
+      // A terminal error is an error too: controller-runtime increments both counters for it.
+      errored: (terminal) => {
+        this.reconcileErrors.inc(c);
+        if (terminal) this.terminalErrors.inc(c);
+      },
       activeWorkers: (n) => this.activeWorkers.set(c, n),
     };
   }
