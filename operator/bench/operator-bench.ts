@@ -15,8 +15,8 @@
  *   ratio of both times.
  *
  * Environment: BENCH_WORKERS (operator workers, default 4), BENCH_NODE_FLAGS (V8/Node flags of
- * the operator process, e.g. "--max-semi-space-size=1"), BENCH_LATENCY_RUNS, BENCH_BULK,
- * BENCH_BULK_WEBRTC.
+ * the operator process; default: the operator image's NODE_OPTIONS from operator/Dockerfile,
+ * "" for none), BENCH_LATENCY_RUNS, BENCH_BULK, BENCH_BULK_WEBRTC.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,10 +33,17 @@ const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 40);
 const BULK = Number(process.env.BENCH_BULK ?? 1000);
 const BULK_WEBRTC = Number(process.env.BENCH_BULK_WEBRTC ?? 200);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+/** The operator image's Node flags (operator/Dockerfile's NODE_OPTIONS): the default, so the figures are the image's. */
+function imageNodeFlags(): string {
+  const dockerfile = readFileSync(join(repo, 'operator/Dockerfile'), 'utf8');
+  const flags = dockerfile.match(/^ENV NODE_OPTIONS="([^"]*)"/m)?.[1];
+  if (flags === undefined) throw new Error('operator/Dockerfile sets no NODE_OPTIONS');
+  return flags;
+}
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? imageNodeFlags()).split(' ').filter(Boolean);
 /** Children of a WebRTC Process: two pods, Service, Ingress, NetworkPolicy. */
 const WEBRTC_CHILDREN = 5;
-const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 const emit = (name: string, value: number, unit: string) =>
   process.stdout.write(`${JSON.stringify({ name, value: Number(value.toFixed(3)), unit })}\n`);
