@@ -7,9 +7,9 @@
  *   (two pods, Service, Ingress, NetworkPolicy) have been seen by a watch; one at a time,
  *   BENCH_LATENCY_RUNS times (default 40); p50 and p95.
  * - 1000 at once: BENCH_BULK (default 1000) Processes created as fast as the API server takes
- *   them; the time until every one has its FFmpeg pod. Then BENCH_BULK_WEBRTC (default 200)
- *   WebRTC Processes the same way, until each has its five children (the harness's Service
- *   CIDR is a /24: about 250 Services fit). The operator's peak RSS (VmHWM) over the run.
+ *   them; the time until every one has its FFmpeg pod. Then BENCH_BULK_WEBRTC (default 1000)
+ *   WebRTC Processes the same way, until each has its five children (one ClusterIP each; the
+ *   harness's Service CIDR is a /16). The operator's peak RSS (VmHWM) over the run.
  * - the same count of Deployments (replicas 0) in the same control plane: the time until
  *   kube-controller-manager's Deployment controller has made a ReplicaSet for each; and the
  *   ratio of both times.
@@ -31,7 +31,7 @@ import { process as processFixture, withWebrtc } from '../../api/test/fixtures/p
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 40);
 const BULK = Number(process.env.BENCH_BULK ?? 1000);
-const BULK_WEBRTC = Number(process.env.BENCH_BULK_WEBRTC ?? 200);
+const BULK_WEBRTC = Number(process.env.BENCH_BULK_WEBRTC ?? 1000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 /** The operator image's Node flags (operator/Dockerfile's NODE_OPTIONS): the default, so the figures are the image's. */
@@ -194,8 +194,8 @@ try {
   emit('operator_apply_to_children_p95', percentile(latencies, 95), 'ms');
 
   // 2. Many Processes at once: BULK plain ones (one child, the FFmpeg pod), then BULK_WEBRTC
-  //    WebRTC ones (five children; the harness's Service CIDR is a /24, so at most ~250
-  //    Services fit in the control plane).
+  //    WebRTC ones (five children, one of them a Service with a ClusterIP from the harness's
+  //    /16 Service CIDR).
   const bulk = async (ns: string, count: number, webrtc: boolean): Promise<number> => {
     const children = webrtc ? WEBRTC_CHILDREN : 1;
     const watch = watchChildren(kc, ns, children);

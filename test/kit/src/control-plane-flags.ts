@@ -6,8 +6,12 @@
  * pkg/internal/testing/controlplane), plus a controller manager for garbage collection.
  */
 
-/** Service CIDR: only allocates ClusterIPs in etcd, never routed anywhere. */
-export const serviceClusterIpRange = '10.0.0.0/24';
+/**
+ * Service CIDR: only allocates ClusterIPs in etcd, never routed anywhere. A /16 (65 534
+ * ClusterIPs) so benchmarks can create a thousand and more Services. Only kube-apiserver takes
+ * it: the controller manager would need it only for the node IPAM controller, which is not run.
+ */
+export const serviceClusterIpRange = '10.0.0.0/16';
 
 /**
  * Controllers the harness runs. garbagecollector and namespace are what tests rely on

@@ -9,7 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { namespacePrefix } from '../src/control-plane.ts';
 import { controlPlaneCacheDir, pinnedKubernetesVersion } from '../src/control-plane-binaries.ts';
 import { kubeconfigYaml, writeCredentials } from '../src/control-plane-credentials.ts';
-import { apiserverArgs, controllerManagerArgs, controllers, etcdArgs } from '../src/control-plane-flags.ts';
+import { apiserverArgs, controllerManagerArgs, controllers, etcdArgs, serviceClusterIpRange } from '../src/control-plane-flags.ts';
 import { freeLoopbackPorts } from '../src/control-plane-net.ts';
 import { ProcessGroup } from '../src/control-plane-processes.ts';
 import { alive, until } from './control-plane-helpers.ts';
@@ -67,6 +67,24 @@ describe('flags', () => {
     ]) {
       assert.ok(args.includes(flag), flag);
     }
+  });
+
+  test('the Service range is a /16 (room for thousands of ClusterIPs), set on kube-apiserver only', () => {
+    assert.equal(serviceClusterIpRange, '10.0.0.0/16');
+    const api = apiserverArgs({
+      etcdClientPort: 1,
+      securePort: 2,
+      certDir: '/c',
+      tokenFile: '/t',
+      serviceAccountKey: '/k',
+      serviceAccountPub: '/p',
+    });
+    assert.ok(api.includes('--service-cluster-ip-range=10.0.0.0/16'));
+    const cm = controllerManagerArgs({ kubeconfig: '/k', securePort: 3, certDir: '/c', serviceAccountKey: '/sa.key', rootCaFile: '/ca' });
+    // The controller manager takes a Service range only with the node IPAM controller; a
+    // second, different value there would disagree with the API server's.
+    assert.ok(!(controllers as readonly string[]).includes('nodeipam'));
+    assert.equal(cm.filter((a) => a.startsWith('--service-cluster-ip-range') || a.startsWith('--allocate-node-cidrs')).length, 0);
   });
 
   test('kube-controller-manager runs the garbage collector and namespace controller, no leader election', () => {
