@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ANNOTATIONS, GROUP, PLURAL, VERSION } from '@corecast/api';
+import { ANNOTATIONS, EGRESS_CONFIG_ENV, GROUP, PLURAL, VERSION } from '@corecast/api';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { process as processFixture, withSpec, withWebrtc } from '../../api/test/fixtures/processes.ts';
 import { objectDiff } from '../src/children/derivative.ts';
@@ -13,6 +13,7 @@ import { buildEgressPod } from '../src/children/egress-pod.ts';
 import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
 import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
 import type { RequestRecord } from '../src/kube/client.ts';
+import type { Pod } from '../src/kube/types.ts';
 import type { Operator } from '../src/operator.ts';
 import { processView } from '../src/reconcile/gather.ts';
 import {
@@ -121,27 +122,52 @@ describe('reconcile against the real API server', () => {
     assert.ok((await eventsAbout(c, ns, 'exact')).some((e) => e.startsWith('Normal Created: Created Pod exact-ffmpeg')));
   });
 
-  test('update: the FFmpeg pod follows the spec', async () => {
-    await createProcess(c, ns, processFixture('follow'));
+  test('update: the children follow the spec', async () => {
+    await createProcess(c, ns, processFixture('follow', withWebrtc()));
     const first = await waitForPod(c, ns, 'follow-ffmpeg');
+    const egress = await waitForPod(c, ns, 'follow-egress');
     await patchProcess(c, ns, 'follow', { spec: { options: ['-loglevel', 'error'] } });
     const second = await waitForPod(c, ns, 'follow-ffmpeg', first.metadata?.uid);
     assert.deepEqual(second.spec?.containers[0]?.args?.slice(5, 7), ['-loglevel', 'error']);
     const p = await waitForReady(c, ns, 'follow', 'Starting');
     assert.deepEqual(p.status?.command?.slice(5, 7), ['-loglevel', 'error']);
+
+    // A new video payload type reaches both ends of the RTP leg: a new egress pod expecting it
+    // and a new FFmpeg pod sending it.
+    const egressConfig = (pod: Pod) => {
+      const value = pod.spec?.containers[0]?.env?.find((e) => e.name === EGRESS_CONFIG_ENV)?.value;
+      return JSON.parse(value ?? '{}') as { streams?: { processId: string; video: { payloadType: number } }[] };
+    };
+    assert.equal(egressConfig(egress).streams?.[0]?.video.payloadType, 102);
+    await patchProcess(c, ns, 'follow', { spec: { webrtc: { videoPayloadType: 96 } } });
+    const egress2 = await waitForPod(c, ns, 'follow-egress', egress.metadata?.uid);
+    assert.deepEqual(
+      egressConfig(egress2).streams?.map((s) => [s.processId, s.video.payloadType]),
+      [['follow', 96]],
+    );
+    const third = await waitForPod(c, ns, 'follow-ffmpeg', second.metadata?.uid);
+    const args = third.spec?.containers[0]?.args ?? [];
+    const tee = args[args.length - 1] ?? '';
+    assert.match(tee, /\[select=v:f=rtp:payload_type=96:/);
+    assert.doesNotMatch(tee, /payload_type=102/);
   });
 
   test('delete: the garbage collector removes the children', async () => {
     await createProcess(c, ns, processFixture('gone', withWebrtc()));
     await waitForPod(c, ns, 'gone-egress');
-    await eventually('service', () => c.core.readNamespacedService({ namespace: ns, name: 'gone-egress' }));
+    await eventually('service and network policy', async () => {
+      await c.core.readNamespacedService({ namespace: ns, name: 'gone-egress' });
+      return c.net.readNamespacedNetworkPolicy({ namespace: ns, name: 'gone-egress' });
+    });
     await deleteProcess(c, ns, 'gone');
     await waitForNoPod(c, ns, 'gone-ffmpeg');
     await waitForNoPod(c, ns, 'gone-egress');
-    await eventually('service and ingress gone', async () => {
-      const svcs = await c.core.listNamespacedService({ namespace: ns, labelSelector: 'corecast.dev/process=gone' });
-      const ings = await c.net.listNamespacedIngress({ namespace: ns, labelSelector: 'corecast.dev/process=gone' });
-      return svcs.items.length + ings.items.length === 0;
+    await eventually('service, ingress and network policy gone', async () => {
+      const labelSelector = 'corecast.dev/process=gone';
+      const svcs = await c.core.listNamespacedService({ namespace: ns, labelSelector });
+      const ings = await c.net.listNamespacedIngress({ namespace: ns, labelSelector });
+      const nps = await c.net.listNamespacedNetworkPolicy({ namespace: ns, labelSelector });
+      return svcs.items.length + ings.items.length + nps.items.length === 0;
     });
   });
 
