@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds kube-apiserver, kube-controller-manager and etcd from the Go modules
-# pinned in go.mod into a cache directory outside the repository:
+# Builds kube-apiserver, kube-controller-manager and etcd (the control plane), and
+# kubelet, kube-scheduler and kube-proxy (what a single node adds), from the Go
+# modules pinned in go.mod into a cache directory outside the repository:
 #   ${CORECAST_CONTROL_PLANE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/corecast/control-plane/<k8s-version>}
 # Skips the build when that directory already holds a complete build (stamp file).
 #
@@ -38,8 +39,11 @@ flock 9
 
 # The stamp records the inputs, so an edited go.mod/go.sum/etcd main rebuilds.
 inputs=$(cat go.mod go.sum etcd/main.go build.sh | sha256sum | cut -d' ' -f1)
-if [ "$force" = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] &&
-  [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; then
+bins="kube-apiserver kube-controller-manager etcd kubelet kube-scheduler kube-proxy"
+have_all() {
+  for bin in $bins; do [ -x "$out/$bin" ] || return 1; done
+}
+if [ "$force" = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && have_all; then
   echo "$out"
   exit 0
 fi
@@ -56,6 +60,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 targets="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ./etcd"
+targets="$targets k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy"
 # Static, path-independent binaries: the same inputs give the same bytes.
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -trimpath -mod=readonly"
@@ -63,9 +68,9 @@ export GOFLAGS="${GOFLAGS:-} -trimpath -mod=readonly"
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
-echo "build.sh: building Kubernetes $version control plane into $out (slow on a cold cache)" >&2
+echo "build.sh: building Kubernetes $version control plane and node binaries into $out (slow on a cold cache)" >&2
 t0=$(now)
-# Fetch only the modules the three commands import (go mod download would fetch the whole graph).
+# Fetch only the modules the six commands import (go mod download would fetch the whole graph).
 go list -deps $targets > /dev/null
 t1=$(now)
 tmp="$out/.build.$$"
@@ -74,7 +79,7 @@ mkdir -p "$tmp"
 # shellcheck disable=SC2086 # targets is a word list on purpose
 go build -ldflags "$ldflags" -o "$tmp/" $targets
 t2=$(now)
-for bin in kube-apiserver kube-controller-manager etcd; do
+for bin in $bins; do
   mv -f "$tmp/$bin" "$out/$bin"
 done
 rmdir "$tmp"

@@ -13,7 +13,10 @@ import { fileURLToPath } from 'node:url';
 /** The Go wrapper module that pins and builds the control plane. */
 export const controlPlaneModuleDir = fileURLToPath(new URL('../../control-plane/', import.meta.url));
 
-/** Paths of the three binaries a control plane needs. */
+/**
+ * Paths of the binaries build.sh makes: the three a control plane needs, and the three a
+ * single node adds to it (all from the same Kubernetes release).
+ */
 export interface ControlPlaneBinaries {
   /** The Kubernetes release they were built from, e.g. `v1.35.4`. */
   version: string;
@@ -21,6 +24,9 @@ export interface ControlPlaneBinaries {
   etcd: string;
   kubeApiserver: string;
   kubeControllerManager: string;
+  kubelet: string;
+  kubeScheduler: string;
+  kubeProxy: string;
 }
 
 /** The k8s.io/kubernetes version required by the wrapper module's go.mod (the single pin). */
@@ -44,12 +50,24 @@ function binariesIn(dir: string, version: string): ControlPlaneBinaries {
     etcd: join(dir, 'etcd'),
     kubeApiserver: join(dir, 'kube-apiserver'),
     kubeControllerManager: join(dir, 'kube-controller-manager'),
+    kubelet: join(dir, 'kubelet'),
+    kubeScheduler: join(dir, 'kube-scheduler'),
+    kubeProxy: join(dir, 'kube-proxy'),
   };
 }
 
 function complete(bins: ControlPlaneBinaries): boolean {
-  // build.sh writes the stamp last, so a stamp means all three binaries are whole.
-  return [join(bins.dir, '.stamp'), bins.etcd, bins.kubeApiserver, bins.kubeControllerManager].every((p) => existsSync(p));
+  // build.sh writes the stamp last, so a stamp means every binary is whole. An older build
+  // (control plane only) has a stamp but lacks the node binaries: it is built again.
+  return [
+    join(bins.dir, '.stamp'),
+    bins.etcd,
+    bins.kubeApiserver,
+    bins.kubeControllerManager,
+    bins.kubelet,
+    bins.kubeScheduler,
+    bins.kubeProxy,
+  ].every((p) => existsSync(p));
 }
 
 /**
