@@ -15,6 +15,7 @@ import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { type Identity, type OperatorConfig, publicBaseUrl } from './config.ts';
 import { type Kube, makeKube, type RequestHooks } from './kube/client.ts';
+import { httpRoutesServed, mayRemoveHttpRoutes } from './kube/gateway-api.ts';
 import { Informer } from './kube/informer.ts';
 import { EventRecorder } from './kube/recorder.ts';
 import { CHILD_KINDS, type ChildKind, childSource, type ProcessObject, processSource } from './kube/sources.ts';
@@ -136,6 +137,7 @@ export class Operator {
   /** Starts serving, watching and (when leading) reconciling. */
   async start(): Promise<void> {
     const { config } = this.#o;
+    await this.#watchHttpRoutes();
     this.#servers = [
       await serveMetrics(this.metrics.registry, config.metrics.port),
       await serveHealth(
@@ -218,39 +220,78 @@ export class Operator {
     return [...this.#processInformers.values(), ...[...this.#childInformers.values()].flatMap((m) => [...m.values()])];
   }
 
-  #buildInformers(): void {
+  /** The watched namespaces, or [undefined] for all of them. */
+  #scopes(): (string | undefined)[] {
+    const { namespaces } = this.#o.config;
+    return namespaces.length > 0 ? [...namespaces] : [undefined];
+  }
+
+  #informerOptions(resource: string) {
     const { config } = this.#o;
-    const scopes = config.namespaces.length > 0 ? config.namespaces : [undefined];
-    const informerOpts = {
+    return {
       clock: this.#clock,
       log: this.log,
       relistMs: this.#o.informer?.relistMs ?? config.resyncSeconds * 1000,
       ...(this.#o.informer?.stallMs ? { stallMs: this.#o.informer.stallMs } : {}),
+      onError: () => this.metrics.informerErrors.inc({ resource }),
     };
-    for (const ns of scopes) {
-      const onError = (resource: string) => () => this.metrics.informerErrors.inc({ resource });
-      const procs = new Informer(processSource(this.kube, ns), new Watch(this.kube.kubeConfig), {
-        ...informerOpts,
-        onError: onError('processes'),
-      });
+  }
+
+  #buildInformers(): void {
+    for (const ns of this.#scopes()) {
+      const procs = new Informer(processSource(this.kube, ns), new Watch(this.kube.kubeConfig), this.#informerOptions('processes'));
       procs.on({
         add: (p) => this.#processChanged(undefined, p),
         update: (old, p) => this.#processChanged(old, p),
         delete: (p) => this.#processGone(p),
       });
       this.#processInformers.set(ns ?? '', procs);
-      for (const kind of CHILD_KINDS) {
-        const inf = new Informer<KubeObject>(childSource(this.kube, kind, ns), new Watch(this.kube.kubeConfig), {
-          ...informerOpts,
-          onError: onError(kind),
-        });
-        const toOwner = (obj: DeepReadonly<KubeObject>) => this.#enqueueOwner(obj);
-        inf.on({ add: toOwner, update: (_old, obj) => toOwner(obj), delete: toOwner });
-        const byNs = this.#childInformers.get(kind) ?? new Map<string, Informer<KubeObject>>();
-        byNs.set(ns ?? '', inf);
-        this.#childInformers.set(kind, byNs);
-      }
     }
+    for (const kind of CHILD_KINDS) this.#buildChildInformers(kind);
+  }
+
+  /** An informer of one child kind per scope; each change reconciles the child's Process. */
+  #buildChildInformers(kind: ChildKind): void {
+    const byNs = this.#childInformers.get(kind) ?? new Map<string, Informer<KubeObject>>();
+    for (const ns of this.#scopes()) {
+      const inf = new Informer<KubeObject>(childSource(this.kube, kind, ns), new Watch(this.kube.kubeConfig), this.#informerOptions(kind));
+      const toOwner = (obj: DeepReadonly<KubeObject>) => this.#enqueueOwner(obj);
+      inf.on({ add: toOwner, update: (_old, obj) => toOwner(obj), delete: toOwner });
+      byNs.set(ns ?? '', inf);
+    }
+    this.#childInformers.set(kind, byNs);
+  }
+
+  /**
+   * HTTPRoutes are a CRD that may be absent. With gateway.enabled they are children like the
+   * others, and an API server that does not serve them fails the start with what to do. Without
+   * it, HTTPRoutes left from an earlier gateway mode are still removed where the operator can see
+   * them: when the API server serves them and the operator may list, watch and delete them
+   * (asked once, here; the chart grants that only in gateway mode).
+   */
+  async #watchHttpRoutes(): Promise<void> {
+    const { config } = this.#o;
+    if (config.gateway.enabled) {
+      if (!(await httpRoutesServed(this.kube))) {
+        throw new Error(
+          'gateway.enabled is true, but the API server does not serve HTTPRoutes (gateway.networking.k8s.io/v1): install the Gateway API CRDs (standard channel) first',
+        );
+      }
+      this.#buildChildInformers('httproutes');
+      return;
+    }
+    try {
+      if (!(await httpRoutesServed(this.kube))) return;
+      if (!(await mayRemoveHttpRoutes(this.kube, this.#scopes()))) {
+        this.log.info('HTTPRoutes are served but not watched: no RBAC to list, watch and delete them (only needed after gateway mode)');
+        return;
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'could not tell whether HTTPRoutes left from gateway mode can be removed; not watching them');
+      return;
+    }
+    this.#buildChildInformers('httproutes');
+    this.log.info('watching HTTPRoutes to remove any left from gateway mode');
   }
 
   /** A child changed: reconcile its Process (named by the process label). */
@@ -279,7 +320,7 @@ export class Operator {
       JSON.stringify(m?.annotations ?? {}) !== JSON.stringify(o?.annotations ?? {}) ||
       JSON.stringify(m?.labels ?? {}) !== JSON.stringify(o?.labels ?? {});
     if (relevant) this.#queue.add(key);
-    // Another namespace's Process of the same name may win or lose the ingress path now.
+    // Another namespace's Process of the same name may win or lose the path now.
     const webrtc = (x: DeepReadonly<ProcessObject> | undefined) =>
       (x?.spec as { webrtc?: { enabled?: unknown } } | undefined)?.webrtc?.enabled === true;
     if (!old || webrtc(old) !== webrtc(p) || m?.deletionTimestamp !== o?.deletionTimestamp) this.#enqueueSameName(name, key);

@@ -4,7 +4,7 @@ import { ANNOTATIONS, EgressConfig, ValidationError } from '@corecast/api';
 import { buildEgressPod, egressConfig } from '../src/children/egress-pod.ts';
 import { buildFfmpegPod, FFMPEG_WRAPPER, POD_ANNOTATIONS, staleProbe } from '../src/children/ffmpeg-pod.ts';
 import { cpuQuantity, limitsToResources, memoryQuantity } from '../src/children/quantity.ts';
-import { buildIngress, buildNetworkPolicy, buildService, icePorts } from '../src/children/route.ts';
+import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService, icePorts } from '../src/children/route.ts';
 import { config, view, withAnnotation, withMeta, withRestart, withSpec, withWebrtc } from './helpers/fixtures.ts';
 
 const owner = {
@@ -190,7 +190,7 @@ describe('egress pod', () => {
   });
 });
 
-describe('Service, Ingress, NetworkPolicy', () => {
+describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
   const p = view('demo', withWebrtc());
 
   test('Service: RTP over UDP and HTTP, published before ready', () => {
@@ -237,6 +237,80 @@ describe('Service, Ingress, NetworkPolicy', () => {
     const i = buildIngress(p, config({ ingress: {} }));
     assert.deepEqual(Object.keys(i.spec ?? {}), ['rules']);
     assert.equal(i.spec?.rules?.[0]?.host, undefined);
+  });
+
+  test('HTTPRoute: metadata like every child, the gateway annotations, the apiVersion the CRD serves', () => {
+    const r = buildHttpRoute(p, config({ gateway: { enabled: true, parentRefs: [{ name: 'gw' }], annotations: { 'a/b': 'c' } } }));
+    assert.equal(r.apiVersion, 'gateway.networking.k8s.io/v1');
+    assert.equal(r.kind, 'HTTPRoute');
+    assert.equal(r.metadata?.name, 'demo');
+    assert.equal(r.metadata?.namespace, 'ns');
+    assert.deepEqual(r.metadata?.labels, labels('egress'));
+    assert.deepEqual(r.metadata?.ownerReferences, [owner]);
+    assert.deepEqual(r.metadata?.annotations, { [ANNOTATIONS.reloadedFor]: '', 'a/b': 'c' });
+  });
+
+  const rule = (name: string) => ({
+    matches: [{ path: { type: 'PathPrefix', value: `/api/v3/process/${name}/whep` } }],
+    backendRefs: [{ group: '', kind: 'Service', name: `${name}-egress`, port: 8080 }],
+  });
+  const gw = (ref: Record<string, unknown>) => ({ group: 'gateway.networking.k8s.io', kind: 'Gateway', ...ref });
+  const httpRoutes: [string, Record<string, unknown>, Record<string, unknown>, unknown][] = [
+    [
+      'one Gateway in another namespace, on the ingress host',
+      { host: 'stream.test' },
+      { parentRefs: [{ name: 'public', namespace: 'gateways' }] },
+      { parentRefs: [gw({ name: 'public', namespace: 'gateways' })], hostnames: ['stream.test'], rules: [rule('demo')] },
+    ],
+    [
+      'no host: no hostnames (every host the listener takes)',
+      {},
+      { parentRefs: [{ name: 'public', namespace: 'gateways' }] },
+      { parentRefs: [gw({ name: 'public', namespace: 'gateways' })], rules: [rule('demo')] },
+    ],
+    [
+      'a wildcard host',
+      { host: '*.stream.test' },
+      { parentRefs: [{ name: 'public' }] },
+      { parentRefs: [gw({ name: 'public' })], hostnames: ['*.stream.test'], rules: [rule('demo')] },
+    ],
+    [
+      'two listeners of one Gateway, and a port',
+      { host: 'stream.test' },
+      {
+        parentRefs: [
+          { name: 'public', namespace: 'gateways', sectionName: 'http' },
+          { name: 'public', namespace: 'gateways', sectionName: 'https', port: 443 },
+        ],
+      },
+      {
+        parentRefs: [
+          gw({ name: 'public', namespace: 'gateways', sectionName: 'http' }),
+          gw({ name: 'public', namespace: 'gateways', sectionName: 'https', port: 443 }),
+        ],
+        hostnames: ['stream.test'],
+        rules: [rule('demo')],
+      },
+    ],
+    [
+      'the Ingress-only settings do not leak into it',
+      { host: 'stream.test', className: 'traefik', tlsSecretName: 'tls', annotations: { 'ingress/only': 'x' } },
+      { parentRefs: [{ name: 'public' }] },
+      { parentRefs: [gw({ name: 'public' })], hostnames: ['stream.test'], rules: [rule('demo')] },
+    ],
+  ];
+  for (const [name, ingress, gateway, spec] of httpRoutes) {
+    test(`HTTPRoute: ${name}`, () => {
+      const r = buildHttpRoute(p, config({ ingress, gateway: { enabled: true, ...gateway } }));
+      assert.deepEqual(r.spec, spec);
+      assert.equal(r.metadata?.annotations?.['ingress/only'], undefined);
+    });
+  }
+
+  test('HTTPRoute: the path and backend follow the Process name', () => {
+    const r = buildHttpRoute(view('cam-2', withWebrtc()), config({ gateway: { enabled: true, parentRefs: [{ name: 'gw' }] } }));
+    assert.equal(r.metadata?.name, 'cam-2');
+    assert.deepEqual(r.spec?.rules, [rule('cam-2')]);
   });
 
   test('NetworkPolicy: RTP only from the FFmpeg pod; HTTP and ICE from anywhere', () => {

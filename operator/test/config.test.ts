@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { EgressConfig, ValidationError } from '@corecast/api';
-import { configPathFromArgs, loadConfig, parseConfig, publicBaseUrl } from '../src/config.ts';
+import { configPathFromArgs, loadConfig, parseConfig, publicBaseUrl, routeKind } from '../src/config.ts';
 
 const images = { ffmpeg: 'registry.test/ffmpeg:1', egress: 'registry.test/egress:1' };
 const id = { name: 'op-0', namespace: 'corecast-system' };
@@ -16,6 +16,8 @@ describe('operator config', () => {
     assert.equal(c.workers, 4);
     assert.equal(c.images.pullPolicy, 'IfNotPresent');
     assert.deepEqual(c.ingress, { enabled: true, className: '', host: '', tlsSecretName: '', annotations: {} });
+    assert.deepEqual(c.gateway, { enabled: false, parentRefs: [], annotations: {} });
+    assert.equal(routeKind(c), 'ingress');
     assert.deepEqual(c.egress.auth, { mode: 'none' });
     assert.equal(c.egress.maxViewersPerPod, 100);
     assert.deepEqual(c.egress.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '512Mi' } });
@@ -93,6 +95,79 @@ describe('operator config', () => {
     ['a bad public URL', { images, publicBaseUrl: 'ftp://x' }, 'publicBaseUrl: must be an http(s) URL such as https://stream.example.com'],
     ['a bad ingress host', { images, ingress: { host: 'Not A Host' } }, 'ingress.host: must be a DNS host name'],
     [
+      'gateway mode without a Gateway',
+      { images, gateway: { enabled: true } },
+      'gateway.parentRefs: needs at least one Gateway ({name, namespace}) when gateway.enabled is true',
+    ],
+    [
+      'a Gateway without a name',
+      { images, gateway: { enabled: true, parentRefs: [{ namespace: 'gateways' }] } },
+      'gateway.parentRefs[0].name: Invalid input: expected string, received undefined',
+    ],
+    [
+      'a Gateway name that is no object name',
+      { images, gateway: { enabled: true, parentRefs: [{ name: 'Public GW' }] } },
+      'gateway.parentRefs[0].name: must be an object name (a DNS-1123 subdomain)',
+    ],
+    [
+      'a Gateway namespace that is no namespace name',
+      { images, gateway: { enabled: true, parentRefs: [{ name: 'public', namespace: 'Gateways' }] } },
+      'gateway.parentRefs[0].namespace: must be a namespace name (a DNS-1123 label)',
+    ],
+    [
+      'a listener name that is none',
+      { images, gateway: { enabled: true, parentRefs: [{ name: 'public', sectionName: 'HTTP_80' }] } },
+      'gateway.parentRefs[0].sectionName: must be a listener name (a DNS-1123 subdomain)',
+    ],
+    [
+      'a listener port out of range',
+      { images, gateway: { enabled: true, parentRefs: [{ name: 'public', port: 0 }] } },
+      'gateway.parentRefs[0].port: Too small: expected number to be >=1',
+    ],
+    [
+      'a misspelt parentRef key',
+      { images, gateway: { enabled: true, parentRefs: [{ name: 'public', section: 'http' }] } },
+      'gateway.parentRefs[0]: Unrecognized key: "section"',
+    ],
+    [
+      'one Gateway twice without listeners',
+      {
+        images,
+        gateway: {
+          enabled: true,
+          parentRefs: [
+            { name: 'public', namespace: 'gw' },
+            { name: 'public', namespace: 'gw', port: 443 },
+          ],
+        },
+      },
+      'gateway.parentRefs[0].sectionName: required: parentRefs[1] names the same Gateway, so each reference must pick a listener',
+    ],
+    [
+      'one Gateway twice, only one listener named',
+      { images, gateway: { enabled: true, parentRefs: [{ name: 'public', sectionName: 'http' }, { name: 'public' }] } },
+      'gateway.parentRefs[1].sectionName: required: parentRefs[0] names the same Gateway',
+    ],
+    [
+      'one listener twice',
+      {
+        images,
+        gateway: {
+          enabled: true,
+          parentRefs: [
+            { name: 'public', sectionName: 'http' },
+            { name: 'public', sectionName: 'http', port: 80 },
+          ],
+        },
+      },
+      'gateway.parentRefs[1].sectionName: repeats parentRefs[0] (the same Gateway and listener)',
+    ],
+    [
+      'an unknown gateway key',
+      { images, gateway: { enabled: true, parentRef: [{ name: 'public' }] } },
+      'gateway: Unrecognized key: "parentRef"',
+    ],
+    [
       'a bad quantity',
       { images, egress: { resources: { limits: { memory: '1 GB' } } } },
       'egress.resources.limits.memory: must be a Kubernetes quantity',
@@ -139,10 +214,37 @@ describe('operator config', () => {
     assert.throws(() => configPathFromArgs(['--verbose']), /unknown argument "--verbose"/);
   });
 
+  test('gateway mode: parentRefs as given, and gateway.enabled wins over ingress.enabled', () => {
+    const refs = [
+      { name: 'public', namespace: 'gateways', sectionName: 'http' },
+      { name: 'public', namespace: 'gateways', sectionName: 'https', port: 443 },
+      { name: 'public' }, // the same name in each Process's own namespace is another Gateway
+    ];
+    const c = parseConfig({ images, gateway: { enabled: true, parentRefs: refs } }, id);
+    assert.deepEqual(c.gateway.parentRefs, refs);
+    assert.equal(routeKind(c), 'gateway');
+    assert.equal(
+      routeKind(parseConfig({ images, ingress: { enabled: false }, gateway: { enabled: true, parentRefs: refs } }, id)),
+      'gateway',
+    );
+    assert.equal(routeKind(parseConfig({ images, ingress: { enabled: false } }, id)), undefined);
+    // parentRefs may be given while gateway mode is off (they are checked all the same).
+    assert.equal(routeKind(parseConfig({ images, gateway: { parentRefs: refs } }, id)), 'ingress');
+  });
+
   test('status URLs come from publicBaseUrl, else the ingress host', () => {
     assert.equal(publicBaseUrl(parseConfig({ images, publicBaseUrl: 'https://play.test/' }, id)), 'https://play.test');
     assert.equal(publicBaseUrl(parseConfig({ images, ingress: { host: 'stream.test' } }, id)), 'http://stream.test');
     assert.equal(publicBaseUrl(parseConfig({ images, ingress: { host: 'stream.test', tlsSecretName: 'tls' } }, id)), 'https://stream.test');
     assert.equal(publicBaseUrl(parseConfig({ images }, id)), undefined);
+    // The same with an HTTPRoute instead of an Ingress; no route at all, no URL.
+    const gateway = { enabled: true, parentRefs: [{ name: 'gw' }] };
+    assert.equal(publicBaseUrl(parseConfig({ images, ingress: { host: 'stream.test' }, gateway }, id)), 'http://stream.test');
+    assert.equal(
+      publicBaseUrl(parseConfig({ images, ingress: { enabled: false, host: 'stream.test' }, gateway }, id)),
+      'http://stream.test',
+    );
+    assert.equal(publicBaseUrl(parseConfig({ images, ingress: { enabled: false, host: 'stream.test' } }, id)), undefined);
+    assert.equal(publicBaseUrl(parseConfig({ images, publicBaseUrl: 'https://play.test', gateway }, id)), 'https://play.test');
   });
 });

@@ -4,8 +4,8 @@ import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import type { ProcessView } from '../src/children/common.ts';
 import { buildEgressPod } from '../src/children/egress-pod.ts';
 import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
-import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
-import type { Pod } from '../src/kube/types.ts';
+import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
+import type { HTTPRoute, Pod } from '../src/kube/types.ts';
 import { decide } from '../src/reconcile/decide.ts';
 import type { Observed, Plan } from '../src/reconcile/types.ts';
 import {
@@ -323,5 +323,233 @@ describe('decide: status', () => {
       ['Warning Failed'],
     );
     assert.match(failed.events[0]?.note ?? '', /No such file/);
+  });
+});
+
+describe('decide: the route through the Gateway API', () => {
+  const gateway = { enabled: true, parentRefs: [{ name: 'public', namespace: 'gateways' }] };
+  const gcfg = config({ gateway });
+  const gctx = { ...ctx, config: gcfg };
+  const p = view('demo', withWebrtc());
+  /** The world of an operator in gateway mode: an HTTPRoute where the Ingress was. */
+  function gatewayWorld(proc: ProcessView, c = gcfg): Partial<Observed> {
+    const { ingress: _, ...rest } = world(proc);
+    return { ...rest, httpRoute: live(buildHttpRoute(proc, c) as Pod) as never };
+  }
+  /** The HTTPRoute as the API server returns it: the CRD's defaults filled in, a status from the gateway controller. */
+  function withServerDefaults(o: Partial<Observed>): Partial<Observed> {
+    const route = structuredClone(o.httpRoute) as HTTPRoute;
+    for (const rule of route.spec?.rules ?? []) for (const b of rule.backendRefs ?? []) b.weight = 1;
+    route.status = {
+      parents: [
+        {
+          parentRef: { name: 'public', namespace: 'gateways' },
+          controllerName: 'traefik.io/gateway-controller',
+          conditions: [{ type: 'Accepted', status: 'True' }],
+        },
+      ],
+    };
+    return { ...o, httpRoute: route as never };
+  }
+  const both = { ...world(p), httpRoute: gatewayWorld(p).httpRoute };
+
+  const cases: [string, Observed, ReturnType<typeof config>, { applies: string[]; deletes: string[] }][] = [
+    [
+      'a new WebRTC Process gets an HTTPRoute instead of an Ingress',
+      observed(p),
+      gcfg,
+      {
+        applies: [
+          'create pods/demo-ffmpeg',
+          'create pods/demo-egress',
+          'create services/demo-egress',
+          'create networkpolicies/demo-egress',
+          'create httproutes/demo',
+        ],
+        deletes: [],
+      },
+    ],
+    ['an unchanged world needs nothing', observed(p, gatewayWorld(p)), gcfg, { applies: [], deletes: [] }],
+    [
+      "the CRD's defaults and the route's status are not drift",
+      observed(p, withServerDefaults(gatewayWorld(p))),
+      gcfg,
+      { applies: [], deletes: [] },
+    ],
+    [
+      'two listeners of one Gateway (repeated parentRef names) are not drift',
+      (() => {
+        const c = config({
+          gateway: {
+            enabled: true,
+            parentRefs: [
+              { name: 'public', namespace: 'gateways', sectionName: 'http' },
+              { name: 'public', namespace: 'gateways', sectionName: 'https' },
+            ],
+          },
+        });
+        return observed(p, gatewayWorld(p, c));
+      })(),
+      config({
+        gateway: {
+          enabled: true,
+          parentRefs: [
+            { name: 'public', namespace: 'gateways', sectionName: 'http' },
+            { name: 'public', namespace: 'gateways', sectionName: 'https' },
+          ],
+        },
+      }),
+      { applies: [], deletes: [] },
+    ],
+    [
+      'switching ingress → gateway: the HTTPRoute comes, the Ingress goes',
+      observed(p, world(p)),
+      gcfg,
+      {
+        applies: ['create httproutes/demo'],
+        deletes: ['ingresses/demo: the operator configuration routes through the Gateway API (gateway.enabled) instead'],
+      },
+    ],
+    [
+      'gateway.enabled wins over ingress.enabled: off or on, no Ingress',
+      observed(p, world(p)),
+      config({ ingress: { enabled: false, host: 'stream.test' }, gateway }),
+      {
+        applies: ['create httproutes/demo'],
+        deletes: ['ingresses/demo: the operator configuration routes through the Gateway API (gateway.enabled) instead'],
+      },
+    ],
+    [
+      'switching gateway → ingress: the Ingress comes, the HTTPRoute goes',
+      observed(p, gatewayWorld(p)),
+      cfg,
+      { applies: ['create ingresses/demo'], deletes: ['httproutes/demo: gateway.enabled is false in the operator configuration'] },
+    ],
+    [
+      'both off: every route goes',
+      observed(p, both),
+      config({ ingress: { enabled: false } }),
+      {
+        applies: [],
+        deletes: [
+          'ingresses/demo: ingress.enabled is false in the operator configuration',
+          'httproutes/demo: gateway.enabled is false in the operator configuration',
+        ],
+      },
+    ],
+    [
+      'a route held elsewhere: no HTTPRoute, and an existing one goes',
+      observed(p, { ...gatewayWorld(p), routeHolder: { namespace: 'older', name: 'demo' } }),
+      gcfg,
+      { applies: [], deletes: ['httproutes/demo: the path is served for Process demo in namespace older'] },
+    ],
+    [
+      'a route held elsewhere, just after the switch: neither kind stays',
+      observed(p, { ...both, routeHolder: { namespace: 'older', name: 'demo' } }),
+      gcfg,
+      {
+        applies: [],
+        deletes: [
+          'ingresses/demo: the path is served for Process demo in namespace older',
+          'httproutes/demo: the path is served for Process demo in namespace older',
+        ],
+      },
+    ],
+    [
+      'WebRTC off deletes the HTTPRoute with the egress children',
+      observed(view('demo'), gatewayWorld(p)),
+      gcfg,
+      {
+        applies: [],
+        deletes: [
+          'pods/demo-ffmpeg: the spec changed',
+          'pods/demo-egress: spec.webrtc.enabled is false',
+          'services/demo-egress: spec.webrtc.enabled is false',
+          'networkpolicies/demo-egress: spec.webrtc.enabled is false',
+          'httproutes/demo: spec.webrtc.enabled is false',
+        ],
+      },
+    ],
+    [
+      'an HTTPRoute edited by hand is put back',
+      (() => {
+        const w = gatewayWorld(p);
+        const route = structuredClone(w.httpRoute) as HTTPRoute;
+        route.spec!.rules![0]!.backendRefs![0]!.port = 9999;
+        return observed(p, { ...w, httpRoute: route as never });
+      })(),
+      gcfg,
+      { applies: ['update httproutes/demo'], deletes: [] },
+    ],
+    [
+      'new parentRefs in the configuration update the HTTPRoute',
+      observed(p, gatewayWorld(p)),
+      config({ gateway: { enabled: true, parentRefs: [{ name: 'internal', namespace: 'gateways' }] } }),
+      { applies: ['update httproutes/demo'], deletes: [] },
+    ],
+    [
+      'a reload annotation re-applies the HTTPRoute too',
+      observed(view('demo', withWebrtc(), withMeta({ annotations: { [ANNOTATIONS.reload]: 'r1' } })), gatewayWorld(p)),
+      gcfg,
+      {
+        applies: ['update services/demo-egress', 'update networkpolicies/demo-egress', 'update httproutes/demo'],
+        deletes: [
+          'pods/demo-ffmpeg: reload requested (annotation corecast.dev/reload)',
+          'pods/demo-egress: reload requested (annotation corecast.dev/reload)',
+        ],
+      },
+    ],
+  ];
+  for (const [name, o, c, expected] of cases) {
+    test(name, () => {
+      const got = summary(decide(o, { ...ctx, config: c }));
+      assert.deepEqual(
+        { applies: [...got.applies].sort(), deletes: [...got.deletes].sort() },
+        { applies: [...expected.applies].sort(), deletes: [...expected.deletes].sort() },
+      );
+    });
+  }
+
+  const statuses: [string, Observed, { whepUrl?: string; ready: [string, string, RegExp?]; route?: [string, string, RegExp?] }][] = [
+    [
+      'routed: URLs as with an Ingress, and the path is assigned',
+      observed(p, gatewayWorld(p)),
+      {
+        whepUrl: 'https://stream.test/api/v3/process/demo/whep',
+        ready: ['True', 'Running'],
+        route: ['False', 'PathAssigned', /routes to this Process/],
+      },
+    ],
+    [
+      'a route conflict: no URLs, the conflict names the other namespace and the HTTPRoute',
+      observed(p, { ...gatewayWorld(p), routeHolder: { namespace: 'older', name: 'demo' } }),
+      {
+        ready: [
+          'False',
+          'RouteConflict',
+          /the gateway path \/api\/v3\/process\/demo\/whep is served .* namespace older\. .*through the gateway/,
+        ],
+        route: ['True', 'PathInUse', /namespace older, which is older; no HTTPRoute was made for this one\./],
+      },
+    ],
+  ];
+  for (const [name, o, expected] of statuses) {
+    test(`status: ${name}`, () => {
+      const s = decide(o, gctx).status;
+      assert.equal(s?.whepUrl, expected.whepUrl);
+      const [status, reason, message] = expected.ready;
+      assert.deepEqual([ready(s)?.status, ready(s)?.reason], [status, reason]);
+      if (message) assert.match(ready(s)?.message ?? '', message);
+      const route = s?.conditions?.find((c) => c.type === 'RouteConflict');
+      assert.deepEqual([route?.status, route?.reason], expected.route?.slice(0, 2));
+      if (expected.route?.[2]) assert.match(route?.message ?? '', expected.route[2]);
+    });
+  }
+
+  test('Events: the HTTPRoute is among the children created', () => {
+    assert.deepEqual(
+      decide(observed(p), gctx).events.map((e) => `${e.type} ${e.reason}: ${e.note}`),
+      ['Normal Created: Created Pod demo-ffmpeg, Pod demo-egress, Service demo-egress, NetworkPolicy demo-egress, HTTPRoute demo'],
+    );
   });
 });

@@ -22,6 +22,38 @@ describe('derivative comparison', () => {
     ['an empty desired object is met by an absent field', { emptyDir: {} }, {}, undefined],
     ['an empty desired list is met by an absent field', { args: [] }, {}, undefined],
     ['a desired value against no object', { spec: { a: 1 } }, undefined, '.'],
+    [
+      'repeated keys identify nothing: such a list matches item by item (parentRefs, one Gateway per listener)',
+      {
+        p: [
+          { name: 'gw', sectionName: 'http' },
+          { name: 'gw', sectionName: 'https' },
+        ],
+      },
+      {
+        p: [
+          { name: 'gw', sectionName: 'http', kind: 'Gateway' },
+          { name: 'gw', sectionName: 'https', kind: 'Gateway' },
+        ],
+      },
+      undefined,
+    ],
+    [
+      '… and a changed item among them is found by its position',
+      {
+        p: [
+          { name: 'gw', sectionName: 'http' },
+          { name: 'gw', sectionName: 'https' },
+        ],
+      },
+      {
+        p: [
+          { name: 'gw', sectionName: 'http' },
+          { name: 'gw', sectionName: 'web' },
+        ],
+      },
+      'p[1].sectionName',
+    ],
   ];
   for (const [name, desired, live, path] of cases) {
     test(name, () => {

@@ -28,6 +28,7 @@ export function childNames(processName: string) {
     networkPolicy: `${processName}${CHILD_SUFFIXES.egress}`,
     mediaService: `${processName}${CHILD_SUFFIXES.media}`,
     ingress: processName,
+    httpRoute: processName,
   } as const;
 }
 

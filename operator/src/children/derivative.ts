@@ -26,8 +26,8 @@ const isEmpty = (v: unknown) =>
 /**
  * The path of the first field set in `desired` that `live` lacks or holds differently, or
  * undefined when `live` says everything `desired` says. Keyed lists (items with a uid, name,
- * type or mountPath) match items by key and ignore extra live items; other lists must match
- * item by item. An empty desired value ({} or []) is satisfied by an absent field.
+ * type or mountPath, each key once) match items by key and ignore extra live items; other lists
+ * must match item by item. An empty desired value ({} or []) is satisfied by an absent field.
  */
 export function derivativeDiff(desired: unknown, live: unknown, path = ''): string | undefined {
   if (desired === undefined) return undefined;
@@ -36,7 +36,9 @@ export function derivativeDiff(desired: unknown, live: unknown, path = ''): stri
   if (Array.isArray(desired)) {
     if (!Array.isArray(live)) return path || '.';
     const keys = desired.map(itemKey);
-    if (keys.every((k) => k !== undefined)) {
+    // Keys that repeat (an HTTPRoute's parentRefs naming one Gateway per listener) identify
+    // nothing: such lists are compared item by item.
+    if (keys.every((k) => k !== undefined) && new Set(keys).size === keys.length) {
       const byKey = new Map(live.map((item) => [itemKey(item), item] as const));
       for (let i = 0; i < desired.length; i++) {
         const found = derivativeDiff(desired[i], byKey.get(keys[i]), `${path}[${keys[i]}]`);

@@ -1,7 +1,7 @@
-/** The egress Service, the Ingress route and the NetworkPolicy of a WebRTC-enabled Process. */
+/** The egress Service, the route (Ingress or HTTPRoute) and the NetworkPolicy of a WebRTC-enabled Process. */
 import { PORTS, whepPath } from '@corecast/api';
 import type { OperatorConfig } from '../config.ts';
-import type { Ingress, NetworkPolicy, Service } from '../kube/types.ts';
+import type { HTTPRoute, Ingress, NetworkPolicy, Service } from '../kube/types.ts';
 import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
 
 /**
@@ -53,6 +53,42 @@ export function buildIngress(p: ProcessView, config: OperatorConfig): Ingress {
               },
             ],
           },
+        },
+      ],
+    },
+  };
+}
+
+/** The Gateway API group: parent references name Gateways of it. */
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+
+/**
+ * HTTPRoute `<name>` (gateway.enabled): the same route as the Ingress, in Gateway API terms — one
+ * PathPrefix match on /api/v3/process/<name>/whep to the egress Service's HTTP port, attached to
+ * the configured Gateways, with ingress.host as its hostname. One per Process, like the Ingress
+ * (a route's backends are in its own namespace unless a ReferenceGrant says otherwise).
+ */
+export function buildHttpRoute(p: ProcessView, config: OperatorConfig): HTTPRoute {
+  const { parentRefs, annotations } = config.gateway;
+  const host = config.ingress.host;
+  return {
+    apiVersion: `${GATEWAY_API_GROUP}/v1`,
+    kind: 'HTTPRoute',
+    metadata: childMeta(p, childNames(p.name).httpRoute, 'egress', { annotations }),
+    spec: {
+      parentRefs: parentRefs.map((r) => ({
+        group: GATEWAY_API_GROUP,
+        kind: 'Gateway',
+        name: r.name,
+        ...(r.namespace ? { namespace: r.namespace } : {}),
+        ...(r.sectionName ? { sectionName: r.sectionName } : {}),
+        ...(r.port ? { port: r.port } : {}),
+      })),
+      ...(host ? { hostnames: [host] } : {}),
+      rules: [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: whepPath(p.name) } }],
+          backendRefs: [{ group: '', kind: 'Service', name: childNames(p.name).service, port: PORTS.http }],
         },
       ],
     },

@@ -5,7 +5,7 @@
 import { FIELD_MANAGER, GROUP, KIND, PLURAL, type ProcessStatus, VERSION } from '@corecast/api';
 import { PatchStrategy } from '@kubernetes/client-node';
 import { isConflict, isNotFound, type Kube } from './client.ts';
-import type { ChildKind } from './sources.ts';
+import { API_PREFIX, type ChildKind } from './sources.ts';
 import type { KubeObject } from './types.ts';
 
 /** Kind names of child resources, for messages. */
@@ -14,12 +14,12 @@ export const KIND_NAMES: Record<ChildKind, string> = {
   services: 'Service',
   ingresses: 'Ingress',
   networkpolicies: 'NetworkPolicy',
+  httproutes: 'HTTPRoute',
 };
 
 /** URL path of a child. */
 export function childPath(kind: ChildKind, namespace: string, name: string): string {
-  const prefix = kind === 'pods' || kind === 'services' ? '/api/v1' : '/apis/networking.k8s.io/v1';
-  return `${prefix}/namespaces/${namespace}/${kind}/${name}`;
+  return `${API_PREFIX[kind]}/namespaces/${namespace}/${kind}/${name}`;
 }
 
 /** Server-side apply of a child (content type application/apply-patch+yaml; JSON is YAML). */

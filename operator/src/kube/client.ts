@@ -87,6 +87,8 @@ export interface Kube {
   readonly kubeConfig: KubeConfig;
   /** GET a path and parse the JSON as it comes (no model classes; used for lists). */
   getJson<T>(path: string, query?: Record<string, string>): Promise<T>;
+  /** POST a body and parse the JSON answer (a question such as a SelfSubjectAccessReview). */
+  postJson<T>(path: string, body: unknown): Promise<T>;
   /**
    * A request whose response body is not needed (server-side applies, deletes): no model
    * classes on either side. A reconcile's writes return whole objects the operator never reads
@@ -144,6 +146,9 @@ export function makeKube(kubeConfig: KubeConfig, hooks: RequestHooks[] = []): Ku
     kubeConfig,
     async getJson<T>(path: string, query: Record<string, string> = {}): Promise<T> {
       return JSON.parse(await request(HttpMethod.GET, path, query)) as T;
+    },
+    async postJson<T>(path: string, body: unknown): Promise<T> {
+      return JSON.parse(await request(HttpMethod.POST, path, {}, { text: JSON.stringify(body), contentType: 'application/json' })) as T;
     },
     async send(method, path, opts) {
       await request(HttpMethod[method], path, opts.query ?? {}, {

@@ -1,5 +1,5 @@
 /**
- * The collections the operator watches: Processes, and the four kinds of children (selected by
+ * The collections the operator watches: Processes, and the kinds of children (selected by
  * the managed-by label), either cluster-wide or in each watched namespace. Lists are read as
  * raw JSON, like watch events, so the caches hold one shape (client-node's model classes would
  * turn timestamps into Dates and rename fields such as NetworkPolicy's `from`).
@@ -19,18 +19,25 @@ export interface ProcessObject extends KubeObject {
 }
 
 /** The kinds of child, by their resource (plural) name, as in URLs and RBAC. */
-export type ChildKind = 'pods' | 'services' | 'ingresses' | 'networkpolicies';
+export type ChildKind = 'pods' | 'services' | 'ingresses' | 'networkpolicies' | 'httproutes';
 
-/** Every child kind. */
+/**
+ * The child kinds every operator watches. HTTPRoutes (a CRD that may be absent) are watched with
+ * gateway.enabled, and otherwise only where the operator finds it may (see operator.ts).
+ */
 export const CHILD_KINDS: readonly ChildKind[] = ['pods', 'services', 'ingresses', 'networkpolicies'];
 
-/** API path prefix of each watched resource. */
-const PREFIX: Record<ChildKind | 'processes', string> = {
+/** The API group and version of HTTPRoutes. */
+export const HTTPROUTE_API = '/apis/gateway.networking.k8s.io/v1';
+
+/** API path prefix of each resource. */
+export const API_PREFIX: Record<ChildKind | 'processes', string> = {
   processes: `/apis/${GROUP}/${VERSION}`,
   pods: '/api/v1',
   services: '/api/v1',
   ingresses: '/apis/networking.k8s.io/v1',
   networkpolicies: '/apis/networking.k8s.io/v1',
+  httproutes: HTTPROUTE_API,
 };
 
 /** Page size of lists (bounds the API server's work per request). */
@@ -64,7 +71,7 @@ function source<T extends KubeObject>(
   namespace: string | undefined,
   labelSelector?: string,
 ): InformerSource<T> {
-  const path = `${PREFIX[resource]}${namespace ? `/namespaces/${namespace}` : ''}/${resource === 'processes' ? PLURAL : resource}`;
+  const path = `${API_PREFIX[resource]}${namespace ? `/namespaces/${namespace}` : ''}/${resource === 'processes' ? PLURAL : resource}`;
   return {
     name: namespace ? `${resource}/${namespace}` : resource,
     watchPath: path,

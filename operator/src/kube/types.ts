@@ -50,6 +50,35 @@ export type NetworkPolicy = Omit<Jsonify<V1NetworkPolicy>, 'spec'> & {
   spec?: Omit<Jsonify<V1NetworkPolicySpec>, 'ingress'> & { ingress?: NetworkPolicyIngressRule[] };
 };
 
+/** A Gateway API ParentReference: the Gateway (or one of its listeners) a route attaches to. */
+export interface ParentReference {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  sectionName?: string;
+  port?: number;
+}
+
+/** A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) as JSON: the fields the operator writes and reads. */
+export interface HTTPRoute extends KubeObject {
+  spec?: {
+    parentRefs?: ParentReference[];
+    hostnames?: string[];
+    rules?: {
+      matches?: { path?: { type?: 'Exact' | 'PathPrefix' | 'RegularExpression'; value?: string } }[];
+      backendRefs?: { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number }[];
+    }[];
+  };
+  status?: {
+    parents?: {
+      parentRef: ParentReference;
+      controllerName: string;
+      conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    }[];
+  };
+}
+
 /** A read-only view: what a cache hands out (clone before changing anything). */
 export type DeepReadonly<T> = T extends (infer U)[]
   ? readonly DeepReadonly<U>[]

@@ -9,8 +9,8 @@ import { objectDiff } from '../children/derivative.ts';
 import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION } from '../children/egress-pod.ts';
 import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
 import { buildMediaService, usesMediaService } from '../children/media-service.ts';
-import { buildIngress, buildNetworkPolicy, buildService } from '../children/route.ts';
-import type { OperatorConfig } from '../config.ts';
+import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '../children/route.ts';
+import { type OperatorConfig, type RouteKind, routeKind } from '../config.ts';
 import type { ChildKind } from '../kube/sources.ts';
 import type { DeepReadonly, KubeObject, Pod } from '../kube/types.ts';
 import { exitOf, isDeleting, isRunning, podHash, podRestarts } from './pod-state.ts';
@@ -102,7 +102,7 @@ export function decideFfmpeg(o: Observed, ctx: DecideContext, order: 'start' | '
   return { ...(apply ? { apply } : {}), exec: isRunning(live) ? 'running' : 'starting', restarts, pod: live };
 }
 
-/** One mutable child (Service, Ingress, NetworkPolicy): create when absent, put back when it drifted. */
+/** One mutable child (Service, Ingress, HTTPRoute, NetworkPolicy): create when absent, put back when it drifted. */
 function decideMutable(kind: ChildKind, desired: KubeObject, live: DeepReadonly<KubeObject> | undefined): ApplyAction | undefined {
   if (!live) return { kind, object: desired, force: false, verb: 'create' };
   if (isDeleting(live)) return undefined;
@@ -111,7 +111,7 @@ function decideMutable(kind: ChildKind, desired: KubeObject, live: DeepReadonly<
 }
 
 /**
- * The egress pod, Service, NetworkPolicy and Ingress, and with media.mode loadBalancer the media
+ * The egress pod, Service, NetworkPolicy and route, and with media.mode loadBalancer the media
  * Service. Its load balancer's address goes into the egress pod's configuration, so no egress
  * pod is created before the address is known; a running one keeps its address until a new one
  * is known, and a changed address replaces it.
@@ -126,6 +126,7 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
     ['services', o.mediaService],
     ['networkpolicies', o.networkPolicy],
     ['ingresses', o.ingress],
+    ['httproutes', o.httpRoute],
   ];
   if (!p.spec.webrtc.enabled) {
     for (const [kind, obj] of existing) {
@@ -162,15 +163,43 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
   const policy = decideMutable('networkpolicies', buildNetworkPolicy(p, ctx.config), o.networkPolicy);
   if (policy) applies.push(policy);
 
-  const wantRoute = ctx.config.ingress.enabled && !o.routeHolder;
-  if (wantRoute) {
-    const ingress = decideMutable('ingresses', buildIngress(p, ctx.config), o.ingress);
-    if (ingress) applies.push(ingress);
-  } else if (o.ingress && !isDeleting(o.ingress)) {
-    const why = o.routeHolder
-      ? `the path is served for Process ${o.routeHolder.name} in namespace ${o.routeHolder.namespace}`
-      : 'ingress.enabled is false in the operator configuration';
-    deletes.push(del('ingresses', o.ingress, why));
+  const route = decideRoute(o, ctx);
+  applies.push(...route.applies);
+  deletes.push(...route.deletes);
+  return { applies, deletes };
+}
+
+/** Why a route of `kind` goes when the configuration asks for `wanted` instead. */
+function unwantedRouteReason(kind: RouteKind, wanted: RouteKind | undefined): string {
+  if (kind === 'gateway') return 'gateway.enabled is false in the operator configuration';
+  return wanted === 'gateway'
+    ? 'the operator configuration routes through the Gateway API (gateway.enabled) instead'
+    : 'ingress.enabled is false in the operator configuration';
+}
+
+/**
+ * The route of a WebRTC-enabled Process: the one kind the configuration asks for (an Ingress or
+ * an HTTPRoute) while this Process holds the path; a route of the other kind — left from before
+ * the configuration switched — and any route while another namespace holds the path are deleted.
+ */
+export function decideRoute(o: Observed, ctx: DecideContext): { applies: ApplyAction[]; deletes: DeleteAction[] } {
+  const applies: ApplyAction[] = [];
+  const deletes: DeleteAction[] = [];
+  const wanted = routeKind(ctx.config);
+  const routes: { kind: RouteKind; child: ChildKind; live: DeepReadonly<KubeObject> | undefined; build: () => KubeObject }[] = [
+    { kind: 'ingress', child: 'ingresses', live: o.ingress, build: () => buildIngress(o.process, ctx.config) },
+    { kind: 'gateway', child: 'httproutes', live: o.httpRoute, build: () => buildHttpRoute(o.process, ctx.config) },
+  ];
+  for (const r of routes) {
+    if (r.kind === wanted && !o.routeHolder) {
+      const apply = decideMutable(r.child, r.build(), r.live);
+      if (apply) applies.push(apply);
+    } else if (r.live && !isDeleting(r.live)) {
+      const why = o.routeHolder
+        ? `the path is served for Process ${o.routeHolder.name} in namespace ${o.routeHolder.namespace}`
+        : unwantedRouteReason(r.kind, wanted);
+      deletes.push(del(r.child, r.live, why));
+    }
   }
   return { applies, deletes };
 }

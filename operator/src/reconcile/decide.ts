@@ -5,11 +5,14 @@
 import { ValidationError } from '@corecast/api';
 import { ffmpegArgv } from '../children/ffmpeg-pod.ts';
 import { stableStringify } from '../children/hash.ts';
+import { routeKind } from '../config.ts';
 import { type DecideContext, decideEgress, decideFfmpeg } from './decide-children.ts';
 import { actionEvents, transitionEvents } from './events.ts';
 import { mediaRecheckMs, mediaWait } from './media-wait.ts';
 import { computeStatus } from './status.ts';
 import type { ApplyAction, DeleteAction, Observed, Plan } from './types.ts';
+
+const ROUTE_OBJECTS = { ingress: 'Ingress', gateway: 'HTTPRoute', none: undefined } as const;
 
 /** Everything decide needs besides the observed state. */
 export interface PlanContext extends DecideContext {
@@ -35,7 +38,7 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
     held,
     order,
     baseUrl: ctx.baseUrl,
-    ingressEnabled: ctx.config.ingress.enabled,
+    route: ROUTE_OBJECTS[routeKind(ctx.config) ?? 'none'],
     ...(wait ? { mediaWait: wait } : {}),
   } as const;
 

@@ -5,7 +5,7 @@
 import { LABELS, type ProcessStatus, parseProcess, ValidationError } from '@corecast/api';
 import { childNames, type ProcessView } from '../children/common.ts';
 import type { ChildKind, ProcessObject } from '../kube/sources.ts';
-import type { DeepReadonly, Ingress, KubeObject, NetworkPolicy, Pod, Service } from '../kube/types.ts';
+import type { DeepReadonly, HTTPRoute, Ingress, KubeObject, NetworkPolicy, Pod, Service } from '../kube/types.ts';
 import { TerminalError } from '../runtime/controller.ts';
 import { routeHolder } from './route-holder.ts';
 import type { Observed } from './types.ts';
@@ -77,6 +77,7 @@ export function gather(key: string, caches: Caches): Observed | undefined {
     egressPod: owned<Pod>(at('pods', names.egressPod), process.name),
     service: owned<Service>(at('services', names.service), process.name),
     ingress: owned<Ingress>(at('ingresses', names.ingress), process.name),
+    httpRoute: owned<HTTPRoute>(at('httproutes', names.httpRoute), process.name),
     networkPolicy: owned<NetworkPolicy>(at('networkpolicies', names.networkPolicy), process.name),
     mediaService: owned<Service>(at('services', names.mediaService), process.name),
     ...(holder ? { routeHolder: holder } : {}),

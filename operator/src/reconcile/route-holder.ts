@@ -1,8 +1,9 @@
 /**
- * Route conflicts: every WebRTC-enabled Process named `demo` wants the ingress path
+ * Route conflicts: every WebRTC-enabled Process named `demo` wants the path
  * /api/v3/process/demo/whep on the shared host. The oldest one (creationTimestamp, then
  * namespace name, so the choice is total and every reconcile agrees) keeps it; the others get
- * no Ingress and a RouteConflict condition. When the holder goes, the next oldest takes over.
+ * no route (neither Ingress nor HTTPRoute: the rule is the same for both) and a RouteConflict
+ * condition. When the holder goes, the next oldest takes over.
  */
 
 /** A Process competing for a path. */

@@ -35,11 +35,17 @@ export interface StatusInputs {
   readonly argv?: readonly string[];
   /** Base URL of whepUrl/playerUrl (undefined: no URLs). */
   readonly baseUrl?: string;
-  /** Whether the operator routes this Process through the ingress. */
-  readonly ingressEnabled: boolean;
+  /** What routes this Process's path (from the configuration); undefined when the operator makes no route. */
+  readonly route: RouteObject | undefined;
   /** Why the egress pod waits for its media load balancer (media.mode loadBalancer), if it does. */
   readonly mediaWait?: ConditionSpec;
 }
+
+/** The kind of object that routes a path. */
+export type RouteObject = 'Ingress' | 'HTTPRoute';
+
+/** What browsers go through, in words: ingress or gateway. */
+const router = (route: RouteObject | undefined) => (route === 'HTTPRoute' ? 'gateway' : 'ingress');
 
 /** RFC 3339 with seconds, as metav1.Time serialises. */
 export function rfc3339(ms: number): string {
@@ -107,11 +113,12 @@ function exitCondition(o: Observed, ff: FfmpegDecision): ConditionSpec {
 function runningCondition(o: Observed, s: StatusInputs): ConditionSpec {
   const names = childNames(o.process.name);
   if (!o.process.spec.webrtc.enabled) return { status: 'True', reason: 'Running', message: 'FFmpeg is running.' };
-  if (o.routeHolder && s.ingressEnabled) {
+  if (o.routeHolder && s.route) {
+    const via = router(s.route);
     return {
       status: 'False',
       reason: 'RouteConflict',
-      message: `FFmpeg is running, but the ingress path ${whepPath(o.process.name)} is served for the Process of the same name in namespace ${o.routeHolder.namespace}. Rename this Process to play it through the ingress.`,
+      message: `FFmpeg is running, but the ${via} path ${whepPath(o.process.name)} is served for the Process of the same name in namespace ${o.routeHolder.namespace}. Rename this Process to play it through the ${via}.`,
     };
   }
   if (s.mediaWait) return s.mediaWait;
@@ -125,15 +132,15 @@ function runningCondition(o: Observed, s: StatusInputs): ConditionSpec {
   return { status: 'True', reason: 'Running', message: `FFmpeg is running and the stream is served over WebRTC.${url}` };
 }
 
-/** The RouteConflict condition, present only for WebRTC-enabled Processes routed through the ingress. */
+/** The RouteConflict condition, present only for WebRTC-enabled Processes the operator routes (Ingress or HTTPRoute). */
 export function routeCondition(o: Observed, s: StatusInputs): ConditionSpec | undefined {
-  if (!o.process.spec.webrtc.enabled || !s.ingressEnabled) return undefined;
+  if (!o.process.spec.webrtc.enabled || !s.route) return undefined;
   const path = whepPath(o.process.name);
   if (o.routeHolder) {
     return {
       status: 'True',
       reason: 'PathInUse',
-      message: `${path} is served for Process ${o.routeHolder.name} in namespace ${o.routeHolder.namespace}, which is older; no Ingress was made for this one. Rename this Process (or delete the other) to play it through the ingress.`,
+      message: `${path} is served for Process ${o.routeHolder.name} in namespace ${o.routeHolder.namespace}, which is older; no ${s.route} was made for this one. Rename this Process (or delete the other) to play it through the ${router(s.route)}.`,
     };
   }
   return { status: 'False', reason: 'PathAssigned', message: `${path} routes to this Process.` };
@@ -170,7 +177,7 @@ export function computeStatus(o: Observed, s: StatusInputs): ProcessStatus {
   const started = ff?.pod ? startedAt(ff.pod) : undefined;
   const lastError = ff?.exit?.lastError ?? o.status.lastError;
   const cmd = command(ff?.pod, s.argv) ?? o.status.command;
-  const routed = o.process.spec.webrtc.enabled && s.baseUrl && !(o.routeHolder && s.ingressEnabled);
+  const routed = o.process.spec.webrtc.enabled && s.baseUrl && !(o.routeHolder && s.route);
   const status: ProcessStatus = {
     observedGeneration: gen,
     conditions,

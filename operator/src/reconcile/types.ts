@@ -3,7 +3,7 @@ import type { ExecState, ProcessStatus } from '@corecast/api';
 import type { ProcessView } from '../children/common.ts';
 import type { MediaAddress } from '../children/media-service.ts';
 import type { ChildKind } from '../kube/sources.ts';
-import type { DeepReadonly, Ingress, KubeObject, NetworkPolicy, Pod, Service } from '../kube/types.ts';
+import type { DeepReadonly, HTTPRoute, Ingress, KubeObject, NetworkPolicy, Pod, Service } from '../kube/types.ts';
 import type { Exit } from './pod-state.ts';
 
 /** Everything a reconcile looks at, read from the caches in one go. */
@@ -17,12 +17,14 @@ export interface Observed {
   readonly egressPod?: DeepReadonly<Pod>;
   readonly service?: DeepReadonly<Service>;
   readonly ingress?: DeepReadonly<Ingress>;
+  /** The HTTPRoute (gateway.enabled; also seen without it where the operator watches HTTPRoutes, to remove it). */
+  readonly httpRoute?: DeepReadonly<HTTPRoute>;
   readonly networkPolicy?: DeepReadonly<NetworkPolicy>;
   /** The media Service `<name>-media` (media.mode loadBalancer). */
   readonly mediaService?: DeepReadonly<Service>;
   /** Its load balancer's address, read (and a host name resolved) before decide; absent without a media Service. */
   readonly mediaAddress?: MediaAddress;
-  /** The Process that holds this name's ingress path, when it is another one (older, elsewhere). */
+  /** The Process that holds this name's path (Ingress or HTTPRoute), when it is another one (older, elsewhere). */
   readonly routeHolder?: { readonly namespace: string; readonly name: string };
 }
 
