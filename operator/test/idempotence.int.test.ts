@@ -64,7 +64,13 @@ async function snapshot(): Promise<Record<string, string>> {
   return out;
 }
 
-const writesOf = (records: RequestRecord[]) => records.filter((r) => r.method !== 'GET');
+/**
+ * Requests that change something. A SelfSubjectAccessReview is a POST that stores nothing: at
+ * start, where the Gateway API is installed, the operator asks with it whether it may remove
+ * HTTPRoutes left from gateway mode.
+ */
+const writesOf = (records: RequestRecord[]) =>
+  records.filter((r) => r.method !== 'GET' && r.path !== '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews');
 
 before(async () => {
   c = await getCluster();
