@@ -88,6 +88,14 @@ describe('container images', () => {
     });
   }
 
+  test('images/ffmpeg/Dockerfile: the Debian base is a build argument, debian:bookworm-slim by default', () => {
+    const d = dockerfiles.find((f) => f.path === 'images/ffmpeg/Dockerfile')!;
+    assert.match(d.text, /^ARG DEBIAN_RELEASE=bookworm$/m);
+    assert.match(d.text, /^ARG BASE_IMAGE=debian:\$\{DEBIAN_RELEASE\}-slim$/m);
+    assert.match(d.text, /^FROM \$\{BASE_IMAGE\}$/m);
+    assert.equal([...d.text.matchAll(/^FROM\s/gm)].length, 1);
+  });
+
   test('tests, benchmarks and node_modules stay out of the images', () => {
     for (const path of [
       'operator/test/x.test.ts',
