@@ -41,6 +41,16 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
 {{- fail "media.portRange holds more than 1000 ports; a media Service (media.mode loadBalancer) exposes at most 1000" -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.gateway.enabled (not $v.gateway.parentRefs) -}}
+{{- fail "gateway.parentRefs needs at least one Gateway ({name, namespace}) when gateway.enabled is true" -}}
+{{- end -}}
+{{- range $i, $a := $v.gateway.parentRefs -}}
+{{- range $j, $b := $v.gateway.parentRefs -}}
+{{- if and (lt $i $j) (eq $a.name $b.name) (eq ($a.namespace | default "") ($b.namespace | default "")) (or (not $a.sectionName) (not $b.sectionName) (eq $a.sectionName $b.sectionName)) -}}
+{{- fail (printf "gateway.parentRefs[%d] and gateway.parentRefs[%d] name the same Gateway: give each its own sectionName (listener)" $i $j) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and $media.advertiseOnly (not $media.publicAddresses) (not $media.advertiseNodeIp) (ne $media.mode "loadBalancer") -}}
 {{- fail "media.advertiseOnly needs media.publicAddresses or media.advertiseNodeIp (otherwise nothing is advertised)" -}}
 {{- end -}}
@@ -129,6 +139,10 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
     "host" $v.ingress.host
     "tlsSecretName" $v.ingress.tlsSecretName
     "annotations" ($v.ingress.annotations | default dict))
+  "gateway" (dict
+    "enabled" $v.gateway.enabled
+    "parentRefs" ($v.gateway.parentRefs | default list)
+    "annotations" ($v.gateway.annotations | default dict))
   "ffmpeg" (dict "access" $v.ffmpeg.access)
   "egress" $egress
   "pods" (dict "runAsUser" $v.pods.runAsUser "runAsGroup" $v.pods.runAsGroup)

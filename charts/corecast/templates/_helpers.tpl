@@ -105,7 +105,9 @@ seccompProfile:
 What the operator does in a watched namespace (operator/README.md, "RBAC"): list and watch
 Processes and patch their status; list, watch, server-side apply (create + patch) and delete the children it
 builds; create events.k8s.io Events. Nothing else: no Secrets (egress pods reference them by
-name), no wildcards. A chart test runs the operator under these rules and fails on any 403.
+name), no wildcards. HTTPRoutes only with gateway.enabled (the Ingress rule stays: the operator
+deletes Ingresses left from before the switch). A chart test runs the operator under these
+rules and fails on any 403.
 */}}
 {{- define "corecast.watchRules" -}}
 - apiGroups: ["corecast.dev"]
@@ -125,6 +127,11 @@ name), no wildcards. A chart test runs the operator under these rules and fails 
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses", "networkpolicies"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- if .Values.gateway.enabled }}
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]

@@ -16,6 +16,7 @@ import { parse } from 'yaml';
 import { sharedControlPlane } from '../src/control-plane.ts';
 import { installCrds } from '../src/control-plane-crds.ts';
 import { freeLoopbackPorts } from '../src/control-plane-net.ts';
+import { installGatewayApiCrds } from '../src/gateway-api-crds.ts';
 import { applyObjects, findObject, helmValuesDir, kubectlRun, renderChart, repoRoot } from './chart-helpers.ts';
 import { imageStart, localCommand, type RunningOperator, serviceAccountKubeconfig, startOperator } from './chart-operator.ts';
 import { until } from './control-plane-helpers.ts';
@@ -23,6 +24,9 @@ import { until } from './control-plane-helpers.ts';
 const cp = await sharedControlPlane();
 const kc = cp.kubeConfig();
 await installCrds(kc);
+// The gateway case's HTTPRoutes need the Gateway API's CRDs; the other cases run beside them
+// (and so check that an operator without gateway.enabled meets no 403 where they exist).
+await installGatewayApiCrds(kc);
 const core = kc.makeApiClient(CoreV1Api);
 const networking = kc.makeApiClient(NetworkingV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
@@ -43,13 +47,18 @@ interface Case {
   enforce: 'restricted' | 'privileged';
   /** Watch every namespace (ClusterRole) instead of the one test namespace (Role). */
   allNamespaces?: boolean;
+  /** More values (--set-json). */
+  values?: Record<string, unknown>;
 }
+
+const gateway = { enabled: true, parentRefs: [{ name: 'public', namespace: 'gateways' }] };
 
 const cases: Case[] = [
   { name: 'default values (Roles, hs256, pod-network media)', enforce: 'restricted' },
   { name: 'helm-values/turn.yaml (relay-only media)', valuesFile: 'turn.yaml', enforce: 'restricted' },
   { name: 'helm-values/kind.yaml (host-network media)', valuesFile: 'kind.yaml', enforce: 'privileged' },
   { name: 'watchAllNamespaces (ClusterRole)', enforce: 'restricted', allNamespaces: true },
+  { name: 'gateway.enabled (HTTPRoutes, RBAC on httproutes)', enforce: 'restricted', values: { gateway } },
 ];
 
 describe('the operator with the chart Deployment, config and RBAC', () => {
@@ -74,6 +83,7 @@ describe('the operator with the chart Deployment, config and RBAC', () => {
           ...(c.allNamespaces ? { watchAllNamespaces: true, 'auth.secretNamespaces': [watched] } : { watchNamespaces: [watched] }),
           'operator.ports.metrics': metricsPort,
           'operator.ports.health': healthPort,
+          ...c.values,
         },
       });
       const applied = await applyObjects(cp.kubeconfigPath, objects);
@@ -111,12 +121,24 @@ describe('the operator with the chart Deployment, config and RBAC', () => {
         },
         60_000,
       );
-      await until('Service, Ingress and NetworkPolicy', async () => {
+      const routed = c.values?.gateway ? 'HTTPRoute' : 'Ingress';
+      await until(`Service, ${routed} and NetworkPolicy`, async () => {
         failFast();
         await core.readNamespacedService({ name: `${name}-egress`, namespace: watched });
-        await networking.readNamespacedIngress({ name, namespace: watched });
+        if (routed === 'HTTPRoute') {
+          await custom.getNamespacedCustomObject({
+            group: 'gateway.networking.k8s.io',
+            version: 'v1',
+            plural: 'httproutes',
+            namespace: watched,
+            name,
+          });
+        } else await networking.readNamespacedIngress({ name, namespace: watched });
         await networking.readNamespacedNetworkPolicy({ name: `${name}-egress`, namespace: watched });
       });
+      if (routed === 'HTTPRoute') {
+        assert.equal((await networking.listNamespacedIngress({ namespace: watched })).items.length, 0, 'an Ingress in gateway mode');
+      }
       const proc = await until('status written', async () => {
         failFast();
         const p = (await custom.getNamespacedCustomObject({

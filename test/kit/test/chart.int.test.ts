@@ -15,9 +15,11 @@ import { crdYaml } from '../../../api/src/crd-yaml.ts';
 import { process as processManifest, withWebrtc } from '../../../api/test/fixtures/processes.ts';
 import { parseProcess } from '../../../api/src/validate.ts';
 import { buildMediaService } from '../../../operator/src/children/media-service.ts';
-import { parseConfig } from '../../../operator/src/config.ts';
+import { buildHttpRoute } from '../../../operator/src/children/route.ts';
+import { parseConfig, routeKind } from '../../../operator/src/config.ts';
 import { sharedControlPlane } from '../src/control-plane.ts';
 import { installCrds } from '../src/control-plane-crds.ts';
+import { installGatewayApiCrds } from '../src/gateway-api-crds.ts';
 import { monitoringStandInCrdsDir } from './chart-fixtures.ts';
 import {
   applyObjects,
@@ -38,6 +40,21 @@ const kc = cp.kubeConfig();
 await installCrds(kc);
 // The monitors need prometheus-operator's CRDs, which do not exist here: stand-ins (see chart-fixtures.ts).
 await installCrds(kc, monitoringStandInCrdsDir());
+// HTTPRoutes (gateway.enabled) need the Gateway API's CRDs.
+await installGatewayApiCrds(kc);
+
+/** Values that route through the Gateway API. */
+const gatewayValues = {
+  'ingress.host': 'stream.example.com',
+  gateway: {
+    enabled: true,
+    parentRefs: [
+      { name: 'public', namespace: 'gateways', sectionName: 'http' },
+      { name: 'public', namespace: 'gateways', sectionName: 'https' },
+    ],
+    annotations: { 'example.com/team': 'video' },
+  },
+};
 
 /** A namespace whose pods must meet Pod Security "restricted" (enforced, and warned for workloads). */
 async function restrictedNamespace(prefix: string): Promise<string> {
@@ -171,6 +188,53 @@ describe('media through a load balancer (helm-values/cloud.yaml)', () => {
   });
 });
 
+describe('routing through the Gateway API (gateway.enabled)', () => {
+  test('the rendered configuration routes with HTTPRoutes, and the HTTPRoute built from it is accepted by the API server', async () => {
+    const objects = await renderChart({ namespace: 'corecast-system', setJson: gatewayValues });
+    const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
+    assert.equal(routeKind(config), 'gateway');
+    assert.deepEqual(config.gateway.parentRefs, gatewayValues.gateway.parentRefs);
+    assert.deepEqual(config.gateway.annotations, gatewayValues.gateway.annotations);
+    assert.equal(config.ingress.host, 'stream.example.com');
+    // The defaults leave it off.
+    const defaults = parseConfig(renderedConfig(await renderChart({ namespace: 'corecast-system' })), { name: 'test', namespace: 'x' });
+    assert.deepEqual(defaults.gateway, { enabled: false, parentRefs: [], annotations: {} });
+    assert.equal(routeKind(defaults), 'ingress');
+
+    const ns = await restrictedNamespace('chart-gateway');
+    const { spec } = parseProcess(processManifest('demo', withWebrtc()));
+    const view = {
+      name: 'demo',
+      namespace: ns,
+      uid: '00000000-0000-0000-0000-000000000002',
+      generation: 1,
+      creationTimestamp: '',
+      annotations: {},
+      spec,
+    };
+    const res = await applyObjects(cp.kubeconfigPath, [buildHttpRoute(view, config) as KubernetesObject], { dryRun: true });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /httproute\.gateway\.networking\.k8s\.io\/demo serverside-applied \(server dry run\)/);
+  });
+
+  test('the NOTES say which HTTPRoute and Gateways route the demo', async () => {
+    // helm template does not render NOTES.txt; an install dry run does.
+    const res = await helm([
+      'install',
+      '--dry-run=client',
+      'corecast',
+      chartDir,
+      '--namespace',
+      'corecast-system',
+      '--set-json',
+      `gateway=${JSON.stringify(gatewayValues.gateway)}`,
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /HTTPRoute demo routes it, through gateways\/public \(listener http\), gateways\/public \(listener https\)\./);
+    assert.match(res.stdout, /kubectl get httproute -n corecast-system demo/);
+  });
+});
+
 describe('the operator Deployment', () => {
   test('runs restricted: non-root, no privilege escalation, all capabilities dropped, seccomp, read-only root', async () => {
     const dep = findObject(await renderChart({ namespace: 'corecast-system' }), 'Deployment');
@@ -256,6 +320,37 @@ describe('RBAC', () => {
       'RoleBinding/corecast-system/corecast-operator-leader-election',
     ]);
     assert.deepEqual((renderedConfig(objects) as any).namespaces, []);
+  });
+
+  test('gateway.enabled adds one rule on httproutes to every watched namespace; without it there is none', async () => {
+    const rulesOf = (objects: KubernetesObject[]) =>
+      objects.filter((o) => o.kind === 'Role' && !o.metadata?.name?.endsWith('leader-election')).map((o: any) => o.rules);
+    const gatewayRule = {
+      apiGroups: ['gateway.networking.k8s.io'],
+      resources: ['httproutes'],
+      verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    };
+    const on = await renderChart({ namespace: 'corecast-system', setJson: { ...gatewayValues, watchNamespaces: ['a', 'b'] } });
+    const roles = rulesOf(on);
+    assert.equal(roles.length, 2);
+    for (const rules of roles) {
+      assert.deepEqual(
+        rules.filter((r: any) => r.apiGroups.includes('gateway.networking.k8s.io')),
+        [gatewayRule],
+      );
+      // The Ingress rule stays: Ingresses left from before the switch are deleted.
+      assert.ok(rules.some((r: any) => r.resources.includes('ingresses')));
+    }
+    const clusterWide = await renderChart({
+      namespace: 'corecast-system',
+      setJson: { ...gatewayValues, watchAllNamespaces: true, 'auth.mode': 'none' },
+    });
+    assert.deepEqual(
+      findObject(clusterWide, 'ClusterRole').rules.filter((r: any) => r.resources.includes('httproutes')),
+      [gatewayRule],
+    );
+    const off = await renderChart({ namespace: 'corecast-system', setJson: { 'gateway.parentRefs': gatewayValues.gateway.parentRefs } });
+    assert.ok(!JSON.stringify(rulesOf(off)).includes('httproutes'), 'httproutes granted with gateway.enabled false');
   });
 
   test('no rule grants secrets, wildcards, or anything outside what the operator builds', async () => {
@@ -434,6 +529,43 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
       'auth: with watchAllNamespaces, the shared secret (auth.mode hs256 or auth.embed.enabled) needs auth.existingSecret (a Secret you create in each namespace that holds Processes) or auth.secretNamespaces (namespaces the chart writes it into)',
     ],
     ['jwks without its URL', { 'auth.mode': 'jwks' }, 'auth.jwksUrl is required when auth.mode is jwks'],
+    [
+      'gateway mode without a Gateway',
+      { 'gateway.enabled': true },
+      'gateway.parentRefs needs at least one Gateway ({name, namespace}) when gateway.enabled is true',
+    ],
+    [
+      'a Gateway without a name',
+      { 'gateway.parentRefs': [{ namespace: 'gateways' }] },
+      "- at '/gateway/parentRefs/0': missing property 'name'",
+    ],
+    [
+      'a misspelt parentRef key',
+      { 'gateway.parentRefs': [{ name: 'public', section: 'http' }] },
+      "- at '/gateway/parentRefs/0': additional properties 'section' not allowed",
+    ],
+    [
+      'a Gateway namespace that is no DNS label',
+      { 'gateway.parentRefs': [{ name: 'public', namespace: 'Gateways' }] },
+      "- at '/gateway/parentRefs/0/namespace': 'Gateways' does not match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'",
+    ],
+    [
+      'a listener port out of range',
+      { 'gateway.parentRefs': [{ name: 'public', port: 70000 }] },
+      "- at '/gateway/parentRefs/0/port': maximum: got 70,000, want 65,535",
+    ],
+    [
+      'one Gateway twice without distinct listeners',
+      {
+        'gateway.enabled': true,
+        'gateway.parentRefs': [
+          { name: 'public', namespace: 'gw' },
+          { name: 'public', namespace: 'gw', sectionName: 'https' },
+        ],
+      },
+      'gateway.parentRefs[0] and gateway.parentRefs[1] name the same Gateway: give each its own sectionName (listener)',
+    ],
+    ['gateway.enabled as a string', { 'gateway.enabled': 'yes' }, "- at '/gateway/enabled': got string, want boolean"],
   ];
 
   for (const [what, setJson, message] of cases) {
