@@ -8,9 +8,23 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ApiException, CustomObjectsApi, loadAllYaml } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, type KubernetesObject, loadAllYaml } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { parseConfig, routeKind } from '../../../operator/src/config.ts';
 import { sharedControlPlane } from '../src/control-plane.ts';
 import { gatewayApiCrdsDir, installGatewayApiCrds } from '../src/gateway-api-crds.ts';
+import { applyObjects, renderChart, repoRoot } from './chart-helpers.ts';
+
+/** The YAML blocks of docs/deploy.md's section "Gateway API instead of Ingress", unindented. */
+function deployDocBlocks(): unknown[] {
+  const text = readFileSync(join(repoRoot, 'docs/deploy.md'), 'utf8');
+  const start = text.indexOf('### Gateway API instead of Ingress');
+  assert.ok(start >= 0, 'docs/deploy.md has no section "Gateway API instead of Ingress"');
+  const section = text.slice(start, text.indexOf('\n#', start + 1));
+  return [...section.matchAll(/^( *)```yaml\n([\s\S]*?)^ *```/gm)].map(([, indent, body]) =>
+    parse((body ?? '').replace(new RegExp(`^${indent}`, 'gm'), '')),
+  );
+}
 
 const STANDARD = ['backendtlspolicies', 'gatewayclasses', 'gateways', 'grpcroutes', 'httproutes', 'referencegrants'];
 
@@ -76,5 +90,26 @@ describe('Gateway API CRDs', () => {
     // The CRD's defaults.
     assert.deepEqual([created.spec.parentRefs[0]?.group, created.spec.parentRefs[0]?.kind], ['gateway.networking.k8s.io', 'Gateway']);
     assert.deepEqual([created.spec.rules[0]?.backendRefs[0]?.kind, created.spec.rules[0]?.backendRefs[0]?.weight], ['Service', 1]);
+  });
+
+  test("docs/deploy.md's example: the values render a gateway-mode operator, the Gateway is accepted by the API server", async () => {
+    const [values, gatewayObject] = deployDocBlocks() as [Record<string, unknown>, KubernetesObject];
+    assert.ok(values && gatewayObject, 'two YAML blocks: the values and the Gateway');
+    const cp = await sharedControlPlane();
+    await installGatewayApiCrds(cp.kubeConfig());
+    const objects = await renderChart({ namespace: 'corecast-system', setJson: values });
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-operator')) as
+      { data: Record<string, string> } | undefined;
+    const config = parseConfig(parse(cm?.data['config.yaml'] ?? ''), { name: 'test', namespace: 'corecast-system' });
+    assert.equal(routeKind(config), 'gateway');
+    assert.equal(gatewayObject.kind, 'Gateway');
+    // The Gateway goes into a namespace of this run; its namespace is the one the values name.
+    assert.equal(gatewayObject.metadata?.namespace, config.gateway.parentRefs[0]?.namespace);
+    const ns = await cp.newNamespace('gateway-doc');
+    const res = await applyObjects(cp.kubeconfigPath, [{ ...gatewayObject, metadata: { ...gatewayObject.metadata, namespace: ns } }], {
+      dryRun: true,
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /gateway\.gateway\.networking\.k8s\.io\/public serverside-applied \(server dry run\)/);
   });
 });
