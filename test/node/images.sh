@@ -214,12 +214,14 @@ fi
 node_args="--build-arg BUILD_IMAGE=$node_ref --build-arg RUNTIME_IMAGE=$runtime_ref $ca_args"
 for spec in operator:operator/Dockerfile egress:egress-pod/Dockerfile; do
   name=${spec%%:*} dockerfile=${spec#*:}
-  inputs=$( (stamp_of node; stamp_of runtime; context "$dockerfile") | hash)
+  files=$(context "$dockerfile")
+  inputs=$( (stamp_of node; stamp_of runtime; echo "$files") | hash)
   # shellcheck disable=SC2086 # node_args is a word list on purpose
   image "$name" "docker.io/corecast/$name:dev" "$inputs" \
     bud -f "$root/$dockerfile" $node_args -t "docker.io/corecast/$name:dev" "$root"
 done
-ffmpeg_in=$( (stamp_of debian; context images/ffmpeg/Dockerfile) | hash)
+files=$(context images/ffmpeg/Dockerfile)
+ffmpeg_in=$( (stamp_of debian; echo "$files") | hash)
 image ffmpeg docker.io/corecast/ffmpeg:dev "$ffmpeg_in" \
   bud -f "$root/images/ffmpeg/Dockerfile" --build-arg "BASE_IMAGE=$debian_ref" -t docker.io/corecast/ffmpeg:dev "$root"
 
