@@ -283,7 +283,7 @@ describe('pause image', () => {
   test('as PID 1 it reaps orphans re-parented to it (no zombies)', async () => {
     const { path: rootfs } = await runner.rootfs(images.archives.pause);
     // PID 1 of a new PID namespace, as in a sandbox.
-    const holder = spawn('unshare', ['--pid', '--fork', join(rootfs, 'pause')], { stdio: 'ignore' });
+    const holder = spawn('unshare', ['--pid', '--fork', '--kill-child', join(rootfs, 'pause')], { stdio: 'ignore' });
     const ended = new Promise<number | null>((r) => holder.once('exit', r));
     try {
       const children = (ppid: number) =>
