@@ -1,26 +1,33 @@
 /**
- * The test command: `npm test` (all levels) or `npm run test:unit|test:int|test:e2e`.
+ * The test command: `npm test` (all levels) or `npm run test:unit|test:int|test:e2e|test:node`.
  * Levels run one after another — unit (pure), integration (real control plane, FFmpeg,
- * werift), e2e (headless Chromium) — and a last line sums them up: "N passed, N failed".
+ * werift), e2e (headless Chromium), node (the whole product on a real kubelet node: images,
+ * Helm, ingress controller, Chromium) — and a last line sums them up: "N passed, N failed".
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, globSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-type Level = 'unit' | 'int' | 'e2e';
+type Level = 'unit' | 'int' | 'e2e' | 'node';
 const LEVELS: Record<Level, { files: string[]; concurrency: number }> = {
   unit: { files: ['{api,operator,egress-pod,test/kit}/test/**/*.test.ts'], concurrency: 2 },
   int: { files: ['{api,operator,egress-pod,test/kit}/test/**/*.int.test.ts'], concurrency: 1 },
   e2e: { files: ['test/e2e/**/*.e2e.test.ts'], concurrency: 1 },
+  node: { files: ['test/e2e/node/**/*.node.test.ts'], concurrency: 1 },
 };
-/** Started once per run before integration and e2e tests (one shared control plane). */
-const GLOBAL_SETUP = 'test/kit/src/global-setup.ts';
+/** Started once per level before its tests: one shared control plane, or the test node. */
+const GLOBAL_SETUP: Record<Level, string | undefined> = {
+  unit: undefined,
+  int: 'test/kit/src/global-setup.ts',
+  e2e: 'test/kit/src/global-setup.ts',
+  node: 'test/kit/src/node-global-setup.ts',
+};
 
 const arg = process.argv[2] ?? 'all';
-const levels: Level[] = arg === 'all' ? ['unit', 'int', 'e2e'] : [arg as Level];
+const levels: Level[] = arg === 'all' ? ['unit', 'int', 'e2e', 'node'] : [arg as Level];
 if (!levels.every((l) => l in LEVELS)) {
-  console.error(`unknown test level "${arg}": use unit, int, e2e or all`);
+  console.error(`unknown test level "${arg}": use unit, int, e2e, node or all`);
   process.exit(2);
 }
 
@@ -43,7 +50,8 @@ for (const level of levels) {
     '--test-reporter=tap',
     `--test-reporter-destination=${tap}`,
   ];
-  if (level !== 'unit' && existsSync(GLOBAL_SETUP)) args.push(`--test-global-setup=${GLOBAL_SETUP}`);
+  const setup = GLOBAL_SETUP[level];
+  if (setup && existsSync(setup)) args.push(`--test-global-setup=${setup}`);
   console.log(`\n=== ${level}: ${files.length} files`);
   const run = spawnSync(process.execPath, [...args, ...files.sort()], { stdio: 'inherit' });
   const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';

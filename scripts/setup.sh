@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what Corecast's demo and tests need on a fresh Debian machine. Safe to run again.
 #   scripts/setup.sh demo   — npm packages (with Node 24) and FFmpeg
-#   scripts/setup.sh test   — the above, Chromium, iproute2, unzip, and the test control plane
+#   scripts/setup.sh test   — the above, Chromium, iproute2, unzip, the test control plane, and
+#                             the test node: containerd, runc, CNI plugins, iptables, buildah and
+#                             mmdebstrap from Debian; kubelet, kube-scheduler, kube-proxy, CoreDNS
+#                             and Traefik built from Go modules; the images built here
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
 
 debs=(ffmpeg)
-[ "$what" = test ] && debs+=(chromium iproute2 unzip coturn tcpdump)
+[ "$what" = test ] && debs+=(chromium iproute2 unzip coturn tcpdump
+  containerd runc containernetworking-plugins iptables buildah mmdebstrap)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -23,6 +27,8 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-fund --no-audit --loglevel=error
 fi
 
-if [ "$what" = test ] && [ -f test/control-plane/build.sh ]; then
+if [ "$what" = test ]; then
   bash test/control-plane/build.sh
+  bash test/node/build.sh
+  bash test/node/images.sh
 fi

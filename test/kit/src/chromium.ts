@@ -38,6 +38,11 @@ export const CHROMIUM_FLAGS: readonly string[] = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
+/** CHROMIUM_FLAGS with more hosts excluded from the resolver rules that block every other name. */
+function withReachable(flags: readonly string[], hosts: readonly string[]): string[] {
+  return flags.map((f) => (f.startsWith('--host-resolver-rules=') ? [f, ...hosts.map((h) => `EXCLUDE ${h}`)].join(', ') : f));
+}
+
 /** A running browser with its own throw-away profile. */
 export interface TestBrowser {
   /** The persistent context (one browser, one profile). */
@@ -52,6 +57,11 @@ export interface LaunchOptions {
   readonly prefix?: readonly string[];
   /** Flags added to CHROMIUM_FLAGS. */
   readonly extraFlags?: readonly string[];
+  /**
+   * Hosts besides localhost and 127.0.0.1 the browser may reach (the resolver rules map every
+   * other name, IP literals included, to "not found"), e.g. the test node's ingress address.
+   */
+  readonly reachable?: readonly string[];
 }
 
 /** True when Debian's Chromium is installed. */
@@ -74,7 +84,7 @@ export async function launchChromium(options: LaunchOptions = {}): Promise<TestB
   const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
     executablePath,
     headless: true,
-    args: [...CHROMIUM_FLAGS, ...(options.extraFlags ?? [])],
+    args: [...withReachable(CHROMIUM_FLAGS, options.reachable ?? []), ...(options.extraFlags ?? [])],
     timeout: 60000,
   });
   return {

@@ -53,23 +53,36 @@ export interface ApiserverFlags {
   tokenFile: string;
   serviceAccountKey: string;
   serviceAccountPub: string;
+  /**
+   * Set for a cluster whose Pods really run (the test node): the API server listens on this
+   * address instead of loopback, so Pods reach it through the `kubernetes` Service, and Pods get
+   * ServiceAccount tokens (the ServiceAccount admission plugin stays on).
+   */
+  node?: { address: string; serviceRange: string };
 }
 
-/** kube-apiserver on 127.0.0.1 with a static admin token and RBAC. */
+/** kube-apiserver on 127.0.0.1 (or the node's address) with a static admin token and RBAC. */
 export function apiserverArgs(f: ApiserverFlags): string[] {
+  const address = f.node?.address ?? '127.0.0.1';
   return [
     `--etcd-servers=http://127.0.0.1:${f.etcdClientPort}`,
     `--cert-dir=${f.certDir}`,
     `--secure-port=${f.securePort}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    `--service-cluster-ip-range=${serviceClusterIpRange}`,
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
+    `--service-cluster-ip-range=${f.node?.serviceRange ?? serviceClusterIpRange}`,
     '--authorization-mode=RBAC',
     `--token-auth-file=${f.tokenFile}`,
-    // The ServiceAccount admission plugin would reject Pods until a controller has created
-    // each namespace's default ServiceAccount; tests create Pods right after the namespace.
-    '--disable-admission-plugins=ServiceAccount',
-    `--service-account-issuer=https://127.0.0.1:${f.securePort}`,
+    ...(f.node
+      ? // Tokens for Pods, with the issuer in-cluster clients expect; the kubelet is reached by
+        // its InternalIP (the node has no resolvable host name).
+        ['--service-account-issuer=https://kubernetes.default.svc', '--kubelet-preferred-address-types=InternalIP']
+      : [
+          // The ServiceAccount admission plugin would reject Pods until a controller has created
+          // each namespace's default ServiceAccount; tests create Pods right after the namespace.
+          '--disable-admission-plugins=ServiceAccount',
+          `--service-account-issuer=https://127.0.0.1:${f.securePort}`,
+        ]),
     `--service-account-key-file=${f.serviceAccountPub}`,
     `--service-account-signing-key-file=${f.serviceAccountKey}`,
     '--allow-privileged=true',
@@ -83,6 +96,10 @@ export interface ControllerManagerFlags {
   certDir: string;
   serviceAccountKey: string;
   rootCaFile: string;
+  /** Controllers to run (default `controllers`; the test node runs every default one, `*`). */
+  controllers?: readonly string[];
+  /** Address of its health and metrics port (default 127.0.0.1). */
+  bindAddress?: string;
 }
 
 /** kube-controller-manager with one shared admin identity and no leader election. */
@@ -92,12 +109,12 @@ export function controllerManagerArgs(f: ControllerManagerFlags): string[] {
     // Delegated authn/authz of its own /metrics and /healthz goes to the same API server.
     `--authentication-kubeconfig=${f.kubeconfig}`,
     `--authorization-kubeconfig=${f.kubeconfig}`,
-    `--controllers=${controllers.join(',')}`,
+    `--controllers=${(f.controllers ?? controllers).join(',')}`,
     '--use-service-account-credentials=false',
     '--leader-elect=false',
     `--service-account-private-key-file=${f.serviceAccountKey}`,
     `--root-ca-file=${f.rootCaFile}`,
-    '--bind-address=127.0.0.1',
+    `--bind-address=${f.bindAddress ?? '127.0.0.1'}`,
     `--secure-port=${f.securePort}`,
     `--cert-dir=${f.certDir}`,
   ];

@@ -24,15 +24,19 @@ export interface Supervised {
   hasExited(): boolean;
 }
 
-// Reads `pid:<n>` and `dir:<path>` lines until EOF, then kills those process groups and removes
-// those directories. It ignores the terminal's signals so a Ctrl-C that reaches the whole
+// Reads `pid:<n>`, `sh:<script>` and `dir:<path>` lines until EOF, then kills those process
+// groups, runs those scripts (a teardown that needs more than a kill, e.g. the test node's) and
+// removes those directories. It ignores the terminal's signals so a Ctrl-C that reaches the whole
 // foreground group cannot kill it before it has done its job.
 const guardScript = `trap '' INT TERM HUP
 pids=''
 dirs=''
+scripts=''
 while IFS= read -r line; do
   case "$line" in
     pid:*) pids="$pids \${line#pid:}" ;;
+    sh:*) scripts="$scripts
+\${line#sh:}" ;;
     dir:*) dirs="$dirs
 \${line#dir:}" ;;
   esac
@@ -40,6 +44,7 @@ done
 # "kill -KILL -<pgid>" signals the whole group (dash's kill takes no "--").
 for pid in $pids; do kill -KILL "-$pid" 2>/dev/null; done
 sleep 1
+printf '%s\\n' "$scripts" | while IFS= read -r script; do [ -n "$script" ] && sh "$script" >/dev/null 2>&1; done
 printf '%s\\n' "$dirs" | while IFS= read -r dir; do [ -n "$dir" ] && rm -rf -- "$dir"; done
 exit 0`;
 
@@ -177,6 +182,11 @@ export class ProcessGroup {
   /** Also remove `dir` if this process dies without stopping the group (see the guard). */
   removeOnDeath(dir: string): void {
     this.#tellGuard(`dir:${dir}`);
+  }
+
+  /** Also run `sh <script>` if this process dies without stopping the group (see the guard). */
+  runOnDeath(script: string): void {
+    this.#tellGuard(`sh:${script}`);
   }
 
   #watch(pid: number): void {

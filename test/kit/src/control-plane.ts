@@ -129,7 +129,7 @@ async function boot(bins: ControlPlaneBinaries, dir: string, group: ProcessGroup
     failFast: died(kcm),
   });
 
-  return handle({
+  return controlPlaneHandle({
     kubeconfigPath,
     server,
     token: creds.token,
@@ -154,10 +154,11 @@ export function attachControlPlane(kubeconfigPath: string): ControlPlane {
   const cluster = kc.getCurrentCluster();
   const token = kc.getCurrentUser()?.token;
   if (!cluster || !token) throw new Error(`${kubeconfigPath}: no current cluster or token`);
-  return handle({ kubeconfigPath, server: cluster.server, token, pids: [], stop: async () => {} });
+  return controlPlaneHandle({ kubeconfigPath, server: cluster.server, token, pids: [], stop: async () => {} });
 }
 
-function handle(base: Pick<ControlPlane, 'kubeconfigPath' | 'server' | 'token' | 'pids' | 'stop'>): ControlPlane {
+/** A ControlPlane from its kubeconfig, credentials and the way to stop it. */
+export function controlPlaneHandle(base: Pick<ControlPlane, 'kubeconfigPath' | 'server' | 'token' | 'pids' | 'stop'>): ControlPlane {
   const kubeConfig = (): KubeConfig => {
     const kc = new KubeConfig();
     kc.loadFromFile(base.kubeconfigPath);

@@ -88,10 +88,10 @@ describe('helm lint', () => {
 });
 
 describe('every helm-values file renders and the API server accepts it', () => {
-  test('there are the four situations of the quick start and docs/deploy.md', () => {
+  test('there are the five situations of the quick starts and docs/deploy.md', () => {
     assert.deepEqual(
       helmValuesFiles().map((f) => basename(f)),
-      ['cloud.yaml', 'host-network.yaml', 'kind.yaml', 'turn.yaml'],
+      ['cloud.yaml', 'host-network.yaml', 'kind.yaml', 'local-node.yaml', 'turn.yaml'],
     );
   });
 

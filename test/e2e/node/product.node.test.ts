@@ -1,0 +1,239 @@
+/**
+ * Corecast as a user meets it, on a cluster with a real node: the chart installed with Helm, the
+ * operator's pod Ready, examples/test-pattern.yaml applied, the FFmpeg and egress pods running,
+ * and headless Chromium playing the player page through the ingress controller — media straight
+ * from the egress pod's own address. Then the faults a cluster brings, one after another on the
+ * same install: pods deleted, the operator's leader killed, a `helm upgrade`, a Process whose
+ * input never connects, and a Process deleted.
+ *
+ * Steps build on each other (one install, one viewer), so they run in order; each waits for what
+ * the user or the viewer would see, never for a fixed time.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Cluster, clusterFromEnv, eventually, openPlayer, type Player, repoRoot } from './harness.ts';
+
+const NS = 'default';
+const RELEASE = ['corecast', '-n', 'corecast-system'];
+const PLAYER_PATH = '/api/v3/process/demo/whep/player';
+
+interface PodSummary {
+  name: string;
+  uid: string;
+  phase: string;
+  ip: string;
+  ready: boolean;
+}
+
+describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_800_000 }, () => {
+  let cluster: Cluster;
+  let player: Player | undefined;
+
+  const pods = async (selector: string, ns = NS): Promise<PodSummary[]> => {
+    const list = JSON.parse(await cluster.kubectl('get', 'pods', '-n', ns, '-l', selector, '-o', 'json')) as {
+      items: { metadata: { name: string; uid: string; deletionTimestamp?: string }; status: { phase: string; podIP?: string; conditions?: { type: string; status: string }[] } }[];
+    };
+    return list.items
+      .filter((p) => !p.metadata.deletionTimestamp)
+      .map((p) => ({
+        name: p.metadata.name,
+        uid: p.metadata.uid,
+        phase: p.status.phase,
+        ip: p.status.podIP ?? '',
+        ready: p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+      }));
+  };
+  const pod = async (name: string): Promise<PodSummary | undefined> => (await pods(`corecast.dev/process=demo`)).find((p) => p.name === name);
+  const runningPod = (name: string, notUid?: string) =>
+    eventually(`pod ${name} Running${notUid ? ' (a new one)' : ''}`, async () => {
+      const p = await pod(name);
+      return p && p.phase === 'Running' && p.ready && p.uid !== notUid ? p : undefined;
+    });
+  const condition = async (name: string, type = 'Ready') => {
+    const proc = JSON.parse(await cluster.kubectl('get', 'proc', name, '-n', NS, '-o', 'json')) as {
+      status?: { conditions?: { type: string; status: string; reason: string; message: string }[]; lastError?: string };
+    };
+    return { cond: proc.status?.conditions?.find((c) => c.type === type), status: proc.status };
+  };
+
+  /**
+   * Each step needs the ones before it: after a failure the rest fail at once, naming the step
+   * that broke, instead of each waiting out its own timeout.
+   */
+  let broken: string | undefined;
+  const step = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      if (broken) throw new Error(`not run: the earlier step "${broken}" failed`);
+      try {
+        await fn();
+      } catch (err) {
+        broken = name;
+        throw err;
+      }
+    });
+
+  before(() => {
+    cluster = clusterFromEnv();
+  });
+  after(async () => {
+    await player?.close();
+  });
+
+  step('helm install: the operator pod becomes Ready', async () => {
+    await cluster.helm('install', ...RELEASE, '--create-namespace', 'charts/corecast', ...cluster.valuesArgs, '--wait', '--timeout', '5m');
+    await cluster.kubectl('wait', '-n', 'corecast-system', '--for=condition=Available', 'deployment', '--all', '--timeout=300s');
+    const out = await cluster.kubectl('get', 'deployment', '-n', 'corecast-system', '-o', 'jsonpath={.items[*].status.readyReplicas}');
+    assert.equal(out.trim(), '1');
+  });
+
+  step('kubectl apply examples/test-pattern.yaml: FFmpeg and egress pods run, the Process is Ready', async () => {
+    await cluster.kubectl('apply', '-n', NS, '-f', `${repoRoot}examples/test-pattern.yaml`);
+    await cluster.kubectl('wait', '-n', NS, '--for=condition=Ready', 'proc/demo', '--timeout=300s');
+    assert.equal((await runningPod('demo-ffmpeg')).phase, 'Running');
+    assert.equal((await runningPod('demo-egress')).phase, 'Running');
+  });
+
+  step('Chromium plays the player page through the ingress controller, media from the egress pod', async () => {
+    player = await openPlayer(`${cluster.ingressUrl}${PLAYER_PATH}`);
+    const s = await player.framesGrow(30, 0);
+    assert.equal(s.state, 'playing');
+    assert.deepEqual([s.width, s.height], [1280, 720]);
+    assert.ok(s.audioPacketsReceived > 0, `no audio: ${JSON.stringify(s)}`);
+    const egress = await runningPod('demo-egress');
+    const remote = await player.mediaRemoteAddress();
+    assert.equal(remote, mediaAddress(egress), 'the selected candidate pair is not the egress pod');
+  });
+
+  step('FFmpeg pod deleted: the viewer keeps its session and plays again once the new pod runs', async () => {
+    assert.ok(player);
+    const before = await player.status();
+    const old = await runningPod('demo-ffmpeg');
+    await cluster.kubectl('delete', 'pod', '-n', NS, 'demo-ffmpeg', '--wait=true');
+    const fresh = await runningPod('demo-ffmpeg', old.uid);
+    assert.notEqual(fresh.uid, old.uid);
+    const after = await player.framesGrow(60, (await player.status()).framesDecoded);
+    assert.equal(after.sessionUrl, before.sessionUrl, 'the viewer was renegotiated');
+    assert.equal(after.posts, before.posts);
+    assert.equal(after.state, 'playing');
+  });
+
+  step('egress pod deleted: the player reconnects by itself and plays again', async () => {
+    assert.ok(player);
+    const before = await player.status();
+    const old = await runningPod('demo-egress');
+    await cluster.kubectl('delete', 'pod', '-n', NS, 'demo-egress', '--wait=false');
+    const fresh = await runningPod('demo-egress', old.uid);
+    const after = await eventually('player plays from the new egress pod', async () => {
+      const s = await player!.status();
+      return s.state === 'playing' && s.sessionUrl !== before.sessionUrl ? s : undefined;
+    });
+    assert.ok(after.reconnects > before.reconnects || after.posts > before.posts);
+    await player.framesGrow(30);
+    assert.equal(await player.mediaRemoteAddress(), mediaAddress(fresh));
+  });
+
+  step('helm upgrade to two operator replicas: the Process and the viewer survive', async () => {
+    assert.ok(player);
+    const before = await player.status();
+    const egress = await runningPod('demo-egress');
+    const ffmpeg = await runningPod('demo-ffmpeg');
+    await cluster.helm('upgrade', ...RELEASE, 'charts/corecast', ...cluster.valuesArgs, '--set', 'operator.replicas=2', '--wait', '--timeout', '5m');
+    await eventually('two operator pods Ready', async () => {
+      const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
+      return ops.length === 2 && ops.every((p) => p.ready);
+    });
+    await player.framesGrow(30);
+    const s = await player.status();
+    assert.equal(s.sessionUrl, before.sessionUrl, 'the viewer was disconnected by the upgrade');
+    assert.equal((await pod('demo-egress'))?.uid, egress.uid, 'the egress pod was replaced');
+    assert.equal((await pod('demo-ffmpeg'))?.uid, ffmpeg.uid, 'the FFmpeg pod was replaced');
+  });
+
+  step('the leader pod killed: the other replica takes the Lease and no child is duplicated', async () => {
+    const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
+    const holder = async () => {
+      const leases = JSON.parse(await cluster.kubectl('get', 'leases', '-n', 'corecast-system', '-o', 'json')) as {
+        items: { spec: { holderIdentity?: string } }[];
+      };
+      return leases.items.map((l) => l.spec.holderIdentity).find((h) => h && ops.some((p) => p.name === h));
+    };
+    const leader = await eventually('a leader', holder);
+    const other = ops.find((p) => p.name !== leader);
+    assert.ok(other);
+    const children = await pods('corecast.dev/process=demo');
+    const killedAt = Date.now();
+    await cluster.kubectl('delete', 'pod', '-n', 'corecast-system', leader, '--grace-period=0', '--force');
+    // The Lease lasts 15 s; the survivor takes it once it has expired.
+    await eventually('the other replica holds the Lease', async () => (await holder()) === other.name, 60_000);
+    const tookOver = (Date.now() - killedAt) / 1000;
+    // The new leader reconciles everything again; wait for it to have done so, then count.
+    await cluster.kubectl('annotate', 'proc', 'demo', '-n', NS, `corecast.dev/test-touch=${Date.now()}`, '--overwrite');
+    await cluster.kubectl('wait', '-n', NS, '--for=condition=Ready', 'proc/demo', '--timeout=120s');
+    const after = await pods('corecast.dev/process=demo');
+    assert.deepEqual(after.map((p) => `${p.name}/${p.uid}`).sort(), children.map((p) => `${p.name}/${p.uid}`).sort());
+    process.stdout.write(`# leader takeover after the kill: ${tookOver.toFixed(1)} s\n`);
+  });
+
+  step('a Process whose input never connects: status and Events say why', async () => {
+    // The node's own address, a port nothing listens on: FFmpeg's connection is refused.
+    const address = new URL(cluster.ingressUrl).hostname;
+    const manifest = {
+      apiVersion: 'corecast.dev/v1alpha1',
+      kind: 'Process',
+      metadata: { name: 'unreachable' },
+      spec: {
+        input: [{ id: 'in', address: `rtmp://${address}:1935/live/none`, options: [] }],
+        output: [{ id: 'out', address: '-', options: ['-f', 'null'] }],
+        reconnectDelaySeconds: 30,
+      },
+    };
+    await applyJson(cluster, manifest);
+    const { cond, status } = await eventually('Ready=False with reason Failed', async () => {
+      const c = await condition('unreachable');
+      return c.cond?.reason === 'Failed' ? c : undefined;
+    });
+    assert.equal(cond?.status, 'False');
+    assert.match(cond?.message ?? '', /Connection refused|Cannot open connection|Input\/output error/i, JSON.stringify(status));
+    const events = await cluster.kubectl('get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=unreachable', '-o', 'json');
+    const reasons = (JSON.parse(events) as { items: { reason: string; note?: string; message?: string }[] }).items.map((e) => e.reason);
+    assert.ok(reasons.includes('Failed'), `events: ${reasons.join(', ')}`);
+    await cluster.kubectl('delete', 'proc', 'unreachable', '-n', NS, '--wait=true');
+  });
+
+  step('kubectl delete proc demo: every child is gone', async () => {
+    await player?.close();
+    player = undefined;
+    await cluster.kubectl('delete', 'proc', 'demo', '-n', NS, '--wait=true');
+    await eventually('no child of demo left', async () => {
+      const left = await cluster.kubectl('get', 'pods,services,ingresses,networkpolicies', '-n', NS, '-l', 'corecast.dev/process=demo', '-o', 'name');
+      return left.trim() === '' ? true : undefined;
+    });
+  });
+
+  step('helm uninstall leaves nothing of the release running', async () => {
+    await cluster.helm('uninstall', ...RELEASE, '--wait', '--timeout', '3m');
+    await eventually('operator pods gone', async () => (await pods('app.kubernetes.io/component=operator', 'corecast-system')).length === 0);
+  });
+});
+
+/**
+ * Where the browser's media comes from: the egress pod's own address (media.mode pod), unless
+ * the cluster maps it elsewhere (kind: its port mappings on 127.0.0.1, CORECAST_MEDIA_ADDRESS).
+ */
+function mediaAddress(egress: PodSummary): string {
+  return process.env.CORECAST_MEDIA_ADDRESS ?? egress.ip;
+}
+
+/** kubectl apply of one object given as JSON on stdin. */
+async function applyJson(cluster: Cluster, obj: unknown): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const { kubeTools } = await import('@corecast/testkit/kube-tools');
+  const { kubectl } = await kubeTools();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(kubectl, [`--kubeconfig=${cluster.kubeconfigPath}`, 'apply', '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl apply: ${err}`))));
+    child.stdin.end(JSON.stringify(obj));
+  });
+}
