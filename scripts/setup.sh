@@ -11,7 +11,7 @@ what=${1:-test}
 
 debs=(ffmpeg)
 [ "$what" = test ] && debs+=(chromium iproute2 unzip coturn tcpdump
-  containerd runc containernetworking-plugins iptables buildah mmdebstrap)
+  containerd runc containernetworking-plugins iptables buildah mmdebstrap gcc libc6-dev)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -31,4 +31,5 @@ if [ "$what" = test ]; then
   bash test/control-plane/build.sh
   bash test/node/build.sh
   bash test/node/images.sh
+  bash test/control-plane/gateway-api-crds.sh >/dev/null
 fi

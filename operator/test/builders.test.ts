@@ -162,7 +162,9 @@ describe('egress pod', () => {
       { name: 'rtp-audio', containerPort: 5006, protocol: 'UDP' },
       { name: 'http', containerPort: 8080, protocol: 'TCP' },
     ]);
-    assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'http' });
+    // Not /readyz (RTP flowing), which deadlocks a replaced egress pod: test/e2e/node's
+    // 'egress pod deleted' step is the regression test, on a real node with kube-proxy.
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: '/healthz', port: 'http' });
     assert.equal(c.env?.[0]?.name, 'CORECAST_EGRESS_CONFIG');
     assert.equal(
       c.env?.some((e) => e.name === 'CORECAST_JWT_SECRET'),

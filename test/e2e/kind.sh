@@ -35,4 +35,5 @@ helm --kubeconfig "$kubeconfig" upgrade --install traefik traefik --repo https:/
 # Media reaches the browser through kind's port mappings on 127.0.0.1, not the egress pod's own address.
 CORECAST_NODE_KUBECONFIG=$kubeconfig CORECAST_INGRESS_URL=http://localhost \
   CORECAST_HELM_VALUES=helm-values/local-node.yaml,helm-values/kind.yaml CORECAST_MEDIA_ADDRESS=127.0.0.1 \
+  CORECAST_GATEWAY_PORT=8000 \
   ./node_modules/.bin/node --test --test-timeout=1800000 test/e2e/node/product.node.test.ts

@@ -90,9 +90,12 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddr
         imagePullPolicy: config.images.pullPolicy,
         env: egressEnv(p, config, mediaAddresses) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
         ports,
-        // /readyz turns true when RTP flows; the Service publishes the pod before that (see
-        // service.ts), otherwise the RTP that makes it ready could never reach it.
-        readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2, failureThreshold: 1 },
+        // Ready means ready to receive: the server listens (RTP sockets and HTTP). Not /readyz
+        // (RTP flowing): kube-proxy clears a UDP Service's stale conntrack entries only once an
+        // endpoint is serving (Ready), and FFmpeg's RTP keeps its entry alive, so a replaced
+        // egress pod that waited for RTP to become ready would never get any — the old entry
+        // keeps sending FFmpeg's packets to the old pod's address (seen on a real node).
+        readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2, failureThreshold: 1 },
         livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
         resources: {
           ...(Object.keys(config.egress.resources.requests).length > 0 ? { requests: { ...config.egress.resources.requests } } : {}),

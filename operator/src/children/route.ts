@@ -5,8 +5,8 @@ import type { HTTPRoute, Ingress, NetworkPolicy, Service } from '../kube/types.t
 import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
 
 /**
- * Service `<name>-egress`: the RTP legs (UDP) and HTTP. publishNotReadyAddresses, because the
- * egress pod is ready only once RTP flows, and RTP reaches it through this Service.
+ * Service `<name>-egress`: the RTP legs (UDP) and HTTP. publishNotReadyAddresses, so RTP is
+ * sent to a new egress pod from its first moment, before its readiness probe has passed.
  */
 export function buildService(p: ProcessView): Service {
   return {

@@ -125,7 +125,7 @@ function runningCondition(o: Observed, s: StatusInputs): ConditionSpec {
   const egress = o.egressPod;
   if (!egress || !isReady(egress)) {
     const w = egress ? waiting(egress) : undefined;
-    const detail = w ? `: ${w.reason}${w.message ? `: ${w.message}` : ''}` : ' (it turns ready once RTP from FFmpeg arrives)';
+    const detail = w ? `: ${w.reason}${w.message ? `: ${w.message}` : ''}` : ' (waiting for its server to listen)';
     return { status: 'False', reason: 'EgressNotReady', message: `FFmpeg is running; pod ${names.egressPod} is not ready yet${detail}.` };
   }
   const url = s.baseUrl ? ` Play it at ${s.baseUrl}${playerPath(o.process.name)}.` : '';

@@ -17,6 +17,25 @@ const NS = 'default';
 const RELEASE = ['corecast', '-n', 'corecast-system'];
 const PLAYER_PATH = '/api/v3/process/demo/whep/player';
 
+/**
+ * The Gateway the gateway step creates: Traefik's class, a listener on the port of its `web`
+ * entry point (80 on the test node; kind.sh's Traefik listens on 8000 inside its pod).
+ */
+const GATEWAY = {
+  className: process.env.CORECAST_GATEWAY_CLASS ?? 'traefik',
+  port: Number(process.env.CORECAST_GATEWAY_PORT ?? 80),
+};
+
+interface Cond {
+  type: string;
+  status: string;
+}
+interface Conditioned {
+  status?: { conditions?: Cond[] };
+}
+const isTrue = (conditions: Cond[] | undefined, type: string): boolean =>
+  conditions?.some((c) => c.type === type && c.status === 'True') ?? false;
+
 interface PodSummary {
   name: string;
   uid: string;
@@ -31,7 +50,10 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
 
   const pods = async (selector: string, ns = NS): Promise<PodSummary[]> => {
     const list = JSON.parse(await cluster.kubectl('get', 'pods', '-n', ns, '-l', selector, '-o', 'json')) as {
-      items: { metadata: { name: string; uid: string; deletionTimestamp?: string }; status: { phase: string; podIP?: string; conditions?: { type: string; status: string }[] } }[];
+      items: {
+        metadata: { name: string; uid: string; deletionTimestamp?: string };
+        status: { phase: string; podIP?: string; conditions?: { type: string; status: string }[] };
+      }[];
     };
     return list.items
       .filter((p) => !p.metadata.deletionTimestamp)
@@ -43,7 +65,8 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
         ready: p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
       }));
   };
-  const pod = async (name: string): Promise<PodSummary | undefined> => (await pods(`corecast.dev/process=demo`)).find((p) => p.name === name);
+  const pod = async (name: string): Promise<PodSummary | undefined> =>
+    (await pods(`corecast.dev/process=demo`)).find((p) => p.name === name);
   const runningPod = (name: string, notUid?: string) =>
     eventually(`pod ${name} Running${notUid ? ' (a new one)' : ''}`, async () => {
       const p = await pod(name);
@@ -137,7 +160,17 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
     const before = await player.status();
     const egress = await runningPod('demo-egress');
     const ffmpeg = await runningPod('demo-ffmpeg');
-    await cluster.helm('upgrade', ...RELEASE, 'charts/corecast', ...cluster.valuesArgs, '--set', 'operator.replicas=2', '--wait', '--timeout', '5m');
+    await cluster.helm(
+      'upgrade',
+      ...RELEASE,
+      'charts/corecast',
+      ...cluster.valuesArgs,
+      '--set',
+      'operator.replicas=2',
+      '--wait',
+      '--timeout',
+      '5m',
+    );
     await eventually('two operator pods Ready', async () => {
       const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
       return ops.length === 2 && ops.every((p) => p.ready);
@@ -174,6 +207,60 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
     process.stdout.write(`# leader takeover after the kill: ${tookOver.toFixed(1)} s\n`);
   });
 
+  step('gateway.enabled: an HTTPRoute on a Traefik Gateway replaces the Ingress, and a new viewer plays through it', async () => {
+    await applyJson(cluster, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'corecast', namespace: NS },
+      spec: {
+        gatewayClassName: GATEWAY.className,
+        listeners: [{ name: 'web', protocol: 'HTTP', port: GATEWAY.port, allowedRoutes: { namespaces: { from: 'All' } } }],
+      },
+    });
+    await eventually('Gateway corecast Programmed', async () => {
+      const g = JSON.parse(await cluster.kubectl('get', 'gateway', 'corecast', '-n', NS, '-o', 'json')) as Conditioned;
+      return isTrue(g.status?.conditions, 'Programmed');
+    });
+    await cluster.helm(
+      'upgrade',
+      ...RELEASE,
+      'charts/corecast',
+      ...cluster.valuesArgs,
+      '--set',
+      'operator.replicas=2',
+      '--set',
+      'gateway.enabled=true',
+      '--set',
+      'gateway.parentRefs[0].name=corecast',
+      '--set',
+      `gateway.parentRefs[0].namespace=${NS}`,
+      '--wait',
+      '--timeout',
+      '5m',
+    );
+    await eventually(
+      'HTTPRoute demo accepted by the Gateway, Ingress demo gone',
+      async () => {
+        const routes = JSON.parse(await cluster.kubectl('get', 'httproutes', '-n', NS, '-o', 'json')) as {
+          items: ({ metadata: { name: string } } & { status?: { parents?: { conditions?: Cond[] }[] } })[];
+        };
+        const route = routes.items.find((r) => r.metadata.name === 'demo');
+        const accepted = route?.status?.parents?.some((p) => isTrue(p.conditions, 'Accepted')) ?? false;
+        const ingresses = await cluster.kubectl('get', 'ingresses', '-n', NS, '-o', 'name');
+        return accepted && ingresses.trim() === '';
+      },
+      180_000,
+    );
+    const viewer = await openPlayer(`${cluster.ingressUrl}${PLAYER_PATH}`);
+    try {
+      const s = await viewer.framesGrow(30, 0);
+      assert.equal(s.state, 'playing');
+      assert.deepEqual([s.width, s.height], [1280, 720]);
+    } finally {
+      await viewer.close();
+    }
+  });
+
   step('a Process whose input never connects: status and Events say why', async () => {
     // The node's own address, a port nothing listens on: FFmpeg's connection is refused.
     const address = new URL(cluster.ingressUrl).hostname;
@@ -205,14 +292,26 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
     player = undefined;
     await cluster.kubectl('delete', 'proc', 'demo', '-n', NS, '--wait=true');
     await eventually('no child of demo left', async () => {
-      const left = await cluster.kubectl('get', 'pods,services,ingresses,networkpolicies', '-n', NS, '-l', 'corecast.dev/process=demo', '-o', 'name');
+      const left = await cluster.kubectl(
+        'get',
+        'pods,services,ingresses,httproutes,networkpolicies',
+        '-n',
+        NS,
+        '-l',
+        'corecast.dev/process=demo',
+        '-o',
+        'name',
+      );
       return left.trim() === '' ? true : undefined;
     });
   });
 
   step('helm uninstall leaves nothing of the release running', async () => {
     await cluster.helm('uninstall', ...RELEASE, '--wait', '--timeout', '3m');
-    await eventually('operator pods gone', async () => (await pods('app.kubernetes.io/component=operator', 'corecast-system')).length === 0);
+    await eventually(
+      'operator pods gone',
+      async () => (await pods('app.kubernetes.io/component=operator', 'corecast-system')).length === 0,
+    );
   });
 });
 

@@ -15,13 +15,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
 import { type ControlPlane, controlPlaneHandle } from './control-plane.ts';
 import { ensureControlPlaneBinaries } from './control-plane-binaries.ts';
 import { kubeconfigYaml, writeCredentials } from './control-plane-credentials.ts';
 import { apiserverArgs, controllerManagerArgs, etcdArgs } from './control-plane-flags.ts';
 import { probe, waitUntil } from './control-plane-net.ts';
 import { ProcessGroup, type Supervised } from './control-plane-processes.ts';
+import { installGatewayApiCrds } from './gateway-api-crds.ts';
 import { ensureNodeBinaries } from './node-binaries.ts';
 import {
   containerdConfig,
@@ -180,12 +181,12 @@ export async function startNodeCluster(opts: NodeOptions = {}): Promise<NodeClus
     const coredns = spawnIn('coredns', nodeBins.coredns, corednsArgs(p));
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfigPath);
+    // Traefik serves both APIs, as its Helm chart sets it up: the IngressClass and GatewayClass
+    // `traefik`, and the Gateway API's CRDs, which must be there before its provider starts.
     await ensureIngressClass(kc);
-    const traefik = spawnIn(
-      'traefik',
-      nodeBins.traefik,
-      traefikArgs({ server, token: creds.token, caFile, gatewayApi: false }),
-    );
+    await installGatewayApiCrds(kc);
+    await ensureGatewayClass(kc);
+    const traefik = spawnIn('traefik', nodeBins.traefik, traefikArgs({ server, token: creds.token, caFile, gatewayApi: true }));
     const all = [etcd, apiserver, kcm, scheduler, containerd, kubelet, proxy, coredns, traefik];
 
     const core = kc.makeApiClient(CoreV1Api);
@@ -270,6 +271,26 @@ async function ensureIngressClass(kc: KubeConfig): Promise<void> {
   const api = kc.makeApiClient(NetworkingV1Api);
   await api
     .createIngressClass({ body: { metadata: { name: 'traefik' }, spec: { controller: 'traefik.io/ingress-controller' } } })
+    .catch((err: unknown) => {
+      if ((err as { code?: number }).code !== 409) throw err;
+    });
+}
+
+/** Traefik's GatewayClass (Gateways of this class are programmed by the node's Traefik). */
+async function ensureGatewayClass(kc: KubeConfig): Promise<void> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  await api
+    .createClusterCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      plural: 'gatewayclasses',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'GatewayClass',
+        metadata: { name: 'traefik' },
+        spec: { controllerName: 'traefik.io/gateway-controller' },
+      },
+    })
     .catch((err: unknown) => {
       if ((err as { code?: number }).code !== 409) throw err;
     });

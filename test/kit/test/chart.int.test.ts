@@ -606,6 +606,7 @@ describe('the Grafana dashboard', () => {
 describe('kind-config.yaml', () => {
   const config = parse(readFileSync(join(repoRoot, 'kind-config.yaml'), 'utf8'));
   const values = parse(readFileSync(join(helmValuesDir, 'kind.yaml'), 'utf8'));
+  const base = parse(readFileSync(join(helmValuesDir, 'local-node.yaml'), 'utf8'));
   const node = config.nodes.find((n: any) => n.role === 'control-plane');
   const mappings: { containerPort: number; hostPort: number; protocol?: string }[] = node.extraPortMappings;
 
@@ -632,6 +633,12 @@ describe('kind-config.yaml', () => {
   test('kind.yaml advertises an address the host browser reaches through those mappings', () => {
     assert.equal(values.media.mode, 'hostNetwork');
     assert.deepEqual(values.media.publicAddresses, ['127.0.0.1']);
-    assert.equal(values.images.pullPolicy, 'Never');
+  });
+
+  test('kind.yaml is layered on local-node.yaml and changes only media, the public URL and the viewer cap', () => {
+    assert.deepEqual(Object.keys(values).sort(), ['egress', 'media', 'publicBaseUrl']);
+    assert.equal(base.images.pullPolicy, 'Never');
+    assert.equal(base.ingress.className, 'traefik');
+    assert.equal(base.media.mode, 'pod');
   });
 });

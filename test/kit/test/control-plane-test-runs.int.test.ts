@@ -18,12 +18,13 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const controlPlaneNames = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
 
-/** The global setup exactly as scripts/run-tests.ts passes it to `node --test`. */
+/** The integration level's global setup exactly as scripts/run-tests.ts passes it to `node --test`. */
 function wiredGlobalSetup(): string {
   const script = readFileSync(join(repoRoot, 'scripts/run-tests.ts'), 'utf8');
-  const path = /^const GLOBAL_SETUP = '([^']+)';$/m.exec(script)?.[1];
-  assert.ok(path, 'scripts/run-tests.ts defines no GLOBAL_SETUP');
-  assert.ok(script.includes('`--test-global-setup=${GLOBAL_SETUP}`'), 'scripts/run-tests.ts does not pass GLOBAL_SETUP to node --test');
+  const table = /^const GLOBAL_SETUP[^=]*= \{([^}]*)\};$/m.exec(script)?.[1] ?? '';
+  const path = /^\s*int: '([^']+)',$/m.exec(table)?.[1];
+  assert.ok(path, 'scripts/run-tests.ts defines no GLOBAL_SETUP for the int level');
+  assert.ok(script.includes('`--test-global-setup=${setup}`'), 'scripts/run-tests.ts does not pass the level\'s GLOBAL_SETUP to node --test');
   return path;
 }
 
