@@ -50,6 +50,13 @@ export const EgressStream = z.object({
   audio: RtpLeg({ port: PORTS.audioRtp, payloadType: 111 }).default({ port: PORTS.audioRtp, payloadType: 111 }),
   maxViewers: z.number().int().min(1).max(10000).default(8).describe('Most viewers of this stream at once.'),
   sourceAddresses: z.array(ipOrCidr).default([]).describe('Accept RTP only from these addresses or blocks; empty accepts any sender.'),
+  sourceAddressFile: z
+    .string()
+    .regex(/^\//, 'must be an absolute path')
+    .optional()
+    .describe(
+      "A file naming the source's addresses (comma- or space-separated), read again every second: RTP is then accepted only from them, nothing while it is empty. The operator points it at a downward API file of the pod's corecast.dev/rtp-source annotation.",
+    ),
 });
 
 /** How viewers authenticate. */

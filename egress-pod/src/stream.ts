@@ -7,6 +7,7 @@ import { Fanout, type FanoutOptions, type FanoutStats, type ViewerSet } from './
 import { Ingest, type IngestPorts } from './ingest.ts';
 import type { Logger } from './log.ts';
 import type { EgressMetrics } from './metrics.ts';
+import { PinFile } from './pin-file.ts';
 import { type MediaSink, Source, type SourceState, type SourceTiming } from './source.ts';
 
 /** Where a stream's media goes when it is not fanned out on this thread (workers/pool.ts). */
@@ -61,6 +62,7 @@ export class Stream {
   /** Viewers receiving media. */
   readonly fanout: ViewerSet;
   readonly #ingest: Ingest;
+  readonly #pinFile: PinFile | undefined;
   #ports: IngestPorts | undefined;
 
   /** `onState` hears every source state change (the pod closes sessions on `gone`). */
@@ -116,13 +118,31 @@ export class Stream {
       video: metrics.bytesIn.labels({ process, kind: 'video' }),
       audio: metrics.bytesIn.labels({ process, kind: 'audio' }),
     };
-    this.#ingest = new Ingest(config, this.source, {
-      accepted: (kind, bytes) => {
-        inPackets[kind].inc();
-        inBytes[kind].inc(bytes);
+    this.#ingest = new Ingest(
+      config,
+      this.source,
+      {
+        accepted: (kind, bytes) => {
+          inPackets[kind].inc();
+          inBytes[kind].inc(bytes);
+        },
+        dropped: (kind, reason) => metrics.drops.inc({ process, kind, reason }),
       },
-      dropped: (kind, reason) => metrics.drops.inc({ process, kind, reason }),
-    });
+      { timeoutMs: timing.timeoutMs, log },
+    );
+    if (config.sourceAddressFile !== undefined) {
+      this.#pinFile = new PinFile(config.sourceAddressFile, (addresses) => this.#ingest.pin(addresses), log);
+    }
+  }
+
+  /** The SSRC a leg of the source follows now. */
+  sourceSsrc(kind: 'video' | 'audio'): number | undefined {
+    return this.#ingest.ssrc(kind);
+  }
+
+  /** The addresses RTP is pinned to (sourceAddressFile), or undefined without a pin file. */
+  get pinned(): readonly string[] | undefined {
+    return this.#ingest.pinned;
   }
 
   /** Bound RTP ports (after start). */
@@ -133,6 +153,7 @@ export class Stream {
 
   /** Binds the RTP sockets and starts the liveness clock. */
   async start(): Promise<IngestPorts> {
+    this.#pinFile?.start();
     this.#ports = await this.#ingest.start();
     this.source.start();
     return this.#ports;
@@ -140,6 +161,7 @@ export class Stream {
 
   /** Closes the RTP sockets and stops the clock. */
   async stop(): Promise<void> {
+    this.#pinFile?.stop();
     this.source.stop();
     await this.#ingest.close();
   }

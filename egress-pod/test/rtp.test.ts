@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkRtp, rtcpHasBye } from '../src/rtp/check.ts';
+import { parsePin } from '../src/ingest.ts';
+import { checkRtp, rtcpByeSsrcs, rtcpHasBye } from '../src/rtp/check.ts';
 import { inspectH264, NAL, stapA } from '../src/rtp/h264.ts';
 import { seqAfter, Timeline } from '../src/rtp/timeline.ts';
 
@@ -37,6 +38,26 @@ describe('checkRtp', () => {
     const bye = Buffer.from([0x81, 203, 0, 1, 0, 0, 0, 1]);
     assert.equal(rtcpHasBye(Buffer.concat([sr, bye])), true);
     assert.equal(rtcpHasBye(sr), false);
+  });
+
+  it('pinned ingest: reads the SSRCs a BYE says goodbye for (a BYE counts only for the SSRC it names)', () => {
+    const sr = Buffer.from([0x80, 200, 0, 1, 0, 0, 0, 1]);
+    const bye = Buffer.from([0x82, 203, 0, 2, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xfe]);
+    assert.deepEqual(rtcpByeSsrcs(Buffer.concat([sr, bye])), [7, 0xfffffffe]);
+    assert.deepEqual(rtcpByeSsrcs(sr), []);
+    assert.deepEqual(rtcpByeSsrcs(Buffer.from([0x83, 203, 0, 3, 0, 0, 0, 9])), [9], 'a count past the end reads what is there');
+  });
+});
+
+describe('parsePin (pinned ingest: the pin file)', () => {
+  it('reads addresses separated by commas or white space; empty is no pin', () => {
+    assert.deepEqual(parsePin('10.0.0.7'), { addresses: ['10.0.0.7'] });
+    assert.deepEqual(parsePin(' 10.0.0.7,fd00::7\n'), { addresses: ['10.0.0.7', 'fd00::7'] });
+    assert.deepEqual(parsePin(''), { addresses: [] });
+  });
+  it('refuses anything that is not an address', () => {
+    assert.deepEqual(parsePin('10.0.0.0/8'), { error: '"10.0.0.0/8" is not an IP address' });
+    assert.deepEqual(parsePin('ffmpeg.local'), { error: '"ffmpeg.local" is not an IP address' });
   });
 });
 

@@ -4,10 +4,10 @@
  */
 
 /** Why an ingest datagram was dropped (the `reason` label of the drop counter). */
-export type DropReason = 'short' | 'version' | 'rtcp' | 'payload-type' | 'source' | 'malformed';
+export type DropReason = 'short' | 'version' | 'rtcp' | 'payload-type' | 'source' | 'ssrc' | 'malformed';
 
 /** Every drop reason, for metric initialisation. */
-export const DROP_REASONS: readonly DropReason[] = ['short', 'version', 'rtcp', 'payload-type', 'source', 'malformed'];
+export const DROP_REASONS: readonly DropReason[] = ['short', 'version', 'rtcp', 'payload-type', 'source', 'ssrc', 'malformed'];
 
 /** RTP fixed header length (RFC 3550 §5.1). */
 const RTP_HEADER = 12;
@@ -49,4 +49,22 @@ export function rtcpHasBye(datagram: Buffer): boolean {
     offset += (datagram.readUInt16BE(offset + 2) + 1) * 4;
   }
   return false;
+}
+
+/**
+ * The SSRCs an RTCP compound packet says goodbye for: every BYE's source list (RFC 3550 §6.6:
+ * the count is the low five bits of the first octet, the SSRCs follow the 4-byte header).
+ * Entries past the end of the datagram are ignored.
+ */
+export function rtcpByeSsrcs(datagram: Buffer): number[] {
+  const ssrcs: number[] = [];
+  let offset = 0;
+  while (offset + 4 <= datagram.length) {
+    if (datagram[offset + 1] === 203) {
+      const count = datagram[offset]! & 0x1f;
+      for (let i = 0; i < count && offset + 8 + i * 4 <= datagram.length; i++) ssrcs.push(datagram.readUInt32BE(offset + 4 + i * 4));
+    }
+    offset += (datagram.readUInt16BE(offset + 2) + 1) * 4;
+  }
+  return ssrcs;
 }
