@@ -10,7 +10,10 @@
  * the user or the viewer would see, never for a fixed time.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { outsidePackets } from '@corecast/testkit/node-cluster';
+import { NODE } from '@corecast/testkit/node-config';
 import { type Cluster, clusterFromEnv, eventually, openPlayer, type Player, repoRoot } from './harness.ts';
 
 const NS = 'default';
@@ -84,11 +87,11 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
    * that broke, instead of each waiting out its own timeout.
    */
   let broken: string | undefined;
-  const step = (name: string, fn: () => Promise<void>) =>
-    it(name, async () => {
+  const step = (name: string, fn: (t: TestContext) => Promise<void>) =>
+    it(name, async (t) => {
       if (broken) throw new Error(`not run: the earlier step "${broken}" failed`);
       try {
-        await fn();
+        await fn(t);
       } catch (err) {
         broken = name;
         throw err;
@@ -207,6 +210,42 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
     process.stdout.write(`# leader takeover after the kill: ${tookOver.toFixed(1)} s\n`);
   });
 
+  step("the leader's process SIGKILLed (no release): the Lease is renewed again and a restart request is carried out once", async (t) => {
+    const leaseOf = async () => {
+      const leases = JSON.parse(await cluster.kubectl('get', 'leases', '-n', 'corecast-system', '-o', 'json')) as {
+        items: { spec: { holderIdentity?: string; renewTime?: string } }[];
+      };
+      const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
+      return leases.items.map((l) => l.spec).find((s) => s.holderIdentity && ops.some((p) => p.name === s.holderIdentity));
+    };
+    const leader = (await eventually('a leader', leaseOf)).holderIdentity!;
+    const pid = processOfPod('operator/src/main.ts', leader);
+    if (pid === undefined) {
+      t.skip(`the process of pod ${leader} is not on this machine (a kind node): only the test node can SIGKILL it`);
+      return;
+    }
+    const ffmpeg = await runningPod('demo-ffmpeg');
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+    // Whoever holds it next (the standby, or the restarted container under the same pod name)
+    // must renew it after the kill, and act: a restart request is carried out exactly once.
+    await eventually(
+      'the Lease renewed after the kill',
+      async () => {
+        const l = await leaseOf();
+        return l?.renewTime && Date.parse(l.renewTime) > killedAt + 1000;
+      },
+      90_000,
+    );
+    const tookOver = (Date.now() - killedAt) / 1000;
+    await cluster.kubectl('annotate', 'proc', 'demo', '-n', NS, `corecast.dev/restart=${killedAt}`, '--overwrite');
+    const fresh = await runningPod('demo-ffmpeg', ffmpeg.uid);
+    const all = await pods('corecast.dev/process=demo');
+    assert.deepEqual(all.map((p) => p.name).sort(), ['demo-egress', 'demo-ffmpeg']);
+    assert.notEqual(fresh.uid, ffmpeg.uid);
+    process.stdout.write(`# Lease renewed ${tookOver.toFixed(1)} s after SIGKILL of the leader\n`);
+  });
+
   step('gateway.enabled: an HTTPRoute on a Traefik Gateway replaces the Ingress, and a new viewer plays through it', async () => {
     await applyJson(cluster, {
       apiVersion: 'gateway.networking.k8s.io/v1',
@@ -313,7 +352,33 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
       async () => (await pods('app.kubernetes.io/component=operator', 'corecast-system')).length === 0,
     );
   });
+
+  // Not a step: it holds whatever the steps above got to.
+  it('through all of it, nothing on the node or in a Pod sent a packet towards an outside address', async (t) => {
+    if (!existsSync(`/run/netns/${NODE.netns}`)) {
+      t.skip('not on the test node (kind): its namespace and dead-end route are not here');
+      return;
+    }
+    assert.equal(await outsidePackets(), 0);
+  });
 });
+
+/**
+ * The pid of a container's process on this machine (the test node runs containers as local
+ * processes): its command line contains `command` and its HOSTNAME is the pod's name.
+ */
+function processOfPod(command: string, podName: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(command)) continue;
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`HOSTNAME=${podName}`)) return Number(entry);
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  return undefined;
+}
 
 /**
  * Where the browser's media comes from: the egress pod's own address (media.mode pod), unless

@@ -54,6 +54,8 @@ export interface NodeCluster extends ControlPlane {
   address: string;
   /** The state directory (component logs are `<dir>/<component>.log`). */
   dir: string;
+  /** Packets sent so far towards an address outside the cluster (the dead-end default route). */
+  outsidePackets(): Promise<number>;
   /** Runs a command inside the node's network namespace. */
   exec(command: string, args: readonly string[]): Promise<string>;
 }
@@ -212,6 +214,7 @@ export async function startNodeCluster(opts: NodeOptions = {}): Promise<NodeClus
       address: NODE.address,
       dir: p.dir,
       exec,
+      outsidePackets: () => outsidePackets(),
     };
   } catch (err) {
     log(`start failed; logs in ${p.dir}`);
@@ -220,6 +223,15 @@ export async function startNodeCluster(opts: NodeOptions = {}): Promise<NodeClus
     await run('sh', ['-c', `sed 's/^rm -rf "$dir"$/: kept/' '${p.cleanupScript}' | sh`]).catch(() => {});
     throw err;
   }
+}
+
+/** tx_packets of the node's dead-end default route (see createNodeNetwork). */
+export async function outsidePackets(): Promise<number> {
+  const { stdout } = await run('ip', ['-n', NODE.netns, '-s', '-j', 'link', 'show', NODE.outInterface]);
+  const [link] = JSON.parse(stdout) as { stats64?: { tx?: { packets?: number } } }[];
+  const packets = link?.stats64?.tx?.packets;
+  if (packets === undefined) throw new Error(`no counters for ${NODE.outInterface} in ${NODE.netns}`);
+  return packets;
 }
 
 /** Creates the node's network namespace, its link to the host, and the host's route to Pods. */
@@ -239,6 +251,31 @@ async function createNodeNetwork(): Promise<void> {
   await ip('-n', NODE.netns, 'link', 'set', 'eth0', 'up');
   // The host reaches Pods (a browser here plays from a Pod's ICE candidate) through the node.
   await ip('route', 'add', NODE.podCidr, 'via', NODE.address, 'dev', NODE.hostInterface);
+  // The way out that is no way out: the node's default route leads into a veth pair whose other
+  // end is also inside the node, towards a gateway that does not exist (its neighbour entry is
+  // static, so packets really leave instead of waiting for ARP). Every packet anything on the
+  // node or in a Pod sends to an address outside the cluster is counted there and goes nowhere.
+  await ip('-n', NODE.netns, 'link', 'add', NODE.outInterface, 'type', 'veth', 'peer', 'name', `${NODE.outInterface}-peer`);
+  await ip('-n', NODE.netns, 'addr', 'add', `${NODE.outAddress}/30`, 'dev', NODE.outInterface);
+  await ip('-n', NODE.netns, 'link', 'set', `${NODE.outInterface}-peer`, 'up');
+  await ip('-n', NODE.netns, 'link', 'set', NODE.outInterface, 'up');
+  await ip('-n', NODE.netns, 'neigh', 'add', NODE.outGateway, 'lladdr', '02:00:00:00:00:fe', 'dev', NODE.outInterface, 'nud', 'permanent');
+  await ip('-n', NODE.netns, 'route', 'add', 'default', 'via', NODE.outGateway, 'dev', NODE.outInterface);
+  // This machine's own addresses are not outside: a browser here offers them as ICE host
+  // candidates, and the egress pod's checks to them reach the browser through the host's end.
+  for (const address of await hostAddresses()) {
+    await ip('-n', NODE.netns, 'route', 'add', `${address}/32`, 'via', NODE.hostAddress, 'dev', 'eth0');
+  }
+}
+
+/** The host's own IPv4 addresses, but loopback and its end of the link to the node. */
+async function hostAddresses(): Promise<string[]> {
+  const { stdout } = await run('ip', ['-4', '-j', 'addr', 'show']);
+  const links = JSON.parse(stdout) as { ifname: string; addr_info?: { local: string }[] }[];
+  return links
+    .filter((l) => l.ifname !== 'lo' && l.ifname !== NODE.hostInterface)
+    .flatMap((l) => (l.addr_info ?? []).map((a) => a.local))
+    .filter((a) => !a.startsWith('127.'));
 }
 
 /** A node left by a run that died: its owner is gone, so tear it down; a live owner is an error. */

@@ -4,8 +4,8 @@
  *
  * The node is one network namespace (`corecast-node`) joined to the host by a veth pair. Every
  * address is taken from 198.18.0.0/15 (RFC 2544's benchmarking range), so nothing resembles a
- * real network, and the namespace has no default route: a packet for any other address has
- * nowhere to go. Inside it run etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+ * real network, and the namespace's default route is a dead end that counts what takes it
+ * (`out0`): a packet for any other address goes nowhere, and a test can see that none was sent. Inside it run etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
  * containerd, kubelet, kube-proxy, CoreDNS and Traefik; Pods hang off a bridge.
  *
  *   host (root namespace)            corecast-node namespace                 Pods
@@ -34,6 +34,13 @@ export const NODE = {
   /** Service ClusterIPs (kube-proxy, iptables mode); the `kubernetes` Service is the first. */
   serviceCidr: '198.19.0.0/16',
   clusterDomain: 'cluster.local',
+  /**
+   * The node's default route: a dead end that counts what tries to leave (node-cluster.ts), so a
+   * test can prove that nothing on the node contacts an outside address.
+   */
+  outInterface: 'out0',
+  outAddress: '198.18.0.5',
+  outGateway: '198.18.0.6',
   apiserverPort: 6443,
   ingressPort: 80,
   /** Traefik's ping endpoint (readiness of the ingress controller). */
