@@ -5,7 +5,7 @@
  */
 import { EGRESS_CONFIG_ENV, EGRESS_SECRET_ENV, type EgressConfigInput, egressStreamFor, PORTS } from '@corecast/api';
 import type { OperatorConfig } from '../config.ts';
-import type { Pod } from '../kube/types.ts';
+import type { DeepReadonly, Pod } from '../kube/types.ts';
 import { childMeta, childNames, type ProcessView } from './common.ts';
 import { POD_ANNOTATIONS } from './ffmpeg-pod.ts';
 import { contentHash } from './hash.ts';
@@ -20,6 +20,39 @@ export const EGRESS_PORTS = [
 
 /** Annotation of an egress pod listing the load-balancer addresses it advertises (comma-separated). */
 export const MEDIA_ADDRESSES_ANNOTATION = 'corecast.dev/media-addresses';
+
+/**
+ * Annotation of an egress pod naming its FFmpeg pod's addresses (comma-separated; "" while none
+ * is known): the egress container reads it from a downward API file (RTP_SOURCE_FILE, which the
+ * kubelet rewrites when the annotation changes) and accepts RTP only from them. It is left out
+ * of the spec hash, so a new FFmpeg pod re-pins the running egress pod instead of replacing it.
+ */
+export const RTP_SOURCE_ANNOTATION = 'corecast.dev/rtp-source';
+
+/** Directory of the downward API volume holding the pin. */
+export const RTP_SOURCE_DIR = '/etc/corecast/rtp-source';
+
+/** The pin file in the egress container (the egress configuration's `sourceAddressFile`). */
+export const RTP_SOURCE_FILE = `${RTP_SOURCE_DIR}/address`;
+
+/** The downward API volume with the pin, and its mount. */
+const RTP_SOURCE_VOLUME = {
+  name: 'rtp-source',
+  downwardAPI: { items: [{ path: 'address', fieldRef: { fieldPath: `metadata.annotations['${RTP_SOURCE_ANNOTATION}']` } }] },
+};
+const RTP_SOURCE_MOUNT = { name: 'rtp-source', mountPath: RTP_SOURCE_DIR, readOnly: true };
+
+/**
+ * The pin for the egress pod: the FFmpeg pod's addresses (status.podIPs, else status.podIP) —
+ * also while it terminates, so its BYE still counts — or "" when there is no FFmpeg pod or it
+ * has no address yet: then the egress accepts no RTP at all, since no sender is the source.
+ */
+export function rtpSource(ffmpegPod: DeepReadonly<Pod> | undefined): string {
+  const status = ffmpegPod?.status;
+  const ips = (status?.podIPs ?? []).map((a) => a.ip).filter((ip): ip is string => Boolean(ip));
+  if (ips.length === 0 && status?.podIP) ips.push(status.podIP);
+  return ips.join(',');
+}
 
 /**
  * ICE settings of one egress pod: the configured ones, plus — with a media Service — the load
@@ -40,7 +73,8 @@ export function egressConfig(p: ProcessView, config: OperatorConfig, mediaAddres
   const e = config.egress;
   return {
     http: { host: '0.0.0.0', port: PORTS.http },
-    streams: [egressStreamFor({ name: p.name, spec: p.spec })],
+    // RTP only from the FFmpeg pod: its address comes through the pin file (RTP_SOURCE_ANNOTATION).
+    streams: [{ ...egressStreamFor({ name: p.name, spec: p.spec }), sourceAddressFile: RTP_SOURCE_FILE }],
     maxViewers: e.maxViewersPerPod,
     auth: e.auth,
     embed: e.embed,
@@ -70,8 +104,11 @@ export function egressEnv(p: ProcessView, config: OperatorConfig, mediaAddresses
   return env;
 }
 
-/** Builds the egress pod; `mediaAddresses` as for egressConfig. */
-export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[]): Pod {
+/**
+ * Builds the egress pod; `mediaAddresses` as for egressConfig; `rtpSourceAddresses` the pin
+ * (rtpSource of the FFmpeg pod), which is not hashed.
+ */
+export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[], rtpSourceAddresses = ''): Pod {
   const hostNetwork = config.egress.hostNetwork;
   // With host networking every port is a host port: the scheduler then places at most one
   // egress pod per node, and a second one waits (Pending) instead of failing to bind.
@@ -103,10 +140,10 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddr
         } as Record<string, Record<string, string>>,
         securityContext: restrictedContainerSecurity(),
         terminationMessagePolicy: 'FallbackToLogsOnError',
-        volumeMounts: [TMP_MOUNT],
+        volumeMounts: [TMP_MOUNT, RTP_SOURCE_MOUNT],
       },
     ],
-    volumes: [TMP_VOLUME],
+    volumes: [TMP_VOLUME, RTP_SOURCE_VOLUME],
   };
   const metadata = childMeta(
     p,
@@ -115,6 +152,7 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddr
     mediaAddresses ? { annotations: { [MEDIA_ADDRESSES_ANNOTATION]: mediaAddresses.join(',') } } : {},
   );
   const hash = contentHash({ spec, labels: metadata.labels, annotations: metadata.annotations, owner: p.uid });
-  metadata.annotations = { ...metadata.annotations, [POD_ANNOTATIONS.specHash]: hash };
+  // The pin is added after hashing: a new FFmpeg pod changes it, and the egress pod stays.
+  metadata.annotations = { ...metadata.annotations, [POD_ANNOTATIONS.specHash]: hash, [RTP_SOURCE_ANNOTATION]: rtpSourceAddresses };
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
 }

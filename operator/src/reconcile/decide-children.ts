@@ -6,7 +6,7 @@
 import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import { type ProcessView, reloadToken, restartToken } from '../children/common.ts';
 import { objectDiff } from '../children/derivative.ts';
-import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION } from '../children/egress-pod.ts';
+import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION, rtpSource } from '../children/egress-pod.ts';
 import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
 import { buildMediaService, usesMediaService } from '../children/media-service.ts';
 import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '../children/route.ts';
@@ -147,7 +147,8 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
 
   const live = o.egressPod;
   if (!loadBalanced || mediaAddresses) {
-    const pod = buildEgressPod(p, ctx.config, mediaAddresses);
+    // The pin (the FFmpeg pod's address) is not hashed: a change is an update of the live pod.
+    const pod = buildEgressPod(p, ctx.config, mediaAddresses, rtpSource(o.ffmpegPod));
     if (!live) applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
     else if (!isDeleting(live)) {
       if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress', mediaAddresses)));
