@@ -21,8 +21,21 @@ export const EGRESS_SECRET_ENV = {
   embedSecret: 'CORECAST_EMBED_SECRET',
 } as const;
 
-/** Default name of the claim listing the processes a token may view. */
+/**
+ * Default name of the claim listing the processes a token may view: entries `<namespace>/<name>`,
+ * `<namespace>/*` or `*` (docs/security.md). A bare `<name>` is refused: it does not say which
+ * tenant's process it means.
+ */
 export const PROCESSES_CLAIM = 'corecast.dev/processes';
+
+/** Shortest HS256 or embed-URL secret accepted (RFC 7518 §3.2: a key at least as long as the hash). */
+export const MIN_SECRET_BYTES = 32;
+
+/** True for a loopback host name or address (a JWKS over plain http is allowed only there). */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
 
 const port = z.number().int().min(0).max(65535);
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
@@ -32,6 +45,13 @@ const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
 });
 const WORKERS = "must be 'auto' or a whole number from 0 to 64";
 const seconds = (min: number, max: number, dflt: number) => z.number().min(min).max(max).default(dflt);
+const maxTokenLifetime = z
+  .number()
+  .int()
+  .min(60)
+  .max(31536000)
+  .default(86400)
+  .describe('Longest a token may live: exp - iat, and exp - now, at most this (s). Tokens without exp are refused.');
 
 /** One RTP leg (video or audio) of a stream. */
 const RtpLeg = (dflt: { port: number; payloadType: number }) =>
@@ -68,19 +88,40 @@ export const EgressAuth = z.discriminatedUnion('mode', [
     audience: z.string().min(1).optional().describe('Required `aud` claim.'),
     processesClaim: z.string().min(1).default(PROCESSES_CLAIM),
     clockToleranceSeconds: seconds(0, 300, 5),
+    maxTokenLifetimeSeconds: maxTokenLifetime,
   }),
-  z.object({
-    mode: z.literal('jwks'),
-    jwksUrl: z.url({ protocol: /^https?$/ }).describe('URL of the JSON Web Key Set (RS256/ES256 public keys).'),
-    algorithms: z
-      .array(z.enum(['RS256', 'ES256']))
-      .min(1)
-      .default(['RS256', 'ES256']),
-    issuer: z.string().min(1).optional(),
-    audience: z.string().min(1).optional(),
-    processesClaim: z.string().min(1).default(PROCESSES_CLAIM),
-    clockToleranceSeconds: seconds(0, 300, 5),
-  }),
+  z
+    .object({
+      mode: z.literal('jwks'),
+      jwksUrl: z.url({ protocol: /^https?$/ }).describe('URL of the JSON Web Key Set (RS256/ES256 public keys); https.'),
+      allowLoopbackHttp: z
+        .boolean()
+        .default(false)
+        .describe('Accept an http:// jwksUrl on a loopback address (tests, a local key server); never a remote one.'),
+      algorithms: z
+        .array(z.enum(['RS256', 'ES256']))
+        .min(1)
+        .default(['RS256', 'ES256']),
+      issuer: z.string().min(1).optional(),
+      audience: z.string().min(1).optional(),
+      processesClaim: z.string().min(1).default(PROCESSES_CLAIM),
+      clockToleranceSeconds: seconds(0, 300, 5),
+      maxTokenLifetimeSeconds: maxTokenLifetime,
+    })
+    .superRefine((a, ctx) => {
+      // Keys fetched over plain http can be swapped by anyone on the path: https only, except
+      // on loopback when asked for explicitly.
+      const url = new URL(a.jwksUrl);
+      if (url.protocol === 'http:' && !(a.allowLoopbackHttp && isLoopbackHost(url.hostname))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['jwksUrl'],
+          message: a.allowLoopbackHttp
+            ? 'must be https (allowLoopbackHttp allows http only to 127.0.0.0/8, ::1 or localhost)'
+            : 'must be https (keys fetched over http can be replaced on the way)',
+        });
+      }
+    }),
 ]);
 
 /** How a TURN server's credentials are obtained (never inline: from the environment). */
@@ -155,6 +196,12 @@ export const EgressConfig = z
     http: z
       .object({ host: z.string().min(1).default('0.0.0.0'), port: port.default(PORTS.http) })
       .default({ host: '0.0.0.0', port: PORTS.http }),
+    namespace: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)')
+      .max(63)
+      .optional()
+      .describe("The Processes' namespace: tokens and embed URLs name it (`<namespace>/<name>`). Required when viewers authenticate."),
     streams: z.array(EgressStream).min(1).max(64),
     maxViewers: z.number().int().min(1).max(100000).default(200).describe('Most viewers of the pod at once.'),
     cors: z.object({ allowOrigin: z.union([z.literal('*'), z.array(z.url()).min(1)]).default('*') }).default({ allowOrigin: '*' }),
@@ -219,6 +266,11 @@ export const EgressConfig = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((c, ctx) => {
+    // Tokens and embed URLs name the namespace; an egress that does not know its own could not
+    // tell one tenant's `demo` from another's.
+    if (c.namespace === undefined && (c.auth.mode !== 'none' || c.embed.enabled)) {
+      ctx.addIssue({ code: 'custom', path: ['namespace'], message: 'is required when auth.mode is not none or embed is enabled' });
+    }
     const ids = new Set<string>();
     const ports = new Map<number, string>();
     c.streams.forEach((s, i) => {

@@ -9,6 +9,7 @@ import {
   EGRESS_CONFIG_ENV,
   EGRESS_SECRET_ENV,
   EgressConfig,
+  MIN_SECRET_BYTES,
   type EgressConfigInput,
   type IceServer,
   parseOrThrow,
@@ -67,7 +68,17 @@ export function resolveConfig(input: EgressConfig | EgressConfigInput, env: Env)
       errors.push({ path, message: `needs the secret in environment variable ${name}, which is empty or not set` });
       return undefined;
     }
-    return Buffer.from(value, 'utf8');
+    const bytes = Buffer.from(value, 'utf8');
+    // HMAC-SHA256 with a key shorter than the hash is weaker than it looks (RFC 7518 §3.2 asks for
+    // at least 256 bits); refuse it at start rather than sign with it.
+    if (bytes.length < MIN_SECRET_BYTES) {
+      errors.push({
+        path,
+        message: `the secret in ${name} is ${bytes.length} bytes; at least ${MIN_SECRET_BYTES} are needed (e.g. openssl rand -base64 48)`,
+      });
+      return undefined;
+    }
+    return bytes;
   };
   const jwtSecret = config.auth.mode === 'hs256' ? secret(EGRESS_SECRET_ENV.jwtSecret, 'auth.mode') : undefined;
   const embedSecret = config.embed.enabled ? secret(EGRESS_SECRET_ENV.embedSecret, 'embed.enabled') : undefined;

@@ -120,7 +120,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   }
 
   let accepting = true;
-  const auth = createAuth(config, resolved);
+  const auth = createAuth(config, resolved, { log });
   const app = createApp({ streams, sessions, auth, config, iceServers: resolved.iceServers, metrics, log, accepting: () => accepting });
   const server = createServer(app.callback());
   // Browsers keep idle connections; the pod must still stop quickly.

@@ -72,7 +72,60 @@ describe('egress configuration', () => {
       {},
       "auth.mode: Invalid discriminator value. Expected 'none' | 'hs256' | 'jwks'",
     ],
-    ['a JWKS URL that is not http(s)', { ...stream, auth: { mode: 'jwks', jwksUrl: 'ftp://x' } }, {}, 'auth.jwksUrl: Invalid URL'],
+    [
+      'a JWKS URL that is not http(s)',
+      { ...stream, namespace: 'ns', auth: { mode: 'jwks', jwksUrl: 'ftp://x' } },
+      {},
+      'auth.jwksUrl: Invalid URL',
+    ],
+    [
+      'a JWKS URL over plain http (hole: a JWKS URL over plain http was accepted)',
+      { ...stream, namespace: 'ns', auth: { mode: 'jwks', jwksUrl: 'http://keys.example/jwks.json' } },
+      {},
+      'auth.jwksUrl: must be https (keys fetched over http can be replaced on the way)',
+    ],
+    [
+      'a JWKS URL over plain http on loopback unless allowLoopbackHttp is set',
+      { ...stream, namespace: 'ns', auth: { mode: 'jwks', jwksUrl: 'http://127.0.0.1:9/jwks.json' } },
+      {},
+      'auth.jwksUrl: must be https (keys fetched over http can be replaced on the way)',
+    ],
+    [
+      'allowLoopbackHttp with a JWKS URL that is not on loopback',
+      { ...stream, namespace: 'ns', auth: { mode: 'jwks', jwksUrl: 'http://10.0.0.1/jwks.json', allowLoopbackHttp: true } },
+      {},
+      'auth.jwksUrl: must be https (allowLoopbackHttp allows http only to 127.0.0.0/8, ::1 or localhost)',
+    ],
+    [
+      'an authenticating egress that does not know its namespace (hole: tokens did not name the namespace)',
+      { ...stream, auth: { mode: 'hs256' } },
+      { CORECAST_JWT_SECRET: 'x'.repeat(32) },
+      'namespace: is required when auth.mode is not none or embed is enabled',
+    ],
+    [
+      'embed URLs on an egress that does not know its namespace',
+      { ...stream, embed: { enabled: true } },
+      { CORECAST_EMBED_SECRET: 'x'.repeat(32) },
+      'namespace: is required when auth.mode is not none or embed is enabled',
+    ],
+    [
+      'a token lifetime cap below a minute',
+      { ...stream, namespace: 'ns', auth: { mode: 'hs256', maxTokenLifetimeSeconds: 10 } },
+      { CORECAST_JWT_SECRET: 'x'.repeat(32) },
+      'auth.maxTokenLifetimeSeconds: Too small: expected number to be >=60',
+    ],
+    [
+      'a short HS256 secret (hole: no minimum HS256 secret length)',
+      { ...stream, namespace: 'ns', auth: { mode: 'hs256' } },
+      { CORECAST_JWT_SECRET: 'x'.repeat(31) },
+      'auth.mode: the secret in CORECAST_JWT_SECRET is 31 bytes; at least 32 are needed (e.g. openssl rand -base64 48)',
+    ],
+    [
+      'a short embed secret',
+      { ...stream, namespace: 'ns', embed: { enabled: true } },
+      { CORECAST_EMBED_SECRET: 'short' },
+      'embed.enabled: the secret in CORECAST_EMBED_SECRET is 5 bytes; at least 32 are needed (e.g. openssl rand -base64 48)',
+    ],
     [
       'a one-port range',
       { ...stream, ice: { portRange: { min: 50000, max: 50000 } } },
@@ -113,13 +166,13 @@ describe('egress configuration', () => {
     ['a CORS origin that is no URL', { ...stream, cors: { allowOrigin: ['nope'] } }, {}, 'cors.allowOrigin[0]: Invalid URL'],
     [
       'HS256 without its secret',
-      { ...stream, auth: { mode: 'hs256' } },
+      { ...stream, namespace: 'ns', auth: { mode: 'hs256' } },
       {},
       'auth.mode: needs the secret in environment variable CORECAST_JWT_SECRET, which is empty or not set',
     ],
     [
       'embed URLs without their secret',
-      { ...stream, embed: { enabled: true } },
+      { ...stream, namespace: 'ns', embed: { enabled: true } },
       {},
       'embed.enabled: needs the secret in environment variable CORECAST_EMBED_SECRET, which is empty or not set',
     ],
@@ -143,6 +196,21 @@ describe('egress configuration', () => {
     it(`refuses ${name}`, () =>
       assert.throws(() => loadConfig(env(config, extra)), { message: `${EGRESS_CONFIG_ENV} is invalid: ${message}` }));
   }
+  it('accepts a JWKS URL over http on loopback only with allowLoopbackHttp (tests, a local key server)', () => {
+    for (const host of ['127.0.0.1', '[::1]', 'localhost']) {
+      const auth = { mode: 'jwks', jwksUrl: `http://${host}:8443/jwks.json`, allowLoopbackHttp: true };
+      assert.equal(loadConfig(env({ ...stream, namespace: 'ns', auth })).config.auth.mode, 'jwks');
+    }
+    const https = { mode: 'jwks', jwksUrl: 'https://keys.example/jwks.json' };
+    assert.deepEqual(loadConfig(env({ ...stream, namespace: 'ns', auth: https })).config.auth, {
+      ...https,
+      allowLoopbackHttp: false,
+      algorithms: ['RS256', 'ES256'],
+      processesClaim: 'corecast.dev/processes',
+      clockToleranceSeconds: 5,
+      maxTokenLifetimeSeconds: 86400,
+    });
+  });
   it('refuses a missing variable and text that is not JSON', () => {
     assert.throws(() => loadConfig({}), { message: `${EGRESS_CONFIG_ENV} is invalid: is not set; it must hold the JSON configuration` });
     assert.throws(() => loadConfig({ [EGRESS_CONFIG_ENV]: '{' }), /is invalid: is not JSON: /);
@@ -151,11 +219,16 @@ describe('egress configuration', () => {
   it('reads secrets and advertised addresses from the environment', () => {
     const r = loadConfig(
       env(
-        { ...stream, auth: { mode: 'hs256' }, ice: { advertise: { addresses: ['203.0.113.7'], addressEnv: ['NODE_IP'] } } },
-        { CORECAST_JWT_SECRET: 's3cret', NODE_IP: '198.51.100.4' },
+        {
+          ...stream,
+          namespace: 'ns',
+          auth: { mode: 'hs256' },
+          ice: { advertise: { addresses: ['203.0.113.7'], addressEnv: ['NODE_IP'] } },
+        },
+        { CORECAST_JWT_SECRET: 's3cret'.repeat(6), NODE_IP: '198.51.100.4' },
       ),
     );
-    assert.equal(r.jwtSecret?.toString(), 's3cret');
+    assert.equal(r.jwtSecret?.toString(), 's3cret'.repeat(6));
     assert.deepEqual(r.advertised, ['203.0.113.7', '198.51.100.4']);
   });
 
@@ -210,16 +283,25 @@ describe('egress configuration', () => {
 
 describe('embed tokens', () => {
   const secret = Buffer.from('embed-secret');
-  const token = signEmbedToken(secret, 'demo', 2000);
+  const token = signEmbedToken(secret, 'ns-a', 'demo', 2000);
   it('accepts a token for its process before it expires', () =>
-    assert.equal(checkEmbedToken(secret, token, 'demo', 1000, 86400), undefined));
-  const refused: [string, string, string, number, number, string][] = [
-    ['another process', token, 'other', 1000, 86400, 'embed token signature does not match this process'],
-    ['an expired token', token, 'demo', 2000, 86400, 'embed token expired'],
-    ['a token living longer than allowed', token, 'demo', 1000, 500, 'embed token lives longer than the allowed 500 s'],
-    ['a changed expiry', token.replace(/^2000/, '2001'), 'demo', 1000, 86400, 'embed token signature does not match this process'],
-    ['garbage', 'abc', 'demo', 1000, 86400, 'malformed embed token'],
+    assert.equal(checkEmbedToken(secret, token, 'ns-a', 'demo', 1000, 86400), undefined));
+  const refused: [string, string, string, string, number, number, string][] = [
+    ['another process', token, 'ns-a', 'other', 1000, 86400, 'embed token signature does not match this process'],
+    [
+      'the same process name in another namespace (hole: embed signatures did not name the namespace)',
+      token,
+      'ns-b',
+      'demo',
+      1000,
+      86400,
+      'embed token signature does not match this process',
+    ],
+    ['an expired token', token, 'ns-a', 'demo', 2000, 86400, 'embed token expired'],
+    ['a token living longer than allowed', token, 'ns-a', 'demo', 1000, 500, 'embed token lives longer than the allowed 500 s'],
+    ['a changed expiry', token.replace(/^2000/, '2001'), 'ns-a', 'demo', 1000, 86400, 'embed token signature does not match this process'],
+    ['garbage', 'abc', 'ns-a', 'demo', 1000, 86400, 'malformed embed token'],
   ];
-  for (const [name, t, id, now, ttl, why] of refused)
-    it(`refuses ${name}`, () => assert.equal(checkEmbedToken(secret, t, id, now, ttl), why));
+  for (const [name, t, ns, id, now, ttl, why] of refused)
+    it(`refuses ${name}`, () => assert.equal(checkEmbedToken(secret, t, ns, id, now, ttl), why));
 });

@@ -149,6 +149,8 @@ describe('egress pod', () => {
     assert.equal(parsed.streams[0]?.video.payloadType, 96);
     assert.equal(parsed.streams[0]?.video.port, 5004);
     assert.equal(parsed.maxViewers, 100);
+    // Tokens and embed URLs name `<namespace>/<name>`: the pod learns its namespace from here.
+    assert.equal(parsed.namespace, 'ns');
   });
 
   test('the pod: ports, probes, env, restricted', () => {

@@ -48,7 +48,7 @@ describe('operator config', () => {
       id,
     );
     assert.equal(c.egress.jwtSecretRef?.key, 'secret');
-    const parsed = EgressConfig.safeParse({ streams: [{ processId: 'demo' }], auth: c.egress.auth, ice: c.egress.ice });
+    const parsed = EgressConfig.safeParse({ namespace: 'ns', streams: [{ processId: 'demo' }], auth: c.egress.auth, ice: c.egress.ice });
     assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
   });
 

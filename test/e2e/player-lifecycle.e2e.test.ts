@@ -35,9 +35,12 @@ const missing = [!ffmpegPath() && 'ffmpeg', !chromiumInstalled() && 'chromium'].
 const PLAYER = '/api/v3/process/demo/whep/player';
 const SECRET = 'the e2e HS256 secret, long enough 0123456789';
 
-/** A signed HS256 token for process "demo". */
+/** The namespace the egress under test serves (tokens name `<namespace>/<process>`). */
+const NAMESPACE = 'e2e';
+
+/** A signed HS256 token for process "demo" of NAMESPACE. */
 function token(secret = SECRET): Promise<string> {
-  return new SignJWT({ 'corecast.dev/processes': ['demo'] })
+  return new SignJWT({ 'corecast.dev/processes': [`${NAMESPACE}/demo`] })
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuedAt()
     .setExpirationTime('10m')
@@ -152,7 +155,7 @@ describe('player page and session lifecycle in Chromium', { timeout: 300000 }, (
   });
 
   it('HS256: a valid fragment token plays; a refused one brings up the prompt, and a valid answer plays', async () => {
-    const { egress } = await startPod('hs256', { auth: { mode: 'hs256' } }, { CORECAST_JWT_SECRET: SECRET });
+    const { egress } = await startPod('hs256', { namespace: NAMESPACE, auth: { mode: 'hs256' } }, { CORECAST_JWT_SECRET: SECRET });
     const valid = await token();
     const wrongKey = await token('another secret, also long enough 0123456789');
 

@@ -73,6 +73,8 @@ export function egressConfig(p: ProcessView, config: OperatorConfig, mediaAddres
   const e = config.egress;
   return {
     http: { host: '0.0.0.0', port: PORTS.http },
+    // Tokens and embed URLs name `<namespace>/<name>`: the pod checks them against its own.
+    namespace: p.namespace,
     // RTP only from the FFmpeg pod: its address comes through the pin file (RTP_SOURCE_ANNOTATION).
     streams: [{ ...egressStreamFor({ name: p.name, spec: p.spec }), sourceAddressFile: RTP_SOURCE_FILE }],
     maxViewers: e.maxViewersPerPod,
