@@ -20,7 +20,8 @@ sock='${p.containerdSocket}'
 
 # 1. Every container process (they all live in the kubelet's kubepods cgroups), then the
 #    containerd shims of this node's containerd (they outlive the daemon by design).
-for procs in $(find /sys/fs/cgroup/pids/kubepods -name cgroup.procs 2>/dev/null); do
+# (cgroup v1: the pids hierarchy; v2: the unified one.)
+for procs in $(find /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/kubepods -name cgroup.procs 2>/dev/null); do
   for pid in $(cat "$procs"); do kill -KILL "$pid" 2>/dev/null; done
 done
 pkill -KILL -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null
@@ -33,7 +34,7 @@ awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r
 done
 
 # 3. The kubelet's cgroups, deepest first, in every hierarchy.
-for root in /sys/fs/cgroup/*/kubepods; do
+for root in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
   [ -d "$root" ] && find "$root" -depth -type d -exec rmdir {} + 2>/dev/null
 done
 
