@@ -220,8 +220,24 @@ export const EgressConfig = z
         maxBodyBytes: z.number().int().min(1024).max(1048576).default(65536),
         trickle: z.boolean().default(true).describe('Accept trickle ICE PATCHes (422 otherwise).'),
         iceRestart: z.boolean().default(true).describe('Accept ICE-restart PATCHes (422 otherwise).'),
+        maxPerSubject: z
+          .number()
+          .int()
+          .min(1)
+          .max(10000)
+          .default(5)
+          .describe('Most sessions of one token subject (`sub`, or the token itself without one) at once; 429 past it.'),
+        maxPerClient: z.number().int().min(1).max(10000).default(10).describe('Most sessions of one client address at once; 429 past it.'),
       })
-      .default({ connectTimeoutSeconds: 15, livenessTimeoutSeconds: 6, maxBodyBytes: 65536, trickle: true, iceRestart: true }),
+      .default({
+        connectTimeoutSeconds: 15,
+        livenessTimeoutSeconds: 6,
+        maxBodyBytes: 65536,
+        trickle: true,
+        iceRestart: true,
+        maxPerSubject: 5,
+        maxPerClient: 10,
+      }),
     source: z
       .object({
         timeoutSeconds: seconds(0.5, 60, 2).describe('No RTP for this long: the source is down (409 for new viewers).'),

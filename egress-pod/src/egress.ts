@@ -73,6 +73,8 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     {
       maxViewers: viewerCap(config.maxViewers, portCapacity(config.ice, resolved.advertised), log),
       retryAfterFull: config.retryAfterSeconds.full,
+      maxPerSubject: config.session.maxPerSubject,
+      maxPerClient: config.session.maxPerClient,
       peer: () => ({ ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() }),
       candidates: { ipv6: config.ice.ipv6, tcp: config.ice.tcp },
       gatherTimeoutMs: config.ice.gatherTimeoutSeconds * 1000,

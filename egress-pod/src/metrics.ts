@@ -12,7 +12,8 @@ export type CloseReason =
   | 'source-gone'
   | 'shutdown'
   | 'restart-failed'
-  | 'worker-exit';
+  | 'worker-exit'
+  | 'client-gone';
 
 /** Every close reason, for metric initialisation. */
 export const CLOSE_REASONS: readonly CloseReason[] = [
@@ -25,6 +26,7 @@ export const CLOSE_REASONS: readonly CloseReason[] = [
   'shutdown',
   'restart-failed',
   'worker-exit',
+  'client-gone',
 ];
 
 /** The pod's metrics. Label `process` is the process id; `kind` is video or audio. */

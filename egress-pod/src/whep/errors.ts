@@ -17,6 +17,7 @@ export type WhepErrorKind =
   | 'unsupported-media-type'
   | 'unprocessable'
   | 'precondition-required'
+  | 'too-many'
   | 'stream-full'
   | 'pod-full'
   | 'no-candidates'
@@ -37,6 +38,9 @@ const STATUS: Record<WhepErrorKind, readonly [number, string]> = {
   'unsupported-media-type': [415, 'Unsupported Media Type'],
   unprocessable: [422, 'Unprocessable Content'],
   'precondition-required': [428, 'Precondition Required'],
+  // One credential or one client address at its session limit: its own doing, not the server's
+  // (RFC 6585 §4), unlike the viewer caps below (503).
+  'too-many': [429, 'Too Many Requests'],
   internal: [500, 'Internal Server Error'],
   'stream-full': [503, 'Service Unavailable'],
   'pod-full': [503, 'Service Unavailable'],

@@ -7,7 +7,7 @@
 import { type EgressConfig, whepPath } from '@corecast/api';
 import Router from '@koa/router';
 import type Koa from 'koa';
-import type { Auth } from '../auth/auth.ts';
+import { type Auth, grantOf } from '../auth/auth.ts';
 import type { IceServerEntry } from '../config.ts';
 import type { Stream } from '../stream.ts';
 import { WhepError } from './errors.ts';
@@ -51,6 +51,17 @@ export function whepRouter(deps: WhepDeps): Router {
     auth.authorize(ctx, id);
     return streamOf(id);
   };
+  /**
+   * Only the credential that created a session may change or end it: 403 for another subject.
+   * Not 404: session ids are 128 random bits, so hiding that one exists (RFC 9110 §15.5.4)
+   * protects nothing, while 403 tells a player that swapped its token why its DELETE failed.
+   */
+  const ownSession = (ctx: Koa.Context, id: string): void => {
+    const owner = sessions.subjectOf(id);
+    if (owner !== undefined && owner !== grantOf(ctx).subject) {
+      throw new WhepError('forbidden', 'this session was created with another credential; only that one may change or end it');
+    }
+  };
   const links = (ctx: Koa.Context) => {
     for (const link of iceServerLinks(deps.iceServers())) ctx.append('Link', link);
   };
@@ -76,7 +87,18 @@ export function whepRouter(deps: WhepDeps): Router {
         'Retry-After': String(config.retryAfterSeconds.noSource),
       });
     }
-    const { session: s, answer } = await sessions.create(stream, body, choice);
+    // A client that goes away before the answer frees its slot at once (it would otherwise
+    // hold it until the connect timeout).
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!ctx.res.writableFinished) gone.abort();
+    };
+    ctx.res.once('close', onClose);
+    const grant = grantOf(ctx);
+    const owner = { subject: grant.subject, limitSubject: grant.limitSubject, client: ctx.ip };
+    const { session: s, answer } = await sessions
+      .create(stream, body, choice, owner, gone.signal)
+      .finally(() => ctx.res.off('close', onClose));
     ctx.status = 201;
     ctx.type = SDP;
     ctx.set('Location', `${whepPath(stream.id)}/${s.id}`);
@@ -114,6 +136,7 @@ export function whepRouter(deps: WhepDeps): Router {
     const stream = await admit(ctx, ctx.params.id!);
     const s = sessions.get(stream.id, ctx.params.session!);
     if (!s) throw unknownSession();
+    ownSession(ctx, s.id);
     requireContentType(ctx, SDPFRAG);
     const ifMatch = ctx.get('if-match');
     // RFC 9725 §4.3.1: a PATCH names the ICE session it is for.
@@ -145,6 +168,7 @@ export function whepRouter(deps: WhepDeps): Router {
       ctx.status = 204;
       return;
     }
+    ownSession(ctx, s.id);
     await s.close('delete');
     ctx.status = 200;
   });

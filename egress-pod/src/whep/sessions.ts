@@ -13,10 +13,24 @@ import { Session, type SessionContext, type WhepSession } from './session.ts';
 /** Answers an offer with a new session: in this thread (Session.open) or in a fan-out worker. */
 export type SessionOpener = (ctx: SessionContext, offer: string, choice: OfferChoice) => Promise<{ session: WhepSession; answer: string }>;
 
+/** Who asks for a session: the credential's subject and the client's address. */
+export interface SessionOwner {
+  /** The credential's subject (auth/auth.ts Grant); undefined when auth is off. */
+  readonly subject?: string | undefined;
+  /** The per-subject cap applies to it (not to a shared embed URL). */
+  readonly limitSubject: boolean;
+  /** The client's address. */
+  readonly client: string;
+}
+
 /** Settings every session shares. */
 export interface SessionSettings {
   /** Pod-wide viewer cap. */
   readonly maxViewers: number;
+  /** Most sessions of one subject at once (429 past it). */
+  readonly maxPerSubject?: number;
+  /** Most sessions of one client address at once (429 past it). */
+  readonly maxPerClient?: number;
   /** Retry-After (s) of a 503 at a cap. */
   readonly retryAfterFull: number;
   /** Builds the peer settings (fresh TURN credentials each time). */
@@ -40,9 +54,12 @@ export class SessionStore {
   readonly #settings: SessionSettings;
   readonly #metrics: EgressMetrics;
   readonly #log: Logger;
-  readonly #byId = new Map<string, { session: WhepSession; stream: Stream }>();
+  readonly #byId = new Map<string, { session: WhepSession; stream: Stream; owner: SessionOwner }>();
   /** Sessions per process, counting ones still being answered (they hold ports already). */
   readonly #perStream = new Map<string, number>();
+  /** Sessions per subject and per client address, counted the same way. */
+  readonly #perSubject = new Map<string, number>();
+  readonly #perClient = new Map<string, number>();
   #total = 0;
   #gathering: Promise<unknown> = Promise.resolve();
 
@@ -63,9 +80,46 @@ export class SessionStore {
     return entry && entry.stream.id === processId ? entry.session : undefined;
   }
 
-  /** Answers an offer with a new session, or throws a WhepError (503 at a cap, 504, …). */
-  async create(stream: Stream, offer: string, choice: OfferChoice): Promise<{ session: WhepSession; answer: string }> {
+  /** The subject that created session `id` (undefined without auth, or for no such session). */
+  subjectOf(id: string): string | undefined {
+    return this.#byId.get(id)?.owner.subject;
+  }
+
+  /** Sessions held by a subject, or by a client address. */
+  countOf(owner: { subject?: string; client?: string }): number {
+    if (owner.subject !== undefined) return this.#perSubject.get(owner.subject) ?? 0;
+    return owner.client !== undefined ? (this.#perClient.get(owner.client) ?? 0) : 0;
+  }
+
+  /**
+   * Answers an offer with a new session, or throws a WhepError (429 at a subject's or a client's
+   * limit, 503 at a cap, 504, …). When `signal` aborts (the client went away before the answer),
+   * the slot is freed at once and the session, once werift is done with it, closed.
+   */
+  async create(
+    stream: Stream,
+    offer: string,
+    choice: OfferChoice,
+    owner: SessionOwner = { limitSubject: false, client: '' },
+    signal?: AbortSignal,
+  ): Promise<{ session: WhepSession; answer: string }> {
     const retry = { 'Retry-After': String(this.#settings.retryAfterFull) };
+    const { maxPerSubject, maxPerClient } = this.#settings;
+    // One credential or one address cannot take every viewer slot (RFC 6585 §4: 429 + Retry-After).
+    if (maxPerSubject && owner.limitSubject && owner.subject !== undefined && this.countOf({ subject: owner.subject }) >= maxPerSubject) {
+      throw new WhepError(
+        'too-many',
+        `this credential already has its maximum of ${maxPerSubject} sessions; end one or try again later`,
+        retry,
+      );
+    }
+    if (maxPerClient && owner.client && this.countOf({ client: owner.client }) >= maxPerClient) {
+      throw new WhepError(
+        'too-many',
+        `this address already has its maximum of ${maxPerClient} sessions; end one or try again later`,
+        retry,
+      );
+    }
     if (this.count(stream.id) >= stream.config.maxViewers) {
       throw new WhepError('stream-full', `this stream has its maximum of ${stream.config.maxViewers} viewers; try again later`, retry);
     }
@@ -73,17 +127,38 @@ export class SessionStore {
       throw new WhepError('pod-full', `this server has its maximum of ${this.#settings.maxViewers} viewers; try again later`, retry);
     }
     this.#add(stream.id, 1);
+    this.#own(owner, 1);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.#add(stream.id, -1);
+      this.#own(owner, -1);
+    };
+    const gone = () => {
+      release();
+      this.#log.info({ process: stream.id }, 'client went away before the answer; its slot is free');
+    };
+    signal?.addEventListener('abort', gone, { once: true });
     try {
+      if (signal?.aborted) throw clientGone();
       const open = this.#settings.open ?? Session.open;
       const { session, answer } = await open(this.#context(stream), offer, choice);
-      this.#byId.set(session.id, { session, stream });
+      if (signal?.aborted) {
+        // Never indexed: closing it touches no counter (the slot was freed at the abort).
+        void session.close('client-gone');
+        throw clientGone();
+      }
+      this.#byId.set(session.id, { session, stream, owner });
       this.#metrics.sessionsCreated.inc({ process: stream.id });
       this.#metrics.viewers.set({ process: stream.id }, this.count(stream.id));
       this.#log.info({ process: stream.id, session: session.id }, 'session created');
       return { session, answer };
     } catch (err) {
-      this.#add(stream.id, -1);
+      release();
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', gone);
     }
   }
 
@@ -118,8 +193,10 @@ export class SessionStore {
 
   #closed(stream: Stream, session: WhepSession, reason: CloseReason): void {
     stream.fanout.remove(session);
-    if (!this.#byId.delete(session.id)) return;
+    const entry = this.#byId.get(session.id);
+    if (!entry || !this.#byId.delete(session.id)) return;
     this.#add(stream.id, -1);
+    this.#own(entry.owner, -1);
     this.#metrics.sessionsClosed.inc({ process: stream.id, reason });
     this.#metrics.viewers.set({ process: stream.id }, this.count(stream.id));
   }
@@ -129,10 +206,25 @@ export class SessionStore {
     this.#total += n;
   }
 
+  #own(owner: SessionOwner, n: number): void {
+    const bump = (map: Map<string, number>, key: string) => {
+      const v = (map.get(key) ?? 0) + n;
+      if (v > 0) map.set(key, v);
+      else map.delete(key);
+    };
+    if (owner.subject !== undefined) bump(this.#perSubject, owner.subject);
+    if (owner.client) bump(this.#perClient, owner.client);
+  }
+
   #gatherLock<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.#settings.serializeGathering) return fn();
     const run = this.#gathering.then(fn, fn);
     this.#gathering = run.catch(() => {});
     return run;
   }
+}
+
+/** The error of an offer whose client went away: nobody reads it, but the handler must stop. */
+function clientGone(): WhepError {
+  return new WhepError('bad-request', 'the request was aborted before the answer');
 }
