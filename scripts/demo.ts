@@ -144,7 +144,8 @@ async function main(): Promise<void> {
     http: { host: values.listen!, port },
     // RTP ports picked by the kernel: FFmpeg is told which.
     streams: [{ ...egressStreamFor({ name: id, spec: proc.spec }, { videoPort: 0, audioPort: 0 }) }],
-    ice: addresses.length > 0 ? {} : { advertise: { addresses: ['127.0.0.1'] } },
+    // Without a network the browser's candidates are loopback ones too: taken only then.
+    ice: addresses.length > 0 ? {} : { advertise: { addresses: ['127.0.0.1'] }, allowLoopbackCandidates: true },
     logLevel: values.verbose ? 'info' : 'warn',
   };
   let egress: Egress;

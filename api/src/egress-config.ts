@@ -177,6 +177,17 @@ export const EgressIce = z
     servers: z.array(IceServer).default([]),
     relayOnly: z.boolean().default(false).describe('Advertise only TURN relay candidates.'),
     gatherTimeoutSeconds: seconds(0.1, 60, 5).describe('An answer not gathered in this time gets 504.'),
+    maxRemoteCandidates: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(20)
+      .describe("Most remote candidates one ICE session uses (the offer's and trickled ones together); later ones are dropped."),
+    allowLoopbackCandidates: z
+      .boolean()
+      .default(false)
+      .describe('Use remote candidates on loopback addresses (tests and the local demo only). Link-local and unspecified ones are always dropped.'),
   })
   .superRefine((ice, ctx) => {
     if (ice.advertise.only && ice.advertise.addresses.length + ice.advertise.addressEnv.length === 0) {

@@ -107,7 +107,8 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
       { processId: 'bench', video: { port: videoPort, payloadType: 102 }, audio: { port: audioPort, payloadType: 111 }, maxViewers: 10000 },
     ],
     maxViewers: 100000,
-    ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
+    // Load viewers are werift peers on loopback: their candidates are taken here.
+    ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true },
     logLevel: 'warn',
     media: { workers: options.workers },
     // Load viewers (whep-viewer.ts) answer nothing but ICE consent checks (every ~5 s).

@@ -76,7 +76,12 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       maxPerSubject: config.session.maxPerSubject,
       maxPerClient: config.session.maxPerClient,
       peer: () => ({ ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() }),
-      candidates: { ipv6: config.ice.ipv6, tcp: config.ice.tcp },
+      candidates: {
+        ipv6: config.ice.ipv6,
+        tcp: config.ice.tcp,
+        allowLoopback: config.ice.allowLoopbackCandidates,
+        maxCandidates: config.ice.maxRemoteCandidates,
+      },
       gatherTimeoutMs: config.ice.gatherTimeoutSeconds * 1000,
       connectTimeoutMs: config.session.connectTimeoutSeconds * 1000,
       livenessTimeoutMs: config.session.livenessTimeoutSeconds * 1000,

@@ -8,10 +8,13 @@ import { type Egress, type Env, resolveConfig, startEgress } from '../src/index.
 export function testConfig(overrides: Partial<EgressConfigInput> = {}): EgressConfigInput {
   return {
     http: { host: '127.0.0.1', port: 0 },
+    metrics: { port: 0 },
     streams: [{ processId: 'demo', video: { port: 0 }, audio: { port: 0 } }],
-    ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
     logLevel: process.env.CORECAST_TEST_LOG ?? 'silent',
     ...overrides,
+    // Viewers here are werift peers on loopback: their candidates are 127.0.0.1, which a pod
+    // drops unless told otherwise.
+    ice: { allowLoopbackCandidates: true, ...(overrides.ice ?? { advertise: { addresses: ['127.0.0.1'], only: true } }) },
   } as EgressConfigInput;
 }
 

@@ -38,6 +38,29 @@ describe('parseOffer', () => {
     ['no fingerprint', offer().replace(/a=fingerprint.*\r\n/g, ''), /no a=fingerprint/],
   ];
   for (const [name, sdp, message] of bad) it(`400 for ${name}`, () => throwsKind(() => parseOffer(sdp), 'bad-request', message));
+
+  const audio = offer().slice(offer().indexOf('m=audio'));
+  const shapes: [string, string, RegExp][] = [
+    ['200 m-sections (m-section flood)', offer() + audio.repeat(198), /200 m-sections; an offer here has at most one audio and one video/],
+    [
+      'a second audio m-section (m-section flood)',
+      offer().replace('BUNDLE 0 1', 'BUNDLE 0 1 2') + audio.replace('a=mid:1', 'a=mid:2'),
+      /3 m-sections/,
+    ],
+    [
+      'a data channel (m-section flood)',
+      `${offer()}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n`,
+      /an m=application section; an offer here has at most one audio and one video/,
+    ],
+    [
+      'two video m-sections only (m-section flood)',
+      offer().replace('m=audio 9 UDP/TLS/RTP/SAVPF 111', 'm=video 9 UDP/TLS/RTP/SAVPF 111'),
+      /2 m-sections/,
+    ],
+    ['no BUNDLE group (m-section flood)', offer().replace('a=group:BUNDLE 0 1\r\n', ''), /does not bundle/],
+    ['a BUNDLE group missing a section (m-section flood)', offer().replace('a=group:BUNDLE 0 1', 'a=group:BUNDLE 0'), /does not bundle/],
+  ];
+  for (const [name, sdp, message] of shapes) it(`400 for ${name}`, () => throwsKind(() => parseOffer(sdp), 'bad-request', message));
 });
 
 describe('chooseCodecs', () => {
@@ -66,7 +89,7 @@ describe('chooseCodecs', () => {
 });
 
 describe('candidates', () => {
-  const policy = { ipv6: false, tcp: false };
+  const policy = { ipv6: false, tcp: false, allowLoopback: false, maxCandidates: 20 };
   const usable = (line: string, p = policy) => {
     const c = parseCandidate(line);
     return c !== undefined && candidateUsable(c, p);
@@ -79,17 +102,47 @@ describe('candidates', () => {
     ['TCP when ICE-TCP is off', '1 1 tcp 1518280447 192.0.2.9 9 typ host tcptype active'],
     ['IPv6 when IPv6 is off', '1 1 udp 2122260223 2001:db8::1 50000 typ host'],
     ['a multicast address', '1 1 udp 2122260223 239.1.1.1 50000 typ host'],
+    ['a loopback address (candidate addresses)', '1 1 udp 2122260223 127.0.0.1 50000 typ host'],
+    ['another loopback address (candidate addresses)', '1 1 udp 2122260223 127.8.9.10 50000 typ host'],
+    ['a link-local address (candidate addresses)', '1 1 udp 2122260223 169.254.169.254 80 typ host'],
+    ['the unspecified address (candidate addresses)', '1 1 udp 2122260223 0.0.0.0 50000 typ host'],
+    ['an address in 0.0.0.0/8 (candidate addresses)', '1 1 udp 2122260223 0.1.2.3 50000 typ host'],
+    ['the broadcast address', '1 1 udp 2122260223 255.255.255.255 50000 typ host'],
     ['port 0', '1 1 udp 2122260223 192.0.2.9 0 typ host'],
     ['garbage', 'nonsense'],
   ];
   for (const [name, line] of dropped) it(`drops ${name}`, () => assert.equal(usable(line), false));
   it('keeps IPv6 and TCP when turned on', () => {
-    assert.equal(usable('1 1 udp 2122260223 2001:db8::1 50000 typ host', { ipv6: true, tcp: false }), true);
-    assert.equal(usable('1 1 tcp 1518280447 192.0.2.9 9 typ host tcptype active', { ipv6: false, tcp: true }), true);
+    assert.equal(usable('1 1 udp 2122260223 2001:db8::1 50000 typ host', { ...policy, ipv6: true }), true);
+    assert.equal(usable('1 1 tcp 1518280447 192.0.2.9 9 typ host tcptype active', { ...policy, tcp: true }), true);
+  });
+  it('drops loopback, link-local, unspecified and multicast IPv6 addresses, also IPv4-mapped ones (candidate addresses)', () => {
+    const v6 = { ...policy, ipv6: true };
+    for (const address of ['::1', '::', 'fe80::1', 'FEBF::abcd', 'ff02::1', '::ffff:127.0.0.1', '::ffff:169.254.169.254']) {
+      assert.equal(usable(`1 1 udp 2122260223 ${address} 50000 typ host`, v6), false, address);
+    }
+    assert.equal(usable('1 1 udp 2122260223 2001:db8::1 50000 typ host', v6), true);
+  });
+  it('keeps loopback only when allowed (tests), never link-local or unspecified (candidate addresses)', () => {
+    const tests = { ...policy, ipv6: true, allowLoopback: true };
+    assert.equal(usable('1 1 udp 2122260223 127.0.0.1 50000 typ host', tests), true);
+    assert.equal(usable('1 1 udp 2122260223 ::1 50000 typ host', tests), true);
+    assert.equal(usable('1 1 udp 2122260223 169.254.1.1 50000 typ host', tests), false);
+    assert.equal(usable('1 1 udp 2122260223 fe80::1 50000 typ host', tests), false);
+    assert.equal(usable('1 1 udp 2122260223 0.0.0.0 50000 typ host', tests), false);
+  });
+  it('keeps at most maxCandidates usable candidates of an offer, in order (candidate flood)', () => {
+    const lines = Array.from({ length: 30 }, (_, i) => `a=candidate:${i} 1 udp 1 192.0.2.${i + 1} 5 typ host`);
+    const { sdp, used } = dropUnusableCandidates(offer({ candidates: ['a=candidate:x 1 udp 1 127.0.0.1 5 typ host', ...lines] }), {
+      ...policy,
+      maxCandidates: 20,
+    });
+    assert.equal(used, 20);
+    assert.deepEqual(sdp.match(/a=candidate.*/g), lines.slice(0, 20));
   });
   it('removes dropped candidates from an SDP and filters an answer', () => {
     const sdp = offer({ candidates: ['a=candidate:1 1 udp 1 x.local 5 typ host', 'a=candidate:2 1 udp 1 192.0.2.9 5 typ host'] });
-    assert.deepEqual(dropUnusableCandidates(sdp, policy).match(/a=candidate.*/g), ['a=candidate:2 1 udp 1 192.0.2.9 5 typ host']);
+    assert.deepEqual(dropUnusableCandidates(sdp, policy).sdp.match(/a=candidate.*/g), ['a=candidate:2 1 udp 1 192.0.2.9 5 typ host']);
     assert.equal(filterAnswerCandidates(sdp, (c) => c.address === '127.0.0.1').includes('a=candidate'), false);
   });
 });

@@ -219,6 +219,14 @@ const egress = z
         }
       }
     }
+    // A pod's viewers are never on its loopback: such candidates would only aim its checks at itself.
+    if (e.ice.allowLoopbackCandidates) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ice', 'allowLoopbackCandidates'],
+        message: 'is for tests and the local demo; an egress pod drops loopback candidates',
+      });
+    }
   });
 
 const leaderElection = z

@@ -88,6 +88,11 @@ describe('operator config', () => {
       'egress.ice.portRange: must not include the videoRtp port 5004',
     ],
     [
+      'loopback candidates in a pod (candidate addresses)',
+      { images, egress: { ice: { allowLoopbackCandidates: true } } },
+      'egress.ice.allowLoopbackCandidates: is for tests and the local demo; an egress pod drops loopback candidates',
+    ],
+    [
       'renew deadline not below the lease',
       { images, leaderElection: { leaseDurationSeconds: 10, renewDeadlineSeconds: 10 } },
       'leaderElection.renewDeadlineSeconds: must be less than leaseDurationSeconds',

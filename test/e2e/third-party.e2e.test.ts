@@ -50,7 +50,8 @@ describe('a third-party WHEP client (whip-whep from npm) in Chromium', { timeout
     egress = new EgressChild({
       http: { host: '127.0.0.1', port: await freeTcpPort() },
       streams: [{ processId: 'demo', video: { port: rtp.videoPort }, audio: { port: rtp.audioPort } }],
-      ice: { advertise: { addresses: ['127.0.0.1'], only: true } },
+      // Chromium on loopback: the pod takes loopback candidates here (a pod's default drops them).
+      ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true },
       logLevel: 'warn',
     });
     await egress.start();

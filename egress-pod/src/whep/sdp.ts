@@ -3,7 +3,7 @@
  * shape (RFC 8866), its codecs and directions, the candidates we are willing to use, and the
  * `application/trickle-ice-sdpfrag` bodies of PATCH (RFC 8840).
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { WhepError } from './errors.ts';
 
 /** One codec of an m-section (from a=rtpmap and a=fmtp). */
@@ -45,14 +45,37 @@ export function sdpLines(sdp: string): string[] {
   return sdp.split(/\r?\n/).filter((l) => l.length > 0);
 }
 
+/** The m-sections an offer may have: one audio and one video, nothing else. */
+const MEDIA_KINDS = new Set(['audio', 'video']);
+
+/**
+ * Refuses an offer whose m-sections are more than one audio and one video (a data channel, a
+ * second video, hundreds of sections). werift builds a transceiver per m-section, and a
+ * transport with its own sockets per section outside the BUNDLE group, so this check runs on
+ * the text, before werift sees the offer. The status is 400 like every other offer the server
+ * will not take apart: RFC 9110 §15.5.1, "the server cannot or will not process the request
+ * due to something that is perceived to be a client error"; the message says what to send.
+ */
+function tooManySections(count: number, kind: string): WhepError {
+  const what = MEDIA_KINDS.has(kind) ? `${count} m-sections` : `an m=${kind.slice(0, 20)} section`;
+  return bad(`the offer has ${what}; an offer here has at most one audio and one video m-section`);
+}
+
 /** Parses and checks an offer's structure; throws a 400 WhepError naming what is wrong. */
 export function parseOffer(sdp: string): Offer {
   const lines = sdpLines(sdp);
   if (lines[0] !== 'v=0') throw bad('the body is not an SDP offer: it must start with "v=0" (RFC 8866 §5)');
+  // Counted first, on the raw lines: a flood of m-sections is refused before anything else is parsed.
+  const mLines = lines.filter((l) => l.startsWith('m='));
+  const kinds = mLines.map((l) => /^m=(\S*)/.exec(l)![1]!);
+  const foreign = kinds.find((k) => !MEDIA_KINDS.has(k));
+  if (foreign !== undefined) throw tooManySections(mLines.length, foreign);
+  if (mLines.length > 2 || new Set(kinds).size !== kinds.length) throw tooManySections(mLines.length, 'audio');
   lines.forEach((line, i) => {
     if (!/^[a-z]=/.test(line)) throw bad(`SDP line ${i + 1} is not "<type>=<value>" (RFC 8866 §5)`);
   });
   const media: { kind: string; mid?: string; direction?: string; pts: number[]; codecs: Map<number, SdpCodec> }[] = [];
+  let bundle: string[] | undefined;
   let sessionDirection = 'sendrecv';
   let hasUfrag = false;
   let hasPwd = false;
@@ -67,7 +90,8 @@ export function parseOffer(sdp: string): Offer {
     if (!line.startsWith('a=')) continue;
     const [attr, value = ''] = splitAttribute(line.slice(2));
     const current = media.at(-1);
-    if (attr === 'ice-ufrag') hasUfrag = true;
+    if (!current && attr === 'group' && value.startsWith('BUNDLE')) bundle = value.split(' ').slice(1).filter(Boolean);
+    else if (attr === 'ice-ufrag') hasUfrag = true;
     else if (attr === 'ice-pwd') hasPwd = true;
     else if (attr === 'fingerprint') hasFingerprint = true;
     else if (DIRECTIONS.has(attr)) {
@@ -80,6 +104,10 @@ export function parseOffer(sdp: string): Offer {
   if (media.length === 0) throw bad('the offer has no m-line');
   if (!hasUfrag || !hasPwd) throw bad('the offer has no a=ice-ufrag / a=ice-pwd (RFC 8839 §5.4)');
   if (!hasFingerprint) throw bad('the offer has no a=fingerprint (RFC 8122 §5)');
+  // One transport for both m-sections: WHEP viewers bundle (RFC 9143, max-bundle as in RFC 9725).
+  if (media.length > 1 && !media.every((m) => m.mid !== undefined && bundle?.includes(m.mid))) {
+    throw bad('the offer does not bundle its m-sections: a=group:BUNDLE must list the a=mid of each (RFC 9143)');
+  }
   return {
     media: media.map((m) => ({
       kind: m.kind,
@@ -171,6 +199,10 @@ export interface CandidatePolicy {
   readonly ipv6: boolean;
   /** Accept TCP candidates (ICE-TCP, RFC 6544). */
   readonly tcp: boolean;
+  /** Accept loopback candidates (tests and the local demo; never in a pod). */
+  readonly allowLoopback: boolean;
+  /** Most remote candidates one ICE session uses (offer and trickle together). */
+  readonly maxCandidates: number;
 }
 
 /** The fields of an a=candidate value that matter here (RFC 8839 §5.1). */
@@ -206,22 +238,45 @@ export function candidateUsable(c: Candidate, policy: CandidatePolicy): boolean 
   if (c.component !== 1) return false;
   if (!['host', 'srflx', 'prflx', 'relay'].includes(c.type)) return false;
   if (c.transport !== 'udp' && !(c.transport === 'tcp' && policy.tcp)) return false;
-  if (isIPv4(c.address)) return !unusableIPv4(c.address);
-  if (isIPv6(c.address)) return policy.ipv6 && c.address !== '::' && !c.address.toLowerCase().startsWith('ff');
-  return false;
+  const family = isIPv4(c.address) ? 'ipv4' : isIPv6(c.address) ? 'ipv6' : undefined;
+  if (family === undefined || (family === 'ipv6' && !policy.ipv6)) return false;
+  if (NEVER.check(c.address, family)) return false;
+  return policy.allowLoopback || !LOOPBACK.check(c.address, family);
 }
 
-function unusableIPv4(address: string): boolean {
-  const first = Number(address.split('.')[0]);
-  return address === '0.0.0.0' || address === '255.255.255.255' || (first >= 224 && first <= 239);
-}
+/**
+ * Addresses a remote candidate may never have. Checks to them would reach the pod's own
+ * network stack or its link, not a viewer: unspecified (0.0.0.0/8, ::), link-local
+ * (169.254.0.0/16, fe80::/10, where cloud metadata services live), multicast and broadcast.
+ * IPv4-mapped IPv6 addresses are checked as their IPv4 address.
+ */
+const NEVER = new BlockList();
+NEVER.addSubnet('0.0.0.0', 8, 'ipv4');
+NEVER.addSubnet('169.254.0.0', 16, 'ipv4');
+NEVER.addSubnet('224.0.0.0', 4, 'ipv4');
+NEVER.addAddress('255.255.255.255', 'ipv4');
+NEVER.addAddress('::', 'ipv6');
+NEVER.addSubnet('fe80::', 10, 'ipv6');
+NEVER.addSubnet('ff00::', 8, 'ipv6');
 
-/** Removes the candidates we do not use from an SDP (offer or restart offer). */
-export function dropUnusableCandidates(sdp: string, policy: CandidatePolicy): string {
-  return rewriteCandidates(sdp, (value) => {
+/** Loopback (127.0.0.0/8, ::1): the pod's own services; allowed only for tests and the local demo. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Removes the candidates we do not use from an SDP (offer or restart offer), and keeps at most
+ * `policy.maxCandidates` of the rest, in order: the remote candidates of a new ICE session.
+ */
+export function dropUnusableCandidates(sdp: string, policy: CandidatePolicy): { sdp: string; used: number } {
+  let used = 0;
+  const out = rewriteCandidates(sdp, (value) => {
     const c = parseCandidate(value);
-    return c !== undefined && candidateUsable(c, policy);
+    if (c === undefined || !candidateUsable(c, policy) || used >= policy.maxCandidates) return false;
+    used++;
+    return true;
   });
+  return { sdp: out, used };
 }
 
 /** Keeps only the answer candidates `keep` accepts (advertise.only, loopback-only tests). */

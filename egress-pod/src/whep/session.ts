@@ -96,6 +96,8 @@ export class Session implements WhepSession {
   #closed = false;
   #disposed: Promise<void> | undefined;
   #lastHeard = performance.now();
+  /** Remote candidates the current ICE session uses (offer and trickle), at most candidates.maxCandidates. */
+  #remoteCandidates = 0;
   #connectTimer: NodeJS.Timeout | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
 
@@ -117,7 +119,9 @@ export class Session implements WhepSession {
   static async open(ctx: SessionContext, offer: string, choice: OfferChoice): Promise<{ session: Session; answer: string }> {
     const session = new Session(ctx, choice);
     try {
-      const answer = await session.#negotiate(dropUnusableCandidates(offer, ctx.candidates));
+      const remote = dropUnusableCandidates(offer, ctx.candidates);
+      session.#remoteCandidates = remote.used;
+      const answer = await session.#negotiate(remote.sdp);
       session.#watch();
       return { session, answer };
     } catch (err) {
@@ -146,12 +150,22 @@ export class Session implements WhepSession {
     return iceCredentials(this.#pc.remoteDescription?.sdp ?? '').ufrag;
   }
 
-  /** Adds trickled remote candidates; ones we do not use are dropped silently (WHEP.md). */
+  /**
+   * Adds trickled remote candidates; ones we do not use are dropped silently (WHEP.md), and so
+   * is every one past the session's cap (`ice.maxRemoteCandidates`, offer and trickle together):
+   * each remote candidate makes werift send checks to an address the viewer chose.
+   */
   async addCandidates(frag: SdpFrag): Promise<void> {
     const mid = this.#pc.getTransceivers()[0]?.mid ?? '0';
+    const { maxCandidates } = this.#ctx.candidates;
     for (const c of frag.candidates) {
+      if (this.#remoteCandidates >= maxCandidates) {
+        this.#log.debug({ max: maxCandidates }, 'remote candidates past the cap dropped');
+        return;
+      }
       const parsed = parseCandidate(c.value);
       if (!parsed || !candidateUsable(parsed, this.#ctx.candidates)) continue;
+      this.#remoteCandidates++;
       await this.#pc.addIceCandidate({ candidate: `candidate:${c.value}`, sdpMid: c.mid ?? mid }).catch(ignore);
     }
   }
@@ -180,7 +194,10 @@ export class Session implements WhepSession {
     }
     const before = this.#iceSnapshot();
     try {
-      const answer = await this.#negotiate(dropUnusableCandidates(restartOffer(previous, frag), this.#ctx.candidates));
+      const remote = dropUnusableCandidates(restartOffer(previous, frag), this.#ctx.candidates);
+      const answer = await this.#negotiate(remote.sdp);
+      // A new ICE session: its own remote candidates from here on.
+      this.#remoteCandidates = remote.used;
       startRestartedIce(this.#pc, (err) => {
         this.#log.warn({ err: err.message }, 'ICE restart failed');
         void this.close('restart-failed');
