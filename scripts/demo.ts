@@ -142,7 +142,8 @@ async function main(): Promise<void> {
   const addresses = hostAddresses();
   const config: EgressConfigInput = {
     http: { host: values.listen!, port },
-    // RTP ports picked by the kernel: FFmpeg is told which.
+    // Metrics and RTP on ports picked by the kernel: FFmpeg is told which, the metrics URL is printed.
+    metrics: { port: 0 },
     streams: [{ ...egressStreamFor({ name: id, spec: proc.spec }, { videoPort: 0, audioPort: 0 }) }],
     // Without a network the browser's candidates are loopback ones too: taken only then.
     ice: addresses.length > 0 ? {} : { advertise: { addresses: ['127.0.0.1'] }, allowLoopbackCandidates: true },
@@ -171,6 +172,7 @@ async function main(): Promise<void> {
   console.log(`Corecast demo: process "${id}" from ${String(manifest instanceof URL ? 'examples/test-pattern.yaml' : manifest)}`);
   console.log(`  player: ${base}${playerPath(id)}`);
   console.log(`  WHEP:   ${base}${whepPath(id)}`);
+  console.log(`  metrics: http://${host}:${egress.metricsPort}/metrics`);
   console.log(
     addresses.length > 0
       ? `  media:  UDP to this machine's ${addresses.join(', ')} (no STUN, nothing outside is contacted)`

@@ -50,8 +50,10 @@ export const PORTS = {
   videoRtp: 5004,
   /** UDP port receiving the audio RTP leg. */
   audioRtp: 5006,
-  /** HTTP port serving WHEP, the player page, metrics and health. */
+  /** HTTP port serving WHEP, the player page and health. */
   http: 8080,
+  /** HTTP port serving Prometheus metrics only (not routed by the ingress, no CORS). */
+  metrics: 8081,
 } as const;
 
 /** Field manager name for every server-side apply the operator makes. */

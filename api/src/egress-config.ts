@@ -187,7 +187,9 @@ export const EgressIce = z
     allowLoopbackCandidates: z
       .boolean()
       .default(false)
-      .describe('Use remote candidates on loopback addresses (tests and the local demo only). Link-local and unspecified ones are always dropped.'),
+      .describe(
+        'Use remote candidates on loopback addresses (tests and the local demo only). Link-local and unspecified ones are always dropped.',
+      ),
   })
   .superRefine((ice, ctx) => {
     if (ice.advertise.only && ice.advertise.addresses.length + ice.advertise.addressEnv.length === 0) {
@@ -205,8 +207,26 @@ export const EgressIce = z
 export const EgressConfig = z
   .object({
     http: z
-      .object({ host: z.string().min(1).default('0.0.0.0'), port: port.default(PORTS.http) })
-      .default({ host: '0.0.0.0', port: PORTS.http }),
+      .object({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: port.default(PORTS.http),
+        headersTimeoutSeconds: seconds(1, 60, 10).describe(
+          'A request whose headers have not all arrived by then is answered 408 and closed.',
+        ),
+        requestTimeoutSeconds: seconds(1, 300, 30).describe(
+          'A request (headers and body) not received in full by then is answered 408 and closed; the time to answer it is not counted.',
+        ),
+      })
+      .refine((h) => h.headersTimeoutSeconds <= h.requestTimeoutSeconds, {
+        message: 'headersTimeoutSeconds must not be above requestTimeoutSeconds',
+        path: ['headersTimeoutSeconds'],
+      })
+      .default({ host: '0.0.0.0', port: PORTS.http, headersTimeoutSeconds: 10, requestTimeoutSeconds: 30 }),
+    metrics: z
+      .object({
+        port: port.default(PORTS.metrics).describe('Port of /metrics (on http.host); 0 picks a free port. Never the WHEP port.'),
+      })
+      .default({ port: PORTS.metrics }),
     namespace: z
       .string()
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)')
@@ -311,6 +331,10 @@ export const EgressConfig = z
         ports.set(p, `streams[${i}].${leg}`);
       }
     });
+    // Metrics stay off the WHEP port: that one is routed from outside and carries CORS.
+    if (c.metrics.port !== 0 && c.metrics.port === c.http.port) {
+      ctx.addIssue({ code: 'custom', path: ['metrics', 'port'], message: `must differ from http.port (${c.http.port})` });
+    }
   });
 
 /** A validated egress configuration, every default filled in. */

@@ -214,7 +214,7 @@ async function withRig(
     const page = await browser.context.newPage();
     await page.goto(`${rig.base}/healthz`);
     await measure(page, rig.whep, label, runs);
-    const m = await scrape(`${rig.base}/metrics`);
+    const m = await scrape(rig.metrics);
     emit(`browser.${label}egress_cache_hits`, total(m, 'corecast_egress_gop_cache_hits_total'), 'viewers', {
       keyframe_waits: total(m, 'corecast_egress_keyframe_waits_total'),
       pli: total(m, 'corecast_egress_pli_received_total'),

@@ -42,7 +42,8 @@ const rig = await benchRig(dir, {
   workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
   nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [],
 });
-const { base, whep } = rig;
+const { whep } = rig;
+const metricsUrl = rig.metrics;
 
 /** What one step of viewers measured. */
 interface StepFigures {
@@ -96,9 +97,9 @@ async function runStep(n: number): Promise<StepFigures> {
   load.stdout?.on('data', (d) => {
     out += d;
     // The first scrape also resets the egress's event-loop histogram: its p99 covers the window.
-    if (!atHolding && out.includes('"event":"holding"')) atHolding = scrape(`${base}/metrics`);
+    if (!atHolding && out.includes('"event":"holding"')) atHolding = scrape(metricsUrl);
     if (!atEnd && out.includes('"event":"window-end"')) {
-      atEnd = scrape(`${base}/metrics`);
+      atEnd = scrape(metricsUrl);
       srtp = /"event":"window-end","srtp":"(\w+)"/.exec(out)?.[1];
     }
   });
@@ -160,7 +161,7 @@ async function runStep(n: number): Promise<StepFigures> {
 
 try {
   await new Promise((r) => setTimeout(r, 3000));
-  const idle = await scrape(`${base}/metrics`);
+  const idle = await scrape(metricsUrl);
   const idleRss = total(idle, 'process_resident_memory_bytes') / 2 ** 20;
   emit('egress.rss_idle', idleRss, 'MiB');
   emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'start', cores: availableParallelism() });

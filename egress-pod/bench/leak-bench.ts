@@ -57,7 +57,7 @@ const rig = await benchRig(dir, {
   workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
   config: { session: { livenessTimeoutSeconds: 3, connectTimeoutSeconds: 5 } },
 });
-const metricsUrl = `${rig.base}/metrics`;
+const metricsUrl = rig.metrics;
 const settle = async () => {
   for (let i = 0; i < 60; i++) {
     const m = await scrape(metricsUrl);

@@ -23,6 +23,8 @@ export const CLOCK_BLOCK = 32;
 export interface Rig {
   /** http://127.0.0.1:port */
   readonly base: string;
+  /** The egress's metrics URL (its own port). */
+  readonly metrics: string;
   /** The WHEP endpoint of the stream. */
   readonly whep: string;
   /** The egress process. */
@@ -98,11 +100,13 @@ const CLOCK_AUDIO = 'sine=frequency=440:sample_rate=48000:samples_per_frame=960,
 export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
   const root = new URL('../../', import.meta.url).pathname;
   const httpPort = await freeTcpPort();
+  const metricsPort = await freeTcpPort();
   const videoPort = await freeUdpPort();
   const audioPort = await freeUdpPort();
   const base = `http://127.0.0.1:${httpPort}`;
   const config: EgressConfigInput = {
     http: { host: '127.0.0.1', port: httpPort },
+    metrics: { port: metricsPort },
     streams: [
       { processId: 'bench', video: { port: videoPort, payloadType: 102 }, audio: { port: audioPort, payloadType: 111 }, maxViewers: 10000 },
     ],
@@ -167,5 +171,12 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
     await stopAll();
     throw new Error(`${(err as Error).message}\negress: ${egress.tail()}\nffmpeg: ${ffmpeg.tail()}`, { cause: err });
   }
-  return { base, whep: `${base}/api/v3/process/bench/whep`, egress, ffmpeg, stop: stopAll };
+  return {
+    base,
+    metrics: `http://127.0.0.1:${metricsPort}/metrics`,
+    whep: `${base}/api/v3/process/bench/whep`,
+    egress,
+    ffmpeg,
+    stop: stopAll,
+  };
 }

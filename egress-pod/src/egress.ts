@@ -11,7 +11,7 @@ import type { IngestPorts } from './ingest.ts';
 import { portCapacity } from './ice-ports.ts';
 import { createLogger, type Logger } from './log.ts';
 import { EgressMetrics } from './metrics.ts';
-import { createApp } from './server.ts';
+import { createApp, metricsHandler } from './server.ts';
 import { Stream } from './stream.ts';
 import { SessionStore } from './whep/sessions.ts';
 import { workerCount } from './workers/cores.ts';
@@ -24,6 +24,10 @@ export interface Egress {
   readonly url: string;
   /** Bound HTTP port. */
   readonly httpPort: number;
+  /** Base URL of the metrics server (http://host:port; /metrics below it). */
+  readonly metricsUrl: string;
+  /** Bound metrics port. */
+  readonly metricsPort: number;
   /** Bound RTP ports by process id. */
   readonly rtpPorts: ReadonlyMap<string, IngestPorts>;
   /** Served streams by process id. */
@@ -129,31 +133,64 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   let accepting = true;
   const auth = createAuth(config, resolved, { log });
   const app = createApp({ streams, sessions, auth, config, iceServers: resolved.iceServers, metrics, log, accepting: () => accepting });
-  const server = createServer(app.callback());
+  const server = createServer(httpTimeouts(config.http), app.callback());
   // Browsers keep idle connections; the pod must still stop quickly.
   server.keepAliveTimeout = 5000;
-  await listen(server, config.http.port, config.http.host);
+  // Metrics on a port of their own: not routed by the ingress, no CORS (server.ts).
+  const metricsServer = createServer(httpTimeouts(config.http), metricsHandler(metrics, log));
+  metricsServer.keepAliveTimeout = 5000;
+  try {
+    await listen(server, config.http.port, config.http.host);
+    await listen(metricsServer, config.metrics.port, config.http.host);
+  } catch (err) {
+    server.close();
+    await Promise.all([...streams.values()].map((s) => s.stop()));
+    await pool?.stop();
+    throw err;
+  }
   const httpPort = (server.address() as AddressInfo).port;
+  const metricsPort = (metricsServer.address() as AddressInfo).port;
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`;
-  log.info({ http: httpPort, rtp: Object.fromEntries(rtpPorts) }, 'egress listening');
+  const base = (port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = base(httpPort);
+  const metricsUrl = base(metricsPort);
+  log.info({ http: httpPort, metrics: metricsPort, rtp: Object.fromEntries(rtpPorts) }, 'egress listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       accepting = false;
       await sessions.closeAll('shutdown');
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(
+        [server, metricsServer].map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
       await Promise.all([...streams.values()].map((s) => s.stop()));
       await pool?.stop();
       log.info('egress stopped');
     })();
     return stopping;
   };
-  return { url, httpPort, rtpPorts, streams, sessions, metrics, workers: pool?.size ?? 0, stop };
+  return { url, httpPort, metricsUrl, metricsPort, rtpPorts, streams, sessions, metrics, workers: pool?.size ?? 0, stop };
+}
+
+/**
+ * Node's own limits are far too generous for a public endpoint (headers 60 s, the whole request
+ * 300 s, checked every 30 s): a client trickling bytes would hold a connection for minutes. The
+ * request timeout covers receiving the request only, so a POST whose answer takes the whole ICE
+ * gathering budget is still answered; a request past either limit gets 408 and is closed.
+ */
+function httpTimeouts(http: { headersTimeoutSeconds: number; requestTimeoutSeconds: number }) {
+  return {
+    headersTimeout: http.headersTimeoutSeconds * 1000,
+    requestTimeout: http.requestTimeoutSeconds * 1000,
+    connectionsCheckingInterval: 1000,
+  };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -1,7 +1,10 @@
 /**
- * The HTTP side of the pod (koa): errors mapped to statuses in one place, CORS on every
- * response, request logs without tokens, health, readiness, metrics, the player page and WHEP.
+ * The HTTP side of the pod (koa): errors mapped to statuses in one place, CORS and nosniff on
+ * every response, request logs without tokens, health, readiness, the player page and WHEP.
+ * Metrics are served by a separate server on their own port (`metricsHandler`): never on the
+ * WHEP port, which the ingress routes from outside and which answers any origin.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { playerPath } from '@corecast/api';
 import Router from '@koa/router';
@@ -30,6 +33,8 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = true;
   app.use(async (ctx, next) => {
     const started = performance.now();
+    // Browsers must take every body as the type it is sent with (a problem+json, the SDP answer).
+    ctx.set('X-Content-Type-Options', 'nosniff');
     corsHeaders(ctx, deps.config.cors);
     try {
       await next();
@@ -39,6 +44,9 @@ export function createApp(deps: AppDeps): Koa {
     // The path only: a query may hold an embed token.
     deps.log.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'http');
   });
+  // A connection that fails under a response (a client gone, a request timeout) is the
+  // client's business: logged at debug level, not printed to stderr by koa.
+  app.on('error', (err: Error, ctx?: Koa.Context) => deps.log.debug({ err: err.message, path: ctx?.path }, 'http connection error'));
   app.use(healthRouter(deps).routes());
   app.use(playerRouter(deps.streams).routes());
   const whep = whepRouter(deps);
@@ -68,11 +76,37 @@ function healthRouter(deps: AppDeps): Router {
     ctx.status = ready ? 200 : 503;
     ctx.body = { ready, accepting: deps.accepting(), streams };
   });
-  router.get('/metrics', async (ctx) => {
-    ctx.type = deps.metrics.registry.contentType;
-    ctx.body = await deps.metrics.registry.metrics();
-  });
   return router;
+}
+
+/**
+ * The metrics port's request handler: `GET /metrics` (Prometheus text format), 404 for
+ * anything else. No CORS header: nothing in a browser has any business reading it.
+ */
+export function metricsHandler(metrics: EgressMetrics, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    const path = req.url?.split('?')[0];
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(path === '/metrics' ? 405 : 404, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        ...(path === '/metrics' ? { Allow: 'GET, HEAD' } : {}),
+      });
+      res.end(path === '/metrics' ? 'method not allowed\n' : 'not found; metrics are at /metrics\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'metrics failed');
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('metrics failed\n');
+      },
+    );
+  };
 }
 
 function playerRouter(streams: ReadonlyMap<string, Stream>): Router {

@@ -213,7 +213,12 @@ const egress = z
         ctx.addIssue({ code: 'custom', path: at, message: 'cannot be combined with ice.relayOnly (relayed media needs no Service)' });
     }
     if (range) {
-      for (const [what, p] of Object.entries({ videoRtp: PORTS.videoRtp, audioRtp: PORTS.audioRtp, http: PORTS.http })) {
+      for (const [what, p] of Object.entries({
+        videoRtp: PORTS.videoRtp,
+        audioRtp: PORTS.audioRtp,
+        http: PORTS.http,
+        metrics: PORTS.metrics,
+      })) {
         if (p >= range.min && p <= range.max) {
           ctx.addIssue({ code: 'custom', path: ['ice', 'portRange'], message: `must not include the ${what} port ${p}` });
         }

@@ -163,6 +163,7 @@ describe('egress pod', () => {
       { name: 'rtp-video', containerPort: 5004, protocol: 'UDP' },
       { name: 'rtp-audio', containerPort: 5006, protocol: 'UDP' },
       { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 8081, protocol: 'TCP' },
     ]);
     // Not /readyz (RTP flowing), which deadlocks a replaced egress pod: test/e2e/node's
     // 'egress pod deleted' step is the regression test, on a real node with kube-proxy.
@@ -189,7 +190,7 @@ describe('egress pod', () => {
     assert.equal(pod.spec?.dnsPolicy, 'ClusterFirstWithHostNet');
     assert.deepEqual(
       pod.spec?.containers[0]?.ports?.map((p) => p.hostPort),
-      [5004, 5006, 8080],
+      [5004, 5006, 8080, 8081],
     );
   });
 });
@@ -317,7 +318,7 @@ describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
     assert.deepEqual(r.spec?.rules, [rule('cam-2')]);
   });
 
-  test('NetworkPolicy: RTP only from the FFmpeg pod; HTTP and ICE from anywhere', () => {
+  test('NetworkPolicy: RTP only from the FFmpeg pod; HTTP, metrics and ICE from anywhere', () => {
     const np = buildNetworkPolicy(p, config({ egress: { ice: { portRange: { min: 31000, max: 31099 } } } }));
     assert.deepEqual(np.spec, {
       podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' } },
@@ -331,6 +332,7 @@ describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
           ],
         },
         { ports: [{ protocol: 'TCP', port: 8080 }] },
+        { ports: [{ protocol: 'TCP', port: 8081 }] },
         { ports: [{ protocol: 'UDP', port: 31000, endPort: 31099 }] },
       ],
     });

@@ -88,6 +88,11 @@ describe('operator config', () => {
       'egress.ice.portRange: must not include the videoRtp port 5004',
     ],
     [
+      'an ICE range over the metrics port',
+      { images, egress: { ice: { portRange: { min: 8081, max: 8100 } } } },
+      'egress.ice.portRange: must not include the metrics port 8081',
+    ],
+    [
       'loopback candidates in a pod (candidate addresses)',
       { images, egress: { ice: { allowLoopbackCandidates: true } } },
       'egress.ice.allowLoopbackCandidates: is for tests and the local demo; an egress pod drops loopback candidates',

@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { EGRESS_CONFIG_ENV, type EgressConfigInput } from '@corecast/api';
+import { EGRESS_CONFIG_ENV, type EgressConfigInput, PORTS } from '@corecast/api';
 import { waitUntil } from '@corecast/testkit/whep-client';
 
 const MAIN = fileURLToPath(new URL('../../egress-pod/src/main.ts', import.meta.url));
@@ -34,6 +34,8 @@ export async function freeUdpPort(): Promise<number> {
 export class EgressChild {
   /** Base URL. */
   readonly url: string;
+  /** Base URL of the metrics port (`config.metrics.port`, default 8081). */
+  readonly metricsUrl: string;
   readonly #config: EgressConfigInput;
   readonly #env: Record<string, string>;
   readonly #prefix: readonly string[];
@@ -41,13 +43,17 @@ export class EgressChild {
   #child: ChildProcess | undefined;
   #exited: Promise<unknown> = Promise.resolve();
 
-  /** `config.http.port` must be fixed (a restart keeps the URL); in a namespace, logLevel must show info. */
+  /**
+   * `config.http.port` must be fixed (a restart keeps the URL), and so must `config.metrics.port`
+   * when `metric()` is used; in a namespace, logLevel must show info.
+   */
   constructor(config: EgressConfigInput, options: { env?: Record<string, string>; prefix?: readonly string[]; logFile?: string } = {}) {
     this.#config = config;
     this.#env = options.env ?? {};
     this.#prefix = options.prefix ?? [];
     this.#logFile = options.logFile;
     this.url = `http://127.0.0.1:${config.http?.port}`;
+    this.metricsUrl = `http://127.0.0.1:${config.metrics?.port ?? PORTS.metrics}`;
   }
 
   /**
@@ -94,7 +100,7 @@ export class EgressChild {
 
   /** Sum of a metric's series whose labels include `labels` (Prometheus text format). */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const text = await (await fetch(`${this.metricsUrl}/metrics`)).text();
     let sum = 0;
     for (const line of text.split('\n')) {
       const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);

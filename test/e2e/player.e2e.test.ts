@@ -59,6 +59,7 @@ describe('player page in Chromium', { timeout: 300000 }, () => {
     egress = new EgressChild(
       {
         http: { host: '127.0.0.1', port: await freeTcpPort() },
+        metrics: { port: await freeTcpPort() },
         streams: [{ processId: 'demo', video: { port: rtp.videoPort }, audio: { port: rtp.audioPort } }],
         // Loopback only: Chromium is started with --allow-loopback-in-peer-connection, and the
         // pod takes its loopback candidates (a pod's default drops them).

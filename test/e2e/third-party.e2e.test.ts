@@ -49,6 +49,7 @@ describe('a third-party WHEP client (whip-whep from npm) in Chromium', { timeout
     const rtp = { host: '127.0.0.1', videoPort: await freeUdpPort(), audioPort: await freeUdpPort() };
     egress = new EgressChild({
       http: { host: '127.0.0.1', port: await freeTcpPort() },
+      metrics: { port: await freeTcpPort() },
       streams: [{ processId: 'demo', video: { port: rtp.videoPort }, audio: { port: rtp.audioPort } }],
       // Chromium on loopback: the pod takes loopback candidates here (a pod's default drops them).
       ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true },

@@ -11,11 +11,15 @@ import { POD_ANNOTATIONS } from './ffmpeg-pod.ts';
 import { contentHash } from './hash.ts';
 import { podSecurityContext, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from './security.ts';
 
-/** Named ports of the egress container and Service. */
+/**
+ * Named ports of the egress container. `metrics` is the Prometheus port (the chart's
+ * PodMonitor scrapes it by name); it is not a Service port, so no ingress route reaches it.
+ */
 export const EGRESS_PORTS = [
   { name: 'rtp-video', containerPort: PORTS.videoRtp, protocol: 'UDP' },
   { name: 'rtp-audio', containerPort: PORTS.audioRtp, protocol: 'UDP' },
   { name: 'http', containerPort: PORTS.http, protocol: 'TCP' },
+  { name: 'metrics', containerPort: PORTS.metrics, protocol: 'TCP' },
 ] as const;
 
 /** Annotation of an egress pod listing the load-balancer addresses it advertises (comma-separated). */

@@ -131,6 +131,9 @@ export function buildNetworkPolicy(p: ProcessView, config: OperatorConfig): Netw
           ],
         },
         { ports: [{ protocol: 'TCP', port: PORTS.http }] },
+        // Metrics: from any pod (Prometheus lives in a namespace the operator does not know);
+        // no Service port and no route lead to it from outside.
+        { ports: [{ protocol: 'TCP', port: PORTS.metrics }] },
         { ports: icePorts(config) },
       ],
     },

@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { crdYaml } from '../../../api/src/crd-yaml.ts';
 import { process as processManifest, withWebrtc } from '../../../api/test/fixtures/processes.ts';
 import { parseProcess } from '../../../api/src/validate.ts';
+import { EGRESS_PORTS } from '../../../operator/src/children/egress-pod.ts';
 import { buildMediaService } from '../../../operator/src/children/media-service.ts';
 import { buildHttpRoute } from '../../../operator/src/children/route.ts';
 import { parseConfig, routeKind } from '../../../operator/src/config.ts';
@@ -580,6 +581,24 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
     for (const file of [undefined, ...helmValuesFiles()]) {
       await renderChartText({ namespace: 'ns', valuesFiles: file ? [file] : [] });
     }
+  });
+});
+
+describe('the monitors', () => {
+  test("the PodMonitor scrapes the egress pods' own metrics port, never the WHEP port (metrics exposure)", async () => {
+    const objects = await renderChart({ namespace: 'ns', setJson: { 'metrics.podMonitor.enabled': true } });
+    const monitor = objects.find((o) => o.kind === 'PodMonitor') as any;
+    assert.deepEqual(
+      monitor.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path]),
+      [['metrics', '/metrics']],
+    );
+    // The name the operator gives the egress container's metrics port.
+    const ports = EGRESS_PORTS as readonly { name: string; containerPort: number; protocol: string }[];
+    assert.ok(
+      ports.some(
+        (p) => p.name === 'metrics' && p.protocol === 'TCP' && p.containerPort !== ports.find((h) => h.name === 'http')?.containerPort,
+      ),
+    );
   });
 });
 
