@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createAuth } from './auth/auth.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
@@ -139,6 +140,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   // Metrics on a port of their own: not routed by the ingress, no CORS (server.ts).
   const metricsServer = createServer(httpTimeouts(config.http), metricsHandler(metrics, log));
   metricsServer.keepAliveTimeout = 5000;
+  for (const s of [server, metricsServer]) s.on('clientError', answerClientError);
   try {
     await listen(server, config.http.port, config.http.host);
     await listen(metricsServer, config.metrics.port, config.http.host);
@@ -191,6 +193,26 @@ function httpTimeouts(http: { headersTimeoutSeconds: number; requestTimeoutSecon
     requestTimeout: http.requestTimeoutSeconds * 1000,
     connectionsCheckingInterval: 1000,
   };
+}
+
+/**
+ * What Node itself answers to a request it cannot hand to a handler (a timeout: 408; a header
+ * block too large: 431; anything unparsable: 400), as Node's default does, plus nosniff like
+ * every other response. A connection whose response has begun is only closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? '408 Request Timeout'
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : '400 Bad Request';
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\nX-Content-Type-Options: nosniff\r\n\r\n`);
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -76,6 +76,7 @@ describe('HTTP surface', { timeout: 180000 }, () => {
     // One header line a second: the connection is never idle, the headers never end.
     const { reply, ms } = await slowClient(egress.url, 'GET /healthz HTTP/1.1\r\nHost: pod\r\n', 'X-Slow: 1\r\n', 500);
     assert.match(reply, /^HTTP\/1\.1 408 /);
+    assert.match(reply, /^X-Content-Type-Options: nosniff\r$/im, "nosniff on Node's own answers too");
     assert.ok(ms >= 9000 && ms < 13000, `cut off after ${ms} ms`);
   });
 
@@ -143,6 +144,10 @@ describe('HTTP surface', { timeout: 180000 }, () => {
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', what);
       await res.arrayBuffer();
     }
+    // What Node answers itself, before any handler: a request it cannot parse.
+    const garbage = await slowClient(egress.url, 'NOT HTTP AT ALL\r\n\r\n', ' ', 60000);
+    assert.match(garbage.reply, /^HTTP\/1\.1 400 /);
+    assert.match(garbage.reply, /^X-Content-Type-Options: nosniff\r$/im);
     assert.equal(responses.find(([w]) => w === '201 answer')![1].status, 201);
     await c.connected();
     await c.delete();
