@@ -157,6 +157,13 @@ const loadBalancer = z
 const egress = z
   .strictObject({
     maxViewersPerPod: z.number().int().min(1).max(100000).default(100),
+    viewerLimits: z
+      .strictObject({
+        perSubject: z.number().int().min(1).max(10000).default(5),
+        perClient: z.number().int().min(1).max(10000).default(10),
+      })
+      .prefault({})
+      .describe("Sessions one token subject, and one client address, may hold at once (the egress's session.maxPerSubject, maxPerClient)."),
     resources: z
       .strictObject({ requests: resourceList.default({}), limits: resourceList.default({}) })
       .prefault({ requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '512Mi' } }),

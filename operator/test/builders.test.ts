@@ -151,6 +151,8 @@ describe('egress pod', () => {
     assert.equal(parsed.maxViewers, 100);
     // Tokens and embed URLs name `<namespace>/<name>`: the pod learns its namespace from here.
     assert.equal(parsed.namespace, 'ns');
+    assert.equal(parsed.session.maxPerSubject, 5);
+    assert.equal(parsed.session.maxPerClient, 10);
   });
 
   test('the pod: ports, probes, env, restricted', () => {

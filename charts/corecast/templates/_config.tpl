@@ -60,6 +60,7 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
 {{- if ne $auth.mode "none" -}}
 {{- $_ := set $egressAuth "processesClaim" $auth.processesClaim -}}
 {{- $_ := set $egressAuth "clockToleranceSeconds" $auth.clockToleranceSeconds -}}
+{{- $_ := set $egressAuth "maxTokenLifetimeSeconds" $auth.maxTokenLifetimeSeconds -}}
 {{- with $auth.issuer }}{{ $_ := set $egressAuth "issuer" . }}{{ end -}}
 {{- with $auth.audience }}{{ $_ := set $egressAuth "audience" . }}{{ end -}}
 {{- end -}}
@@ -101,6 +102,7 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
 
 {{- $egress := dict
   "maxViewersPerPod" $v.egress.maxViewersPerPod
+  "viewerLimits" (dict "perSubject" $v.egress.viewerLimits.perSubject "perClient" $v.egress.viewerLimits.perClient)
   "resources" (dict "requests" ($v.egress.resources.requests | default dict) "limits" ($v.egress.resources.limits | default dict))
   "logLevel" $v.egress.logLevel
   "auth" $egressAuth

@@ -82,6 +82,7 @@ export function egressConfig(p: ProcessView, config: OperatorConfig, mediaAddres
     // RTP only from the FFmpeg pod: its address comes through the pin file (RTP_SOURCE_ANNOTATION).
     streams: [{ ...egressStreamFor({ name: p.name, spec: p.spec }), sourceAddressFile: RTP_SOURCE_FILE }],
     maxViewers: e.maxViewersPerPod,
+    session: { maxPerSubject: e.viewerLimits.perSubject, maxPerClient: e.viewerLimits.perClient },
     auth: e.auth,
     embed: e.embed,
     ice: egressIce(config, mediaAddresses),

@@ -6,7 +6,8 @@
  * refusing bad values with pinned messages, and kind-config.yaml matching helm-values/kind.yaml.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -419,7 +420,7 @@ describe('the CRD', () => {
 });
 
 describe('the auth Secret', () => {
-  test('is generated once and kept by a real helm upgrade (lookup), in every watched namespace', async () => {
+  test('one secret per namespace (hole: one HS256 secret for every namespace): generated once in each, different, kept by a real helm upgrade (lookup); a shared one from before is replaced once', async () => {
     const release = await cp.newNamespace('chart-install');
     const watched = [await cp.newNamespace('chart-secret-a'), await cp.newNamespace('chart-secret-b')];
     const read = async (ns: string) => {
@@ -443,16 +444,62 @@ describe('the auth Secret', () => {
     const install = await helm(['install', ...args]);
     assert.equal(install.code, 0, install.stderr);
     const first = await read(watched[0]!);
+    const second = await read(watched[1]!);
     assert.match(first, /^[A-Za-z0-9]{48}$/);
-    assert.equal(await read(watched[1]!), first);
+    assert.match(second, /^[A-Za-z0-9]{48}$/);
+    assert.notEqual(second, first, "one namespace's secret does not sign for another's processes");
 
     const upgrade = await helm(['upgrade', ...args, '--set', 'operator.workers=2']);
     assert.equal(upgrade.code, 0, upgrade.stderr);
     assert.equal(await read(watched[0]!), first);
+    assert.equal(await read(watched[1]!), second);
+
+    // A Secret as an earlier chart wrote it: the same value in every namespace, no scope
+    // annotation. The next upgrade gives it a value of its own (once: then it is kept). Written
+    // by helm's own field manager, as an earlier release's upgrade would have left it.
+    const got = await kubectlRun(cp.kubeconfigPath, ['get', 'secret', '-n', watched[1]!, 'corecast-auth', '-o', 'json']);
+    assert.equal(got.code, 0, got.stderr);
+    const secret = JSON.parse(got.stdout) as {
+      metadata: { annotations: Record<string, string>; managedFields?: { manager: string; operation: string }[] } & Record<string, unknown>;
+      data: Record<string, string>;
+    };
+    const manager = secret.metadata.managedFields?.find((f) => f.operation === 'Apply')?.manager ?? 'helm';
+    delete secret.metadata.annotations['corecast.dev/secret-scope'];
+    for (const field of ['managedFields', 'resourceVersion', 'uid', 'creationTimestamp']) delete secret.metadata[field];
+    secret.data['jwt-secret'] = Buffer.from(first).toString('base64');
+    const file = join(mkdtempSync(join(tmpdir(), 'corecast-chart-')), 'legacy.json');
+    writeFileSync(file, JSON.stringify(secret));
+    const patched = await kubectlRun(cp.kubeconfigPath, [
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      `--field-manager=${manager}`,
+      '-f',
+      file,
+    ]);
+    assert.equal(patched.code, 0, patched.stderr);
     assert.equal(await read(watched[1]!), first);
+    const again = await helm(['upgrade', ...args]);
+    assert.equal(again.code, 0, again.stderr);
+    const replaced = await read(watched[1]!);
+    assert.notEqual(replaced, first);
+    assert.equal(await read(watched[0]!), first);
+    const kept = await helm(['upgrade', ...args]);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.equal(await read(watched[1]!), replaced);
 
     const uninstall = await helm(['uninstall', '--kubeconfig', cp.kubeconfigPath, 'corecast', '--namespace', release]);
     assert.equal(uninstall.code, 0, uninstall.stderr);
+  });
+
+  test('egress pods get the token lifetime cap and the viewer limits from the values', async () => {
+    const objects = await renderChart({
+      namespace: 'ns',
+      setJson: { 'auth.maxTokenLifetimeSeconds': 3600, 'egress.viewerLimits': { perSubject: 3, perClient: 6 } },
+    });
+    const egress = (renderedConfig(objects) as any).egress;
+    assert.equal(egress.auth.maxTokenLifetimeSeconds, 3600);
+    assert.deepEqual(egress.viewerLimits, { perSubject: 3, perClient: 6 });
   });
 
   test('a given secret is used as is; existingSecret renders no Secret and is referenced instead', async () => {
@@ -499,6 +546,16 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
     ['a port range without max', { 'media.portRange': { min: 50000 } }, "- at '/media/portRange': missing property 'max'"],
     ['a public address that is no IP', { 'media.publicAddresses': ['1.2.3'] }, "- at '/media/publicAddresses/0': 'anyOf' failed"],
     ['a short HS256 secret', { 'auth.secret': 'short' }, "- at '/auth/secret': 'short' does not match pattern '^$|^.{32,}$'"],
+    [
+      'a JWKS URL over plain http (hole: a JWKS URL over plain http was accepted)',
+      { 'auth.mode': 'jwks', 'auth.jwksUrl': 'http://keys.example/jwks.json' },
+      "- at '/auth/jwksUrl': 'http://keys.example/jwks.json' does not match pattern '^$|^https://[^\\\\s]+$'",
+    ],
+    [
+      'a token lifetime cap below a minute',
+      { 'auth.maxTokenLifetimeSeconds': 10 },
+      "- at '/auth/maxTokenLifetimeSeconds': minimum: got 10, want 60",
+    ],
     [
       'a STUN URL that is not one',
       { 'media.stunServers': ['stun.example.com:3478'] },
