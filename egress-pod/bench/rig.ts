@@ -116,7 +116,8 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
     logLevel: 'warn',
     media: { workers: options.workers },
     // Load viewers (whep-viewer.ts) answer nothing but ICE consent checks (every ~5 s).
-    session: { livenessTimeoutSeconds: 15 },
+    // Every load viewer comes from 127.0.0.1: no per-address session limit.
+    session: { livenessTimeoutSeconds: 15, maxPerClient: 10000 },
     ...options.config,
   };
   const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), join(root, 'egress-pod/src/main.ts')], {
