@@ -6,6 +6,7 @@
  * then each output's options and address. With WebRTC on, one more output carries the two
  * RTP legs (DESIGN.md §3).
  */
+import { type AccessRules, type ArgItem, judge, openedTokens } from './access.ts';
 import type { ProcessSpec } from './process.ts';
 import { ValidationError } from './validate.ts';
 
@@ -19,19 +20,14 @@ export interface EgressTarget {
   readonly audioPort: number;
 }
 
-/** Core's `ffmpeg.access`: regular expressions an address must (allow) or must not (block) match. */
-export interface AccessRules {
-  /** Rules for input addresses. */
-  readonly input?: { readonly allow?: readonly string[]; readonly block?: readonly string[] };
-  /** Rules for output addresses. */
-  readonly output?: { readonly allow?: readonly string[]; readonly block?: readonly string[] };
-}
-
 /** What the builder needs besides the spec. */
 export interface BuildOptions {
   /** The egress to feed; required when `spec.webrtc.enabled`. */
   readonly egress?: EgressTarget;
-  /** Address allow/block lists; none means every address is allowed. */
+  /**
+   * Allow/block lists for everything the command makes FFmpeg open (addresses, option values,
+   * files of filters, through wrapping protocols); none means everything is allowed.
+   */
   readonly access?: AccessRules;
 }
 
@@ -60,24 +56,15 @@ export function resolvePlaceholders(
   });
 }
 
-/** Throws when an address breaks the access rules; the message names the field and the rule. */
-export function checkAccess(kind: 'input' | 'output', field: string, address: string, access: AccessRules | undefined): void {
-  const rules = access?.[kind];
-  if (!rules) return;
-  for (const pattern of rules.block ?? []) {
-    if (new RegExp(pattern).test(address)) {
-      throw new ValidationError('Process', [{ path: field, message: `${kind} address "${address}" is blocked by the rule /${pattern}/` }]);
-    }
-  }
-  const allow = rules.allow ?? [];
-  if (allow.length > 0 && !allow.some((pattern) => new RegExp(pattern).test(address))) {
-    throw new ValidationError('Process', [
-      {
-        path: field,
-        message: `${kind} address "${address}" matches none of the allowed patterns ${allow.map((p) => `/${p}/`).join(', ')}`,
-      },
-    ]);
-  }
+/**
+ * Throws a ValidationError naming each field whose token FFmpeg would open against the rules
+ * (see access.ts): addresses, `-i` and output names in options, option values that are files or
+ * URLs, files of filters, each seen through FFmpeg's wrapping protocols.
+ */
+export function checkAccess(items: readonly ArgItem[], access: AccessRules | undefined): void {
+  if (!access) return;
+  const errors = judge(openedTokens(items), access);
+  if (errors.length > 0) throw new ValidationError('Process', errors);
 }
 
 /** The FFmpeg options of the video RTP leg, copied or transcoded. */
@@ -144,28 +131,46 @@ export const PROGRESS_OPTIONS = ['-nostdin', '-stats_period', '1', '-progress', 
 
 /** Builds the whole FFmpeg argv (without the program name). */
 export function buildFfmpegArgs(process: ProcessRef, options: BuildOptions = {}): string[] {
+  const items = buildFfmpegArgItems(process, options);
+  checkAccess(items, options.access);
+  return items.map((i) => i.arg);
+}
+
+/** The argv with where each element came from (a spec field, or Corecast itself). */
+export function buildFfmpegArgItems(process: ProcessRef, options: BuildOptions = {}): ArgItem[] {
   const { spec, name } = process;
   const base = { processid: name, reference: spec.reference ?? '' };
-  const argv: string[] = [...PROGRESS_OPTIONS];
-  argv.push(...spec.options.map((o) => resolvePlaceholders(o, base)));
+  const items: ArgItem[] = [];
+  const ours = (args: readonly string[]) => {
+    // Corecast's own options come in pairs of option and value (or lone flags), the tee output last.
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i] as string;
+      const flag = arg === '-nostdin';
+      if (arg.startsWith('-') && !flag) {
+        items.push({ arg, trusted: 'option' }, { arg: args[i + 1] as string, trusted: 'value' });
+        i++;
+      } else items.push({ arg, trusted: flag ? 'option' : 'output' });
+    }
+  };
+  const from = (list: readonly string[], field: string, vars: Parameters<typeof resolvePlaceholders>[1]) =>
+    list.forEach((o, j) => items.push({ arg: resolvePlaceholders(o, vars), field: `${field}[${j}]` }));
 
+  ours(PROGRESS_OPTIONS);
+  from(spec.options, 'spec.options', base);
   spec.input.forEach((input, i) => {
     const vars = { ...base, inputid: input.id };
-    const address = resolvePlaceholders(input.address, vars);
-    checkAccess('input', `spec.input[${i}].address`, address, options.access);
-    argv.push(...input.options.map((o) => resolvePlaceholders(o, vars)), '-i', address);
+    from(input.options, `spec.input[${i}].options`, vars);
+    items.push({ arg: '-i', trusted: 'option' }, { arg: resolvePlaceholders(input.address, vars), field: `spec.input[${i}].address` });
   });
-
   spec.output.forEach((output, i) => {
     const vars = { ...base, outputid: output.id };
-    const address = resolvePlaceholders(output.address, vars);
-    checkAccess('output', `spec.output[${i}].address`, address, options.access);
-    argv.push(...output.options.map((o) => resolvePlaceholders(o, vars)), address);
+    from(output.options, `spec.output[${i}].options`, vars);
+    items.push({ arg: resolvePlaceholders(output.address, vars), field: `spec.output[${i}].address` });
   });
 
   if (spec.webrtc.enabled) {
     if (!options.egress) throw new Error('buildFfmpegArgs: spec.webrtc.enabled needs options.egress');
-    argv.push(...rtpLegs(spec, options.egress));
+    ours(rtpLegs(spec, options.egress));
   }
-  return argv;
+  return items;
 }

@@ -1,4 +1,5 @@
 /** @corecast/api: the Process schema, shared constants and the FFmpeg command builder. */
+export * from './access.ts';
 export * from './constants.ts';
 export * from './egress-config.ts';
 export * from './ffmpeg.ts';

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { EgressConfig, ValidationError } from '@corecast/api';
-import { configPathFromArgs, loadConfig, parseConfig, publicBaseUrl, routeKind } from '../src/config.ts';
+import { DEFAULT_ACCESS_RULES, EgressConfig, ValidationError } from '@corecast/api';
+import { configPathFromArgs, DEFAULT_DENIED_CIDRS, loadConfig, parseConfig, publicBaseUrl, routeKind } from '../src/config.ts';
 
 const images = { ffmpeg: 'registry.test/ffmpeg:1', egress: 'registry.test/egress:1' };
 const id = { name: 'op-0', namespace: 'corecast-system' };
@@ -21,7 +21,11 @@ describe('operator config', () => {
     assert.deepEqual(c.egress.auth, { mode: 'none' });
     assert.equal(c.egress.maxViewersPerPod, 100);
     assert.deepEqual(c.egress.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '512Mi' } });
-    assert.deepEqual(c.ffmpeg.access, { input: { allow: [], block: [] }, output: { allow: [], block: [] } });
+    assert.deepEqual(c.ffmpeg.access, {
+      input: { allow: [...DEFAULT_ACCESS_RULES.input.allow], block: [] },
+      output: { allow: [...DEFAULT_ACCESS_RULES.output.allow], block: [] },
+    });
+    assert.deepEqual(c.ffmpeg.networkPolicy, { enabled: true, deniedCidrs: [...DEFAULT_DENIED_CIDRS], egress: [] });
     assert.equal(c.leaderElection.enabled, false);
     assert.equal(c.leaderElection.leaseDurationSeconds, 15);
     assert.equal(c.leaderElection.renewDeadlineSeconds, 10);

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import type { ProcessView } from '../src/children/common.ts';
 import { buildEgressPod } from '../src/children/egress-pod.ts';
+import { buildFfmpegNetworkPolicy } from '../src/children/ffmpeg-network-policy.ts';
 import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
 import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
 import type { HTTPRoute, Pod } from '../src/kube/types.ts';
@@ -35,7 +36,7 @@ function world(
   egress: Pod['status'] = running(),
   restarts = 0,
 ): Partial<Observed> {
-  const w: Mutable<Partial<Observed>> = {};
+  const w: Mutable<Partial<Observed>> = { ffmpegNetworkPolicy: live(buildFfmpegNetworkPolicy(p, cfg) as Pod) as never };
   if (ffmpeg) w.ffmpegPod = live(buildFfmpegPod(p, cfg, restarts), ffmpeg);
   if (p.spec.webrtc.enabled) {
     w.egressPod = live(buildEgressPod(p, cfg), egress);
@@ -54,12 +55,17 @@ const ready = (s: ProcessStatus | undefined) => s?.conditions?.find((c) => c.typ
 
 describe('decide: children', () => {
   const cases: [string, Observed, { applies: string[]; deletes: string[] }][] = [
-    ['a new Process gets its FFmpeg pod', observed(view('demo')), { applies: ['create pods/demo-ffmpeg'], deletes: [] }],
     [
-      'a new WebRTC Process gets all five children',
+      'a new Process gets its FFmpeg pod and its NetworkPolicy',
+      observed(view('demo')),
+      { applies: ['create networkpolicies/demo-ffmpeg', 'create pods/demo-ffmpeg'], deletes: [] },
+    ],
+    [
+      'a new WebRTC Process gets all six children',
       observed(view('demo', withWebrtc())),
       {
         applies: [
+          'create networkpolicies/demo-ffmpeg',
           'create pods/demo-ffmpeg',
           'create pods/demo-egress',
           'create services/demo-egress',
@@ -102,7 +108,12 @@ describe('decide: children', () => {
       'a reload annotation replaces both pods and updates the rest',
       observed(view('demo', withWebrtc(), withMeta({ annotations: { [ANNOTATIONS.reload]: 'r1' } })), world(view('demo', withWebrtc()))),
       {
-        applies: ['update services/demo-egress', 'update networkpolicies/demo-egress', 'update ingresses/demo'],
+        applies: [
+          'update networkpolicies/demo-ffmpeg',
+          'update services/demo-egress',
+          'update networkpolicies/demo-egress',
+          'update ingresses/demo',
+        ],
         deletes: [
           'pods/demo-ffmpeg: reload requested (annotation corecast.dev/reload)',
           'pods/demo-egress: reload requested (annotation corecast.dev/reload)',
@@ -127,11 +138,15 @@ describe('decide: children', () => {
       observed(view('demo', withSpec({ reconnect: false })), world(view('demo', withSpec({ reconnect: false })), exited(1, 'boom'))),
       { applies: [], deletes: [] },
     ],
-    ['autostart false holds a new Process', observed(view('demo', withSpec({ autostart: false }))), { applies: [], deletes: [] }],
+    [
+      'autostart false holds a new Process (its NetworkPolicy is made)',
+      observed(view('demo', withSpec({ autostart: false }))),
+      { applies: ['create networkpolicies/demo-ffmpeg'], deletes: [] },
+    ],
     [
       'autostart false does not hold a changed Process',
       observed(view('demo', withSpec({ autostart: false }), withMeta({ generation: 2 }))),
-      { applies: ['create pods/demo-ffmpeg'], deletes: [] },
+      { applies: ['create networkpolicies/demo-ffmpeg', 'create pods/demo-ffmpeg'], deletes: [] },
     ],
     [
       'a route held elsewhere: no Ingress, and an existing one goes',
@@ -302,7 +317,7 @@ describe('decide: status', () => {
     const p = view('demo');
     const afterExit: ProcessStatus = { exec: 'failed', order: 'start', restarts: 2 };
     const plan = decide(observed(p, { status: afterExit }), ctx);
-    const pod = plan.applies[0]?.object as Pod;
+    const pod = plan.applies.find((a) => a.kind === 'pods')?.object as Pod;
     assert.equal(pod.metadata?.annotations?.['corecast.dev/restarts'], '3');
     assert.equal(plan.status?.restarts, 3);
     // A start after a stop is not a restart.
@@ -314,7 +329,9 @@ describe('decide: status', () => {
     const created = decide(observed(view('demo', withWebrtc())), ctx);
     assert.deepEqual(
       created.events.map((e) => `${e.type} ${e.reason}: ${e.note}`),
-      ['Normal Created: Created Pod demo-ffmpeg, Pod demo-egress, Service demo-egress, NetworkPolicy demo-egress, Ingress demo'],
+      [
+        'Normal Created: Created NetworkPolicy demo-ffmpeg, Pod demo-ffmpeg, Pod demo-egress, Service demo-egress, NetworkPolicy demo-egress, Ingress demo',
+      ],
     );
     const p = view('demo', withSpec({ reconnect: false }));
     const failed = decide(observed(p, { ...world(p, exited(1, 'No such file')), status: { exec: 'running', order: 'start' } }), ctx);
@@ -360,6 +377,7 @@ describe('decide: the route through the Gateway API', () => {
       gcfg,
       {
         applies: [
+          'create networkpolicies/demo-ffmpeg',
           'create pods/demo-ffmpeg',
           'create pods/demo-egress',
           'create services/demo-egress',
@@ -492,7 +510,12 @@ describe('decide: the route through the Gateway API', () => {
       observed(view('demo', withWebrtc(), withMeta({ annotations: { [ANNOTATIONS.reload]: 'r1' } })), gatewayWorld(p)),
       gcfg,
       {
-        applies: ['update services/demo-egress', 'update networkpolicies/demo-egress', 'update httproutes/demo'],
+        applies: [
+          'update networkpolicies/demo-ffmpeg',
+          'update services/demo-egress',
+          'update networkpolicies/demo-egress',
+          'update httproutes/demo',
+        ],
         deletes: [
           'pods/demo-ffmpeg: reload requested (annotation corecast.dev/reload)',
           'pods/demo-egress: reload requested (annotation corecast.dev/reload)',
@@ -549,7 +572,9 @@ describe('decide: the route through the Gateway API', () => {
   test('Events: the HTTPRoute is among the children created', () => {
     assert.deepEqual(
       decide(observed(p), gctx).events.map((e) => `${e.type} ${e.reason}: ${e.note}`),
-      ['Normal Created: Created Pod demo-ffmpeg, Pod demo-egress, Service demo-egress, NetworkPolicy demo-egress, HTTPRoute demo'],
+      [
+        'Normal Created: Created NetworkPolicy demo-ffmpeg, Pod demo-ffmpeg, Pod demo-egress, Service demo-egress, NetworkPolicy demo-egress, HTTPRoute demo',
+      ],
     );
   });
 });

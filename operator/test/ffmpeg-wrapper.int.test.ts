@@ -89,7 +89,9 @@ async function runWrapper(inputs: number) {
       ],
     }),
   );
-  const argv = ffmpegArgv(p, config());
+  // A local output file: the operator's default rules refuse files, so this test allows its own directory.
+  const allowDir = `^(file:)?${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`;
+  const argv = ffmpegArgv(p, config({ ffmpeg: { access: { output: { allow: [allowDir] } } } }));
   const child = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let stderr = '';

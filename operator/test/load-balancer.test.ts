@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EgressConfig, ValidationError } from '@corecast/api';
 import { buildEgressPod, egressConfig, MEDIA_ADDRESSES_ANNOTATION } from '../src/children/egress-pod.ts';
+import { buildFfmpegNetworkPolicy } from '../src/children/ffmpeg-network-policy.ts';
 import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
 import { buildMediaService, loadBalancerIngress } from '../src/children/media-service.ts';
 import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
@@ -44,6 +45,7 @@ function world(extra: Partial<Observed> = {}): Observed {
     service: live(buildService(demo) as Pod) as never,
     ingress: live(buildIngress(demo, cfg) as Pod) as never,
     networkPolicy: live(buildNetworkPolicy(demo, cfg) as Pod) as never,
+    ffmpegNetworkPolicy: live(buildFfmpegNetworkPolicy(demo, cfg) as Pod) as never,
     mediaService: live(buildMediaService(demo, cfg) as Pod) as never,
     ...extra,
   });
@@ -179,6 +181,7 @@ describe('decide with a media Service', () => {
   test('no address yet: the media Service is created, no egress pod, Ready False WaitingForLoadBalancer with an Event', () => {
     const plan = decide(observed(demo), ctx);
     assert.deepEqual(summary(plan).applies, [
+      'create networkpolicies/demo-ffmpeg',
       'create pods/demo-ffmpeg',
       'create services/demo-media',
       'create services/demo-egress',

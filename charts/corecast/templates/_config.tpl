@@ -145,7 +145,7 @@ Cross-field rules that values.schema.json cannot phrase clearly fail here, namin
     "enabled" $v.gateway.enabled
     "parentRefs" ($v.gateway.parentRefs | default list)
     "annotations" ($v.gateway.annotations | default dict))
-  "ffmpeg" (dict "access" $v.ffmpeg.access)
+  "ffmpeg" (dict "access" $v.ffmpeg.access "networkPolicy" $v.ffmpeg.networkPolicy)
   "egress" $egress
   "pods" (dict "runAsUser" $v.pods.runAsUser "runAsGroup" $v.pods.runAsGroup)
   "leaderElection" (dict

@@ -26,6 +26,7 @@ export function childNames(processName: string) {
     egressPod: `${processName}${CHILD_SUFFIXES.egress}`,
     service: `${processName}${CHILD_SUFFIXES.egress}`,
     networkPolicy: `${processName}${CHILD_SUFFIXES.egress}`,
+    ffmpegNetworkPolicy: `${processName}${CHILD_SUFFIXES.ffmpeg}`,
     mediaService: `${processName}${CHILD_SUFFIXES.media}`,
     ingress: processName,
     httpRoute: processName,

@@ -7,6 +7,7 @@ import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import { type ProcessView, reloadToken, restartToken } from '../children/common.ts';
 import { objectDiff } from '../children/derivative.ts';
 import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION, rtpSource } from '../children/egress-pod.ts';
+import { buildFfmpegNetworkPolicy, usesFfmpegNetworkPolicy } from '../children/ffmpeg-network-policy.ts';
 import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
 import { buildMediaService, usesMediaService } from '../children/media-service.ts';
 import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '../children/route.ts';
@@ -108,6 +109,23 @@ function decideMutable(kind: ChildKind, desired: KubeObject, live: DeepReadonly<
   if (isDeleting(live)) return undefined;
   const drift = objectDiff(desired, live);
   return drift ? { kind, object: desired, force: true, verb: 'update', drift } : undefined;
+}
+
+/**
+ * The FFmpeg pod's egress NetworkPolicy: kept while the operator configuration asks for it, for
+ * a stopped Process too (it costs nothing and a start needs no wait), deleted when it does not.
+ */
+export function decideFfmpegPolicy(o: Observed, ctx: DecideContext): { applies: ApplyAction[]; deletes: DeleteAction[] } {
+  const live = o.ffmpegNetworkPolicy;
+  if (!usesFfmpegNetworkPolicy(ctx.config)) {
+    const deletes =
+      live && !isDeleting(live)
+        ? [del('networkpolicies', live, 'ffmpeg.networkPolicy.enabled is false in the operator configuration')]
+        : [];
+    return { applies: [], deletes };
+  }
+  const apply = decideMutable('networkpolicies', buildFfmpegNetworkPolicy(o.process, ctx.config), live);
+  return { applies: apply ? [apply] : [], deletes: [] };
 }
 
 /**

@@ -6,7 +6,7 @@ import { ValidationError } from '@corecast/api';
 import { ffmpegArgv } from '../children/ffmpeg-pod.ts';
 import { stableStringify } from '../children/hash.ts';
 import { routeKind } from '../config.ts';
-import { type DecideContext, decideEgress, decideFfmpeg } from './decide-children.ts';
+import { type DecideContext, decideEgress, decideFfmpeg, decideFfmpegPolicy } from './decide-children.ts';
 import { actionEvents, transitionEvents } from './events.ts';
 import { mediaRecheckMs, mediaWait } from './media-wait.ts';
 import { computeStatus } from './status.ts';
@@ -52,11 +52,12 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
   }
   if (ctx.nameTaken) return statusOnly(o, computeStatus(o, { ...base, argv, nameTaken: ctx.nameTaken }));
 
-  // 2. The FFmpeg pod, 3. the egress children.
+  // 2. The FFmpeg pod and its NetworkPolicy, 3. the egress children.
+  const policy = decideFfmpegPolicy(o, ctx);
   const ffmpeg = decideFfmpeg(o, ctx, order);
   const egress = decideEgress(o, ctx);
-  const applies: ApplyAction[] = [...(ffmpeg.apply ? [ffmpeg.apply] : []), ...egress.applies];
-  const deletes: DeleteAction[] = [...(ffmpeg.delete ? [ffmpeg.delete] : []), ...egress.deletes];
+  const applies: ApplyAction[] = [...policy.applies, ...(ffmpeg.apply ? [ffmpeg.apply] : []), ...egress.applies];
+  const deletes: DeleteAction[] = [...policy.deletes, ...(ffmpeg.delete ? [ffmpeg.delete] : []), ...egress.deletes];
 
   // 4. The status, written only when it differs; 5. Events for what changed.
   const status = computeStatus(o, { ...base, ffmpeg, argv });

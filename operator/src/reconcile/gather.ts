@@ -79,6 +79,7 @@ export function gather(key: string, caches: Caches): Observed | undefined {
     ingress: owned<Ingress>(at('ingresses', names.ingress), process.name),
     httpRoute: owned<HTTPRoute>(at('httproutes', names.httpRoute), process.name),
     networkPolicy: owned<NetworkPolicy>(at('networkpolicies', names.networkPolicy), process.name),
+    ffmpegNetworkPolicy: owned<NetworkPolicy>(at('networkpolicies', names.ffmpegNetworkPolicy), process.name),
     mediaService: owned<Service>(at('services', names.mediaService), process.name),
     ...(holder ? { routeHolder: holder } : {}),
   };

@@ -20,6 +20,8 @@ export interface Observed {
   /** The HTTPRoute (gateway.enabled; also seen without it where the operator watches HTTPRoutes, to remove it). */
   readonly httpRoute?: DeepReadonly<HTTPRoute>;
   readonly networkPolicy?: DeepReadonly<NetworkPolicy>;
+  /** The FFmpeg pod's egress NetworkPolicy `<name>-ffmpeg`. */
+  readonly ffmpegNetworkPolicy?: DeepReadonly<NetworkPolicy>;
   /** The media Service `<name>-media` (media.mode loadBalancer). */
   readonly mediaService?: DeepReadonly<Service>;
   /** Its load balancer's address, read (and a host name resolved) before decide; absent without a media Service. */
