@@ -71,7 +71,7 @@ describe('status from the pods (the test plays the kubelet)', () => {
       const e = await eventsAbout(c, ns, 'live');
       return e.some((x) => x.startsWith('Normal Started')) && e.some((x) => x.startsWith('Normal Ready')) ? e : undefined;
     });
-    assert.ok(events[0]?.startsWith('Normal Created: Created Pod live-ffmpeg'), events.join('\n'));
+    assert.ok(events[0]?.startsWith('Normal Created: Created NetworkPolicy live-ffmpeg, Pod live-ffmpeg'), events.join('\n'));
     const table = await kubectl(c.cp.kubeconfigPath, ['get', 'proc', '-n', ns, 'live']);
     assert.match(table, /live/);
   });
@@ -139,6 +139,19 @@ describe('status from the pods (the test plays the kubelet)', () => {
     await eventually('an InvalidSpec warning', async () =>
       (await eventsAbout(c, ns, 'blocked')).some((e) => e.startsWith('Warning InvalidSpec')),
     );
+  });
+});
+
+describe('FFmpeg access in the status', () => {
+  test('a file behind a wrapper in -i hidden in input options → InvalidSpec naming the option and the token, nothing created', async () => {
+    const input = [{ id: 'in', address: 'testsrc2=size=320x240', options: ['-i', 'async:file:/etc/hostname', '-f', 'lavfi'] }];
+    await createProcess(c, ns, processFixture('hidden', withSpec({ input })));
+    const p = await waitForReady(c, ns, 'hidden', 'InvalidSpec');
+    assert.match(
+      readyOf(p)?.message ?? '',
+      /spec\.input\[0\]\.options\[1\]: input input \(-i in options\) "async:file:\/etc\/hostname" opens "file:\/etc\/hostname", which is blocked by the rule \/\^file:\//,
+    );
+    assert.equal(await getPod(c, ns, 'hidden-ffmpeg'), undefined);
   });
 });
 
