@@ -10,6 +10,7 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { process as processFixture, withSpec, withWebrtc } from '../../api/test/fixtures/processes.ts';
 import { objectDiff } from '../src/children/derivative.ts';
 import { buildEgressPod } from '../src/children/egress-pod.ts';
+import { buildFfmpegNetworkPolicy } from '../src/children/ffmpeg-network-policy.ts';
 import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
 import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
 import type { RequestRecord } from '../src/kube/client.ts';
@@ -76,6 +77,7 @@ async function built(name: string) {
     service: buildService(view),
     ingress: buildIngress(view, cfg),
     networkPolicy: buildNetworkPolicy(view, cfg),
+    ffmpegNetworkPolicy: buildFfmpegNetworkPolicy(view, cfg),
   };
 }
 
@@ -83,8 +85,8 @@ describe('reconcile against the real API server', () => {
   test('create: every child exists with exactly what the builders promise', async () => {
     await createProcess(c, ns, processFixture('exact', withWebrtc()));
     const want = await built('exact');
-    const live = await eventually('all five children', async () => {
-      const [ffmpegPod, egressPod, service, ingress, networkPolicy] = await Promise.all([
+    const live = await eventually('all six children', async () => {
+      const [ffmpegPod, egressPod, service, ingress, networkPolicy, ffmpegNetworkPolicy] = await Promise.all([
         getPod(c, ns, 'exact-ffmpeg'),
         getPod(c, ns, 'exact-egress'),
         c.core.readNamespacedService({ namespace: ns, name: 'exact-egress' }),
@@ -96,8 +98,10 @@ describe('reconcile against the real API server', () => {
           namespace: ns,
           name: 'exact-egress',
         }),
+        // The FFmpeg pod's egress policy: the API server validates its ipBlocks (each except inside its CIDR).
+        c.net.readNamespacedNetworkPolicy({ namespace: ns, name: 'exact-ffmpeg' }),
       ]);
-      return ffmpegPod && egressPod ? { ffmpegPod, egressPod, service, ingress, networkPolicy } : undefined;
+      return ffmpegPod && egressPod ? { ffmpegPod, egressPod, service, ingress, networkPolicy, ffmpegNetworkPolicy } : undefined;
     });
     const json = (x: unknown) => JSON.parse(JSON.stringify(x));
     for (const key of Object.keys(want) as (keyof typeof want)[]) {
@@ -119,7 +123,9 @@ describe('reconcile against the real API server', () => {
     const managers = (live.service.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
     assert.deepEqual(managers, ['corecast-operator/Apply']);
     await waitForReady(c, ns, 'exact', 'Starting');
-    assert.ok((await eventsAbout(c, ns, 'exact')).some((e) => e.startsWith('Normal Created: Created Pod exact-ffmpeg')));
+    assert.ok(
+      (await eventsAbout(c, ns, 'exact')).some((e) => e.startsWith('Normal Created: Created NetworkPolicy exact-ffmpeg, Pod exact-ffmpeg')),
+    );
   });
 
   test('update: the children follow the spec', async () => {
@@ -179,7 +185,10 @@ describe('reconcile against the real API server', () => {
     await eventually('egress children gone', async () => {
       const svcs = await c.core.listNamespacedService({ namespace: ns, labelSelector: 'corecast.dev/process=toggle' });
       const ings = await c.net.listNamespacedIngress({ namespace: ns, labelSelector: 'corecast.dev/process=toggle' });
-      const nps = await c.net.listNamespacedNetworkPolicy({ namespace: ns, labelSelector: 'corecast.dev/process=toggle' });
+      const nps = await c.net.listNamespacedNetworkPolicy({
+        namespace: ns,
+        labelSelector: 'corecast.dev/process=toggle,app.kubernetes.io/component=egress',
+      });
       return svcs.items.length + ings.items.length + nps.items.length === 0;
     });
     const ff = await waitForPod(c, ns, 'toggle-ffmpeg');
