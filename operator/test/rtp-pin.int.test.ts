@@ -17,6 +17,7 @@ import type { Operator } from '../src/operator.ts';
 import {
   type Cluster,
   createProcess,
+  eventsAbout,
   eventually,
   getCluster,
   getPod,
@@ -67,6 +68,12 @@ async function pinFollowsFfmpeg(ns: string, name: string): Promise<void> {
   const after = await getPod(c, ns, `${name}-egress`);
   assert.equal(after?.metadata?.uid, eg.metadata?.uid, 'the egress pod was updated, not replaced');
   assert.equal(after?.metadata?.annotations?.[POD_ANNOTATIONS.specHash], eg.metadata?.annotations?.[POD_ANNOTATIONS.specHash]);
+  const events = await eventually('the SourcePinned Events', async () => {
+    const all = await eventsAbout(c, ns, name);
+    return all.filter((e) => e.startsWith('Normal SourcePinned')).length >= 2 ? all : undefined;
+  });
+  assert.ok(events.some((e) => e.includes(`Pod ${name}-egress accepts RTP only from the FFmpeg pod's address 10.1.0.8`)));
+  assert.ok(!events.some((e) => e.startsWith('Normal Updated') && e.includes(`${name}-egress`)), 'a re-pin is not reported as a hand edit');
 }
 
 describe('RTP ingest pin: the operator names the FFmpeg pod to its egress pod (any sender was accepted)', () => {

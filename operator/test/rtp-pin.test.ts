@@ -8,11 +8,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EGRESS_CONFIG_ENV, EgressConfig } from '@corecast/api';
-import { buildEgressPod, RTP_SOURCE_ANNOTATION, RTP_SOURCE_DIR, RTP_SOURCE_FILE, rtpSource } from '../src/children/egress-pod.ts';
+import {
+  buildEgressPod,
+  PIN_DRIFT,
+  RTP_SOURCE_ANNOTATION,
+  RTP_SOURCE_DIR,
+  RTP_SOURCE_FILE,
+  rtpSource,
+} from '../src/children/egress-pod.ts';
 import { buildFfmpegPod, POD_ANNOTATIONS } from '../src/children/ffmpeg-pod.ts';
 import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
 import type { Pod } from '../src/kube/types.ts';
 import { decideEgress } from '../src/reconcile/decide-children.ts';
+import { actionEvents } from '../src/reconcile/events.ts';
 import type { Observed } from '../src/reconcile/types.ts';
 import { config, live, observed, running, view, withWebrtc } from './helpers/fixtures.ts';
 
@@ -85,7 +93,26 @@ describe('RTP ingest pin: the egress pod names its FFmpeg pod (any sender was ac
     assert.equal(apply?.verb, 'update');
     assert.equal(apply?.force, true);
     assert.equal(apply?.object.metadata?.annotations?.[RTP_SOURCE_ANNOTATION], '10.1.0.7');
-    assert.match(apply?.drift ?? '', /rtp-source/);
+    assert.equal(apply?.drift, PIN_DRIFT);
+    assert.deepEqual(
+      actionEvents(applies, []).map((e) => `${e.reason}: ${e.note}`),
+      ["SourcePinned: Pod demo-egress accepts RTP only from the FFmpeg pod's address 10.1.0.7"],
+      'an Event of its own, not "Updated … changed outside the operator"',
+    );
+  });
+
+  test('a pin change together with a hand edit is reported as the edit', () => {
+    const ffmpeg = live(buildFfmpegPod(p, cfg, 0), withIp(running(), '10.1.0.7'));
+    const w = world(ffmpeg, '');
+    const edited = structuredClone(w.egressPod!) as Pod;
+    edited.spec!.containers[0]!.readinessProbe!.periodSeconds = 30;
+    const { applies } = decideEgress({ ...w, egressPod: edited }, ctx);
+    assert.equal(applies.length, 1);
+    assert.equal(applies[0]?.drift, 'spec.containers[name=egress].readinessProbe.periodSeconds', 'the edit is named, not the pin');
+    assert.deepEqual(
+      actionEvents(applies, []).map((e) => e.reason),
+      ['Updated'],
+    );
   });
 
   test('a pinned egress pod with the same FFmpeg pod needs nothing', () => {
@@ -97,6 +124,7 @@ describe('RTP ingest pin: the egress pod names its FFmpeg pod (any sender was ac
     const gone = decideEgress(world(undefined, '10.1.0.7'), ctx);
     assert.deepEqual(gone.deletes, []);
     assert.equal(gone.applies[0]?.object.metadata?.annotations?.[RTP_SOURCE_ANNOTATION], '', 'no FFmpeg pod: no sender accepted');
+    assert.deepEqual(actionEvents(gone.applies, []), [], 'clearing the pin records no Event');
     const fresh = live(buildFfmpegPod(p, cfg, 1), { phase: 'Pending' });
     assert.equal(decideEgress(world(fresh, '10.1.0.7'), ctx).applies[0]?.object.metadata?.annotations?.[RTP_SOURCE_ANNOTATION], '');
     const started = live(buildFfmpegPod(p, cfg, 1), withIp(running(), '10.1.0.42'));

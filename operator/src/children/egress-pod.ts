@@ -33,6 +33,9 @@ export const MEDIA_ADDRESSES_ANNOTATION = 'corecast.dev/media-addresses';
  */
 export const RTP_SOURCE_ANNOTATION = 'corecast.dev/rtp-source';
 
+/** The `drift` of an egress pod update that only moves the pin (events.ts words its Event for it). */
+export const PIN_DRIFT = `metadata.annotations.${RTP_SOURCE_ANNOTATION}`;
+
 /** Directory of the downward API volume holding the pin. */
 export const RTP_SOURCE_DIR = '/etc/corecast/rtp-source';
 

@@ -6,7 +6,7 @@
 import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import { type ProcessView, reloadToken, restartToken } from '../children/common.ts';
 import { objectDiff } from '../children/derivative.ts';
-import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION, rtpSource } from '../children/egress-pod.ts';
+import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION, PIN_DRIFT, RTP_SOURCE_ANNOTATION, rtpSource } from '../children/egress-pod.ts';
 import { buildFfmpegNetworkPolicy, usesFfmpegNetworkPolicy } from '../children/ffmpeg-network-policy.ts';
 import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
 import { buildMediaService, usesMediaService } from '../children/media-service.ts';
@@ -56,6 +56,12 @@ export function recreateReason(
     return was ? `the load balancer's address changed from ${was} to ${now}` : `the pod now advertises the load balancer's address ${now}`;
   }
   return component === 'ffmpeg' ? 'the spec changed' : 'the spec or the operator configuration changed';
+}
+
+/** The desired egress pod with the live pod's pin, to tell a pin change from other drift. */
+function withPin(pod: Pod, live: DeepReadonly<Pod>): Pod {
+  const annotations = { ...pod.metadata?.annotations, [RTP_SOURCE_ANNOTATION]: live.metadata?.annotations?.[RTP_SOURCE_ANNOTATION] ?? '' };
+  return { ...pod, metadata: { ...pod.metadata, annotations } };
 }
 
 function del(kind: ChildKind, obj: DeepReadonly<KubeObject>, why: string): DeleteAction {
@@ -172,7 +178,10 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
       if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress', mediaAddresses)));
       else {
         const drift = objectDiff(pod, live);
-        if (drift) applies.push({ kind: 'pods', object: pod, force: true, verb: 'update', drift });
+        // Drift besides the pin is named first; only the pin moved (a new FFmpeg pod): PIN_DRIFT,
+        // so the Event does not call it a hand edit.
+        const other = drift && objectDiff(withPin(pod, live), live);
+        if (drift) applies.push({ kind: 'pods', object: pod, force: true, verb: 'update', drift: other ?? PIN_DRIFT });
       }
     }
   }

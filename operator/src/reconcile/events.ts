@@ -5,6 +5,7 @@
  * a reconcile that changes nothing records nothing.
  */
 import type { ProcessStatus } from '@corecast/api';
+import { PIN_DRIFT, RTP_SOURCE_ANNOTATION } from '../children/egress-pod.ts';
 import { KIND_NAMES } from '../kube/apply.ts';
 import { CONDITIONS } from './status.ts';
 import type { ApplyAction, DeleteAction, EventSpec } from './types.ts';
@@ -15,7 +16,10 @@ const label = (a: { kind: ApplyAction['kind']; name: string }) => `${KIND_NAMES[
 export function actionEvents(applies: readonly ApplyAction[], deletes: readonly DeleteAction[]): EventSpec[] {
   const events: EventSpec[] = [];
   const created = applies.filter((a) => a.verb === 'create').map((a) => label({ kind: a.kind, name: a.object.metadata?.name ?? '' }));
-  const updated = applies.filter((a) => a.verb === 'update').map((a) => label({ kind: a.kind, name: a.object.metadata?.name ?? '' }));
+  const pins = applies.filter((a) => a.verb === 'update' && a.drift === PIN_DRIFT);
+  const updated = applies
+    .filter((a) => a.verb === 'update' && a.drift !== PIN_DRIFT)
+    .map((a) => label({ kind: a.kind, name: a.object.metadata?.name ?? '' }));
   if (created.length > 0) events.push({ type: 'Normal', reason: 'Created', action: 'Create', note: `Created ${created.join(', ')}` });
   if (updated.length > 0) {
     events.push({
@@ -23,6 +27,17 @@ export function actionEvents(applies: readonly ApplyAction[], deletes: readonly 
       reason: 'Updated',
       action: 'Update',
       note: `Updated ${updated.join(', ')} to match the spec (changed outside the operator, or the spec or configuration changed)`,
+    });
+  }
+  // The egress pod re-pinned to a new FFmpeg pod's address (clearing it is not worth an Event).
+  for (const a of pins) {
+    const pin = a.object.metadata?.annotations?.[RTP_SOURCE_ANNOTATION] ?? '';
+    if (pin === '') continue;
+    events.push({
+      type: 'Normal',
+      reason: 'SourcePinned',
+      action: 'Update',
+      note: `${label({ kind: a.kind, name: a.object.metadata?.name ?? '' })} accepts RTP only from the FFmpeg pod's address ${pin}`,
     });
   }
   // Deletions grouped by reason, so "why" reads once.
