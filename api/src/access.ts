@@ -364,6 +364,8 @@ const GRAPH_OPTIONS = new Set(['vf', 'af', 'filter', 'filter_complex', 'lavfi'])
 export function openedTokens(items: readonly ArgItem[]): OpenedToken[] {
   const out: OpenedToken[] = [];
   let format: string | undefined;
+  /** `-safe` set in this group: a concat list FFmpeg finds by probing (no `-f concat`) may then name any file. */
+  let unsafeConcat = false;
   let dashdash = -2;
   const where = (item: ArgItem) => item.field ?? 'the command Corecast adds';
   for (let i = 0; i < items.length; i++) {
@@ -381,6 +383,7 @@ export function openedTokens(items: readonly ArgItem[]): OpenedToken[] {
         out.push(...tokensOfOutput(a, item, where(item), what, format));
       }
       format = undefined;
+      unsafeConcat = false;
       continue;
     }
     const name = a.slice(1);
@@ -394,6 +397,7 @@ export function openedTokens(items: readonly ArgItem[]): OpenedToken[] {
       format = value;
       continue;
     }
+    if (base === 'safe' && value.trim() !== '1') unsafeConcat = true;
     if (item.trusted === 'option' && valueItem.trusted === 'value') continue;
     const field = where(valueItem);
     if (base === 'i') {
@@ -404,10 +408,12 @@ export function openedTokens(items: readonly ArgItem[]): OpenedToken[] {
         out.push(...graphTokens(value, field, `a filter of ${address ? 'the lavfi graph' : 'a lavfi graph given with -i'}`));
       } else {
         out.push({ direction: READ, field, value, what, form: 'url' });
-        if (format === 'concat')
-          out.push({ direction: READ, field, value: `concat-list:${value}`, what: 'concat list (-f concat)', form: 'opaque' });
+        if (format === 'concat' || unsafeConcat) {
+          out.push({ direction: READ, field, value: `concat-list:${value}`, what: 'concat list (-f concat or -safe)', form: 'opaque' });
+        }
       }
       format = undefined;
+      unsafeConcat = false;
     } else if (base.startsWith('/')) {
       out.push({ direction: READ, field, value, what: `file of -${name}`, form: 'url' });
     } else if (GRAPH_OPTIONS.has(base)) {

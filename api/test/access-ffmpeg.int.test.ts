@@ -141,6 +141,22 @@ describe('the refused tokens really open files (real FFmpeg)', () => {
     assert.match(missing.stderr, /No such file/);
   });
 
+  it('a concat list opens the files it names, not only the list an allow rule admits (list bypass)', async () => {
+    const list = join(dir, 'list.ffconcat');
+    await writeFile(list, `ffconcat version 1.0\nfile ${join(dir, 'logo.png')}\n`);
+    const frame = join(dir, 'from-list.png');
+    const p = ref({
+      input: [{ id: 'in', address: list, options: ['-f', 'concat', '-safe', '0'] }],
+      output: [{ id: 'o', address: frame, options: ['-frames:v', '1'] }],
+    });
+    // Allowing the list file (and the output) does not allow what the list names.
+    const listOnly: AccessRules = { input: { allow: [`^file:${list}$`] }, output: { allow: [`^file:${frame}$`] } };
+    refused(p, 'spec.input[0].address', listOnly);
+    const run = await ffmpeg(buildFfmpegArgs(p), dir);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(existsSync(frame), 'a frame of the file the list names was written');
+  });
+
   it('the default rules let the examples test pattern run', async () => {
     const p = ref({
       input: [

@@ -185,7 +185,14 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
     { input: [{ id: 'in', address: 'http://lists.example/list.ffconcat', options: ['-f', 'concat', '-safe', '0'] }] },
     DEFAULT_ACCESS_RULES,
     'spec.input[0].address',
-    '"concat-list:http://lists.example/list.ffconcat" matches none',
+    'concat list (-f concat or -safe) "concat-list:http://lists.example/list.ffconcat" matches none',
+  ],
+  [
+    'refuses -safe 0 on an input whose concat list FFmpeg would find by probing (probed list bypass)',
+    { input: [{ id: 'in', address: 'http://lists.example/playlist', options: ['-safe', '0'] }] },
+    DEFAULT_ACCESS_RULES,
+    'spec.input[0].address',
+    '"concat-list:http://lists.example/playlist" matches none',
   ],
   [
     'refuses a file slave of the tee muxer (tee bypass)',
