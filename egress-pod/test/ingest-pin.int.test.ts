@@ -121,6 +121,21 @@ describe(
       }
     });
 
+    it('pinned ingest: a pin file that does not exist (yet) accepts nobody', async () => {
+      const egress = await startTestEgress({
+        streams: [{ processId: 'demo', video: { port: 0 }, audio: { port: 0 }, sourceAddressFile: join(dir, 'missing') }],
+      });
+      try {
+        const { video } = egress.rtpPorts.get('demo')!;
+        assert.deepEqual(egress.streams.get('demo')!.pinned, []);
+        await (await open('127.0.0.1')).to(video, [rtp(102, 9, 1)]);
+        await waitUntil(async () => (await drops(egress, 'source')) === 1, 10000, 'one drop by source');
+        assert.equal(egress.streams.get('demo')!.source.state, 'waiting');
+      } finally {
+        await egress.stop();
+      }
+    });
+
     it("pinned ingest: a foreign BYE is ignored, even for the source's SSRC; the source's own BYE takes it down", async () => {
       // A long timeout: only a BYE can take the source down within the test.
       const egress = await pinnedEgress('127.0.0.1', { timeoutSeconds: 60, graceSeconds: 60 });
