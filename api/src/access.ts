@@ -312,6 +312,11 @@ export const FILE_OPTIONS: Readonly<Record<string, readonly Direction[]>> = {
   sdp_file: [WRITE],
   dump_attachment: [WRITE],
   passlogfile: [READ, WRITE],
+  // fftools of later FFmpeg releases (the image may be newer than the rules were written for)
+  stats_enc_pre: [WRITE],
+  stats_enc_post: [WRITE],
+  stats_mux_pre: [WRITE],
+  stats_file: [WRITE],
   // protocols
   ca_file: [READ],
   cafile: [READ],
@@ -356,6 +361,13 @@ const PARAM_FILES = new Set([
   'zonefile',
   'dolby-vision-rpu',
 ]);
+
+/**
+ * Protocol lists: FFmpeg lets a file fetched over the network (a playlist, a concat list) name
+ * only network protocols, unless the command widens the list. Each protocol listed is judged as
+ * `<protocol>://`, so network protocols pass the default rules and `file`, `concatf` … do not.
+ */
+const PROTOCOL_LISTS = new Set(['protocol_whitelist']);
 
 /** Options whose value is a filter graph. */
 const GRAPH_OPTIONS = new Set(['vf', 'af', 'filter', 'filter_complex', 'lavfi']);
@@ -423,6 +435,10 @@ export function openedTokens(items: readonly ArgItem[]): OpenedToken[] {
     } else if (RELATIVE_TO_OUTPUT[base]) {
       if (value.startsWith('/') || /^[A-Za-z0-9+.-]*:/.test(value)) {
         out.push({ direction: RELATIVE_TO_OUTPUT[base], field, value, what: `file of -${name}`, form: 'url' });
+      }
+    } else if (PROTOCOL_LISTS.has(base)) {
+      for (const protocol of value.split(',').map((x) => x.trim())) {
+        out.push({ direction: READ, field, value: `${protocol}://`, what: `protocol in -${name}`, form: 'url' });
       }
     } else if (PARAM_OPTIONS.has(base)) {
       for (const [key, file] of paramPairs(value)) {

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,6 +157,34 @@ describe('the refused tokens really open files (real FFmpeg)', () => {
     const run = await ffmpeg(buildFfmpegArgs(p), dir);
     assert.equal(run.code, 0, run.stderr);
     assert.ok(existsSync(frame), 'a frame of the file the list names was written');
+  });
+
+  it('file in -protocol_whitelist lets a playlist from an allowed http address open a local file (protocol list bypass)', async () => {
+    const segment = join(dir, 'seg0.ts');
+    const made = await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=64x64:r=5', '-t', '1', '-c:v', 'mpeg2video', '-f', 'mpegts', segment], dir);
+    assert.equal(made.code, 0, made.stderr);
+    const playlist = `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nfile:${segment}\n#EXT-X-ENDLIST\n`;
+    const server = createServer((_, res) => res.end(playlist));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live.m3u8`;
+      const spec = (options: string[]) =>
+        ref({
+          input: [{ id: 'in', address: url, options }],
+          output: [{ id: 'o', address: '-', options: ['-frames:v', '1', '-f', 'null'] }],
+        });
+      // FFmpeg's own nested whitelist stops the local segment; the address passes the default rules.
+      const plain = await ffmpeg(buildFfmpegArgs(spec([]), { access: DEFAULT_ACCESS_RULES }), dir);
+      assert.notEqual(plain.code, 0);
+      assert.match(plain.stderr, /Protocol 'file' not on whitelist/);
+      // Widened by an option, it reads the local file; the rules refuse that option.
+      const widened = spec(['-protocol_whitelist', 'http,tcp,file']);
+      refused(widened, 'spec.input[0].options[1]');
+      const run = await ffmpeg(buildFfmpegArgs(widened), dir);
+      assert.equal(run.code, 0, run.stderr);
+    } finally {
+      server.close();
+    }
   });
 
   it('the default rules let the examples test pattern run', async () => {

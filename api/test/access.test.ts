@@ -131,6 +131,7 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
       ['-hls_key_info_file', '/etc/key.info', 'input'],
       ['-segment_list', '/tmp/list.m3u8', 'output'],
       ['-ca_file', '/etc/ssl/private/ca.pem', 'input'],
+      ['-stats_enc_pre', '/tmp/enc.log', 'output'],
     ] as const
   ).map(([option, value, direction]): [string, Parameters<typeof refusals>[0], AccessRules, string, string] => [
     `refuses ${option} naming a file or URL (file option bypass)`,
@@ -193,6 +194,13 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
     DEFAULT_ACCESS_RULES,
     'spec.input[0].address',
     '"concat-list:http://lists.example/playlist" matches none',
+  ],
+  [
+    'refuses file in -protocol_whitelist, which lets a network playlist name local files (protocol list bypass)',
+    { input: [{ ...rtmpIn, address: 'https://cdn.example/live.m3u8', options: ['-protocol_whitelist', 'https,tls,tcp,file'] }] },
+    DEFAULT_ACCESS_RULES,
+    'spec.input[0].options[1]',
+    'input protocol in -protocol_whitelist "file://" matches none',
   ],
   [
     'refuses a file slave of the tee muxer (tee bypass)',
@@ -342,6 +350,10 @@ describe('FFmpeg access: what the defaults let through', () => {
           },
         ],
       },
+    ],
+    [
+      'a network protocol whitelist',
+      { input: [{ ...rtmpIn, address: 'https://cdn.example/a.m3u8', options: ['-protocol_whitelist', 'https,tls,tcp,http'] }] },
     ],
     [
       'flags and options with values in any order',
