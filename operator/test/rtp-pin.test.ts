@@ -57,6 +57,26 @@ describe('RTP ingest pin: the egress pod names its FFmpeg pod (any sender was ac
     assert.equal(rtpSource(terminating), '10.1.0.7', 'a terminating pod still sends its BYE');
   });
 
+  test("host networking: the FFmpeg pod's node address too when it runs on another node (masquerading network plugins)", () => {
+    const on = (pod: Pod, node: string | undefined) => {
+      if (node) pod.spec!.nodeName = node;
+      return pod;
+    };
+    const ffmpeg = (node: string | undefined) =>
+      on(
+        live(buildFfmpegPod(p, cfg, 0), { ...withIp(running(), '10.1.0.7'), hostIP: '192.168.0.2', hostIPs: [{ ip: '192.168.0.2' }] }),
+        node,
+      );
+    const egress = (node: string | undefined) => on(live(buildEgressPod(p, cfg), running()), node);
+    assert.equal(rtpSource(ffmpeg('b'), { hostNetwork: true, pod: egress('a') }), '10.1.0.7,192.168.0.2', 'another node');
+    assert.equal(rtpSource(ffmpeg('a'), { hostNetwork: true, pod: egress('a') }), '10.1.0.7', 'the same node: delivered locally');
+    assert.equal(rtpSource(ffmpeg('b'), { hostNetwork: true, pod: egress(undefined) }), '10.1.0.7,192.168.0.2', 'egress node unknown');
+    assert.equal(rtpSource(ffmpeg(undefined), { hostNetwork: true }), '10.1.0.7,192.168.0.2', 'no egress pod yet');
+    assert.equal(rtpSource(ffmpeg('b'), { hostNetwork: false, pod: egress('a') }), '10.1.0.7', 'pod network: pod to pod keeps the address');
+    const unstarted = live(buildFfmpegPod(p, cfg, 0), { phase: 'Pending', hostIP: '192.168.0.2' });
+    assert.equal(rtpSource(unstarted, { hostNetwork: true }), '', 'no pod address yet: nothing, not the node alone');
+  });
+
   test('the egress pod carries the pin, reads it from a downward API file, and its spec hash ignores it', () => {
     const unpinned = buildEgressPod(p, cfg);
     const pinned = buildEgressPod(p, cfg, undefined, '10.1.0.7');

@@ -53,11 +53,28 @@ const RTP_SOURCE_MOUNT = { name: 'rtp-source', mountPath: RTP_SOURCE_DIR, readOn
  * The pin for the egress pod: the FFmpeg pod's addresses (status.podIPs, else status.podIP) —
  * also while it terminates, so its BYE still counts — or "" when there is no FFmpeg pod or it
  * has no address yet: then the egress accepts no RTP at all, since no sender is the source.
+ *
+ * With host networking (`hostNetwork`), when the FFmpeg pod runs on another node than the egress
+ * pod (or either node is not known yet), the FFmpeg pod's node addresses too: network plugins
+ * that masquerade pod traffic to node addresses (flannel, Calico's natOutgoing) make its RTP
+ * arrive from there. On the egress pod's own node the packets are delivered locally and keep
+ * the pod's address, so the node's is left out.
  */
-export function rtpSource(ffmpegPod: DeepReadonly<Pod> | undefined): string {
+export function rtpSource(
+  ffmpegPod: DeepReadonly<Pod> | undefined,
+  egress: { hostNetwork?: boolean; pod?: DeepReadonly<Pod> | undefined } = {},
+): string {
   const status = ffmpegPod?.status;
   const ips = (status?.podIPs ?? []).map((a) => a.ip).filter((ip): ip is string => Boolean(ip));
   if (ips.length === 0 && status?.podIP) ips.push(status.podIP);
+  if (ips.length > 0 && egress.hostNetwork) {
+    const node = ffmpegPod?.spec?.nodeName;
+    if (!node || node !== egress.pod?.spec?.nodeName) {
+      const hostIps = (status?.hostIPs ?? []).map((a) => a.ip).filter((ip): ip is string => Boolean(ip));
+      if (hostIps.length === 0 && status?.hostIP) hostIps.push(status.hostIP);
+      for (const ip of hostIps) if (!ips.includes(ip)) ips.push(ip);
+    }
+  }
   return ips.join(',');
 }
 

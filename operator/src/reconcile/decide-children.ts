@@ -172,7 +172,8 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
   const live = o.egressPod;
   if (!loadBalanced || mediaAddresses) {
     // The pin (the FFmpeg pod's address) is not hashed: a change is an update of the live pod.
-    const pod = buildEgressPod(p, ctx.config, mediaAddresses, rtpSource(o.ffmpegPod));
+    const pin = rtpSource(o.ffmpegPod, { hostNetwork: ctx.config.egress.hostNetwork, pod: live });
+    const pod = buildEgressPod(p, ctx.config, mediaAddresses, pin);
     if (!live) applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
     else if (!isDeleting(live)) {
       if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress', mediaAddresses)));
