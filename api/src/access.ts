@@ -369,8 +369,8 @@ const PARAM_FILES = new Set([
  */
 const PROTOCOL_LISTS = new Set(['protocol_whitelist']);
 
-/** Options whose value is a filter graph. */
-const GRAPH_OPTIONS = new Set(['vf', 'af', 'filter', 'filter_complex', 'lavfi']);
+/** Options whose value is a filter graph (`-graph`: the lavfi device's graph, used instead of its address). */
+const GRAPH_OPTIONS = new Set(['vf', 'af', 'filter', 'filter_complex', 'lavfi', 'graph']);
 
 /** Reads the argv as FFmpeg does and lists everything it opens (Corecast's own trusted parts left out). */
 export function openedTokens(items: readonly ArgItem[]): OpenedToken[] {

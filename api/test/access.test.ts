@@ -264,6 +264,13 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
     '"/etc/hostname"',
   ],
   [
+    'refuses movie= in the lavfi device option -graph, used instead of the address (graph option bypass)',
+    { input: [{ id: 'in', address: 'unused', options: ['-f', 'lavfi', '-graph', 'movie=/etc/hostname'] }] },
+    DEFAULT_ACCESS_RULES,
+    'spec.input[0].options[3]',
+    'filename of the movie filter of -graph "/etc/hostname"',
+  ],
+  [
     'refuses a local file as an input by default (default refuses files)',
     { input: [{ id: 'in', address: 'media/clip.mp4' }] },
     DEFAULT_ACCESS_RULES,
