@@ -70,6 +70,7 @@ describe('the refused tokens really open files (real FFmpeg)', () => {
     ['async:file:', (s) => `async:file:${s}`, (c) => c],
     ['cache:', (s) => `cache:${s}`, (c) => c],
     ['subfile,,start,0,end,0,,:', (s) => `subfile,,start,0,end,0,,:${s}`, (c) => c],
+    ['subfile,|start|0|end|0||:', (s) => `subfile,|start|0|end|0||:${s}`, (c) => c],
     ['concat:a|b', (s) => `concat:${s}|${s}`, (c) => c + c],
   ];
   for (const [name, wrap, expected] of wrappers) {
@@ -185,6 +186,31 @@ describe('the refused tokens really open files (real FFmpeg)', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('a data: playlist opens the local segment it names (data bypass)', async () => {
+    const segment = join(dir, 'seg-data.ts');
+    const made = await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=64x64:r=5', '-t', '1', '-c:v', 'mpeg2video', '-f', 'mpegts', segment], dir);
+    assert.equal(made.code, 0, made.stderr);
+    const playlist = `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.0,\nfile:${segment}\n#EXT-X-ENDLIST\n`;
+    const p = ref({
+      input: [{ id: 'in', address: `data:application/vnd.apple.mpegurl;base64,${Buffer.from(playlist).toString('base64')}` }],
+      output: [{ id: 'o', address: '-', options: ['-frames:v', '1', '-f', 'null'] }],
+    });
+    refused(p, 'spec.input[0].address');
+    const run = await ffmpeg(buildFfmpegArgs(p), dir);
+    assert.equal(run.code, 0, run.stderr);
+    // The control: the same playlist naming a missing segment fails, so the run above read the file.
+    const missing = ref({
+      input: [
+        {
+          id: 'in',
+          address: `data:application/vnd.apple.mpegurl;base64,${Buffer.from(playlist.replace(segment, join(dir, 'none.ts'))).toString('base64')}`,
+        },
+      ],
+      output: [{ id: 'o', address: '-', options: ['-frames:v', '1', '-f', 'null'] }],
+    });
+    assert.notEqual((await ffmpeg(buildFfmpegArgs(missing), dir)).code, 0);
   });
 
   it('the default rules let the examples test pattern run', async () => {

@@ -155,6 +155,7 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
       ['async:cache:/etc/hostname', 'file:/etc/hostname'],
       ['subfile,,start,0,end,0,,:/etc/hostname', 'file:/etc/hostname'],
       ['subfile:/etc/hostname', 'file:/etc/hostname'],
+      ['subfile,|start|0|end|0||:/etc/hostname', 'file:/etc/hostname'],
       ['concat:rtmp://ingest.example/a|/etc/hostname', 'file:/etc/hostname'],
       ['crypto:file:/etc/hostname', 'file:/etc/hostname'],
       ['crypto+file:/etc/hostname', 'file:/etc/hostname'],
@@ -201,6 +202,13 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
     DEFAULT_ACCESS_RULES,
     'spec.input[0].options[1]',
     'input protocol in -protocol_whitelist "file://" matches none',
+  ],
+  [
+    'refuses a data: URL, whose content (a playlist) may name local files (data bypass)',
+    { input: [{ id: 'in', address: 'data:application/vnd.apple.mpegurl;base64,I0VYVE0zVQ==' }] },
+    DEFAULT_ACCESS_RULES,
+    'spec.input[0].address',
+    'input address "data:application/vnd.apple.mpegurl;base64,I0VYVE0zVQ==" matches none',
   ],
   [
     'refuses a file slave of the tee muxer (tee bypass)',
