@@ -4,7 +4,7 @@
  *
  * Order as in datarhei Core: global options, then each input's options and `-i address`,
  * then each output's options and address. With WebRTC on, one more output carries the two
- * RTP legs (DESIGN.md §3).
+ * RTP legs (README.md, "The FFmpeg command").
  */
 import { type AccessRules, type ArgItem, judge, openedTokens } from './access.ts';
 import type { ProcessSpec } from './process.ts';

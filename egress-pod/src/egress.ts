@@ -59,7 +59,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     config.streams.map((s) => s.processId),
     options.defaultMetrics === undefined ? {} : { defaultMetrics: options.defaultMetrics },
   );
-  // Fan-out workers (media.workers, DESIGN.md §4): each owns a share of the viewers.
+  // Fan-out workers (media.workers; egress-pod/README.md, "Speed"): each owns a share of the viewers.
   const { gopCache } = config.media;
   const fanout = { gop: { maxBytes: gopCache.maxBytes, maxAgeMs: gopCache.maxAgeSeconds * 1000 }, timing: gopCache.timing };
   const workers = workerCount(config.media.workers);

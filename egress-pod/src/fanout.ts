@@ -3,7 +3,7 @@
  *
  * - A viewer never receives a video packet before the start of its first keyframe (a decoder
  *   fed P-frames first shows garbage and floods the source with PLIs it cannot answer —
- *   WERIFT-NOTES pitfall 5).
+ *   werift note 5 in egress-pod/README.md).
  * - A late joiner starts at once from the GOP cache (gop-cache.ts): the keyframe's picture
  *   goes out in one burst (that is the first frame), the rest of the GOP follows at a few
  *   times the live rate until the viewer has caught up, then it gets live packets.

@@ -1,9 +1,9 @@
 /**
  * The packets of the current group of pictures: everything since the last point a decoder can
- * start from (an IDR picture with its SPS/PPS, DESIGN.md §4). A late joiner starts from here
+ * start from (an IDR picture with its SPS/PPS, egress-pod/README.md, werift note 5). A late joiner starts from here
  * instead of waiting up to a whole GOP for the next keyframe, and a viewer's picture loss
  * indication is answered from here, since the source (FFmpeg's RTP muxer) cannot make a
- * keyframe on demand (WERIFT-NOTES pitfall 5).
+ * keyframe on demand (werift note 5 in egress-pod/README.md).
  *
  * The cache is bounded twice: past `maxBytes` it is dropped (nobody can start mid-GOP without
  * the keyframe, so a partial GOP is worthless), and a GOP older than `maxAgeMs` is no longer

@@ -1,7 +1,7 @@
 /**
  * One stream's source, after ingest checks: rewrites every packet onto a continuous outgoing
  * timeline, finds where a decoder can start (keyframes, with SPS/PPS put in front when missing,
- * DESIGN.md §3), and tracks whether the source is up, down, or gone for good.
+ * README.md, "The FFmpeg command"), and tracks whether the source is up, down, or gone for good.
  */
 import { RtpHeader, RtpPacket } from 'werift';
 import { inspectH264, stapA } from './rtp/h264.ts';

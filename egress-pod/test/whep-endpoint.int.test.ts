@@ -1,5 +1,5 @@
 /**
- * Every row of shared/WHEP.md for the endpoint `/api/v3/process/<id>/whep`, against a real
+ * Every row of egress-pod/README.md's "WHEP behaviour" tables for the endpoint `/api/v3/process/<id>/whep`, against a real
  * egress fed by real FFmpeg, with real werift viewers on loopback.
  */
 import assert from 'node:assert/strict';

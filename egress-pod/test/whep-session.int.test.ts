@@ -1,5 +1,5 @@
 /**
- * Every row of shared/WHEP.md for session URLs (trickle, ICE restart, preconditions, DELETE),
+ * Every row of egress-pod/README.md's "WHEP behaviour" tables for session URLs (trickle, ICE restart, preconditions, DELETE),
  * and the session lifecycle: a session that dies leaves every index and counter; a source that
  * stops (past its grace period) or a pod that stops closes every session. Real FFmpeg, real
  * werift viewers on loopback.

@@ -4,7 +4,7 @@
  * space, so Chromium's local-network-access rules stay out of it) — the browser's own CORS
  * checks (the preflight, exposed headers) run against the egress for real. It POSTs its offer
  * before gathering and trickles candidates afterwards — without If-Match (it learns the ETag
- * only from an ICE restart), so those PATCHes get 428 as WHEP.md requires; it plays anyway:
+ * only from an ICE restart), so those PATCHes get 428 as the WHEP draft requires (egress-pod/README.md, "WHEP behaviour"); it plays anyway:
  * the egress learns the browser's address from its connectivity checks (peer-reflexive).
  */
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 /**
  * The errors a WHEP request can end in, and the one place that maps them to HTTP statuses
- * (shared/WHEP.md). Messages are written for the client; nothing internal leaks through them.
+ * (egress-pod/README.md, "WHEP behaviour"). Messages are written for the client; nothing internal leaks through them.
  */
 
 /** Every kind of client-visible failure. */

@@ -40,7 +40,7 @@ export interface CorsSettings {
   readonly allowOrigin: '*' | readonly string[];
 }
 
-/** Methods of the WHEP endpoint and its sessions (WHEP.md "Both"). */
+/** Methods of the WHEP endpoint and its sessions (egress-pod/README.md, "WHEP behaviour"). */
 export const CORS_METHODS = 'OPTIONS, GET, HEAD, POST, PATCH, DELETE';
 
 /** Adds the CORS headers every response carries; on a preflight also the allowed methods and headers. */

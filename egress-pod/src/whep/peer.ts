@@ -22,7 +22,7 @@ export interface PeerSettings {
 /**
  * The werift configuration of one viewer. `profileLevelId` pins the H.264 entry to the one
  * chosen from the offer (werift answers the first matching entry and compares it as a string,
- * WERIFT-NOTES pitfall 3). `onStun` sees every STUN request from the viewer (liveness).
+ * werift note 3 in egress-pod/README.md). `onStun` sees every STUN request from the viewer (liveness).
  */
 export function peerConfig(settings: PeerSettings, profileLevelId: string | undefined, onStun: () => void): Partial<PeerConfig> {
   const { ice } = settings;
@@ -67,7 +67,7 @@ const WERIFT_DEFAULT_STUN = 'stun.l.google.com';
 /**
  * werift falls back to Google's public STUN server whenever no STUN server is configured
  * (`validateAddress(stunServer) ?? DEFAULT_STUN_SERVER`), even with `iceServers: []`: a DNS
- * lookup and a query to the internet per viewer (WERIFT-NOTES pitfall 1). A pod must never do
+ * lookup and a query to the internet per viewer (werift note 1 in egress-pod/README.md). A pod must never do
  * that, and werift has no option to say "no STUN". So, between the moment a description
  * creates the ICE transports and the moment gathering starts, the fallback is removed. When
  * werift's internals no longer look as expected this throws instead of gathering: failing a

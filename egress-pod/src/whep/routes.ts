@@ -1,7 +1,7 @@
 /**
  * The WHEP endpoint and its session URLs (draft-ietf-wish-whep, RFC 9725 for the shared
  * parts), one thin handler per verb, each in the same order: who is asking, which process or
- * session, content type, bounded body, then the session store. Statuses follow shared/WHEP.md.
+ * session, content type, bounded body, then the session store. Statuses: egress-pod/README.md, "WHEP behaviour".
  */
 
 import { type EgressConfig, whepPath } from '@corecast/api';

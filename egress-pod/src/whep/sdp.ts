@@ -153,7 +153,7 @@ function addFmtp(codecs: Map<number, SdpCodec>, value: string): void {
 /** H.264 profiles (profile_idc) whose decoders play our streams: Baseline, Main, High. */
 const PLAYABLE_PROFILES = new Set(['42', '4d', '64']);
 
-/** The profile-level-id werift is pinned to when the offer has it (WERIFT-NOTES pitfall 3). */
+/** The profile-level-id werift is pinned to when the offer has it (werift note 3 in egress-pod/README.md). */
 export const PREFERRED_PROFILE = '42e01f';
 
 /** What an acceptable offer gets: the H.264 profile-level-id to pin in the answer. */
@@ -230,7 +230,7 @@ export function parseCandidate(value: string): Candidate | undefined {
 }
 
 /**
- * Whether a remote candidate is one we use. Dropped, silently (WHEP.md): mDNS `.local` names and
+ * Whether a remote candidate is one we use. Dropped, silently (egress-pod/README.md, "WHEP behaviour"): mDNS `.local` names and
  * other host names (resolving them would send mDNS or DNS queries from the pod), unusable
  * addresses, RTCP components (rtcp-mux is required) and transports or families that are off.
  */

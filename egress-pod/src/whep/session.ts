@@ -105,7 +105,7 @@ export class Session implements WhepSession {
     this.#ctx = ctx;
     this.#log = ctx.log.child({ session: this.id });
     this.#pc = new RTCPeerConnection(peerConfig(ctx.peer, choice.h264ProfileLevelId, () => this.#heard()));
-    // One MediaStream for both tracks: the browser plays them in sync (same msid, WHEP.md).
+    // One MediaStream for both tracks: the browser plays them in sync (same msid; egress-pod/README.md, "WHEP behaviour").
     const stream = new MediaStream({ id: `corecast-${ctx.processId}` });
     this.#video = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly', streams: [stream] }).sender;
     this.#audio = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly', streams: [stream] }).sender;
@@ -151,7 +151,7 @@ export class Session implements WhepSession {
   }
 
   /**
-   * Adds trickled remote candidates; ones we do not use are dropped silently (WHEP.md), and so
+   * Adds trickled remote candidates; ones we do not use are dropped silently (egress-pod/README.md, "WHEP behaviour"), and so
    * is every one past the session's cap (`ice.maxRemoteCandidates`, offer and trickle together):
    * each remote candidate makes werift send checks to an address the viewer chose.
    */
@@ -175,7 +175,7 @@ export class Session implements WhepSession {
    * an SDP fragment, with a new ETag.
    *
    * A restart refused before werift has taken the new offer (a bad fragment or an offer werift
-   * rejects: 400) leaves the old ICE session, the ETag and the media as they were (WHEP.md). Once
+   * rejects: 400) leaves the old ICE session, the ETag and the media as they were (egress-pod/README.md, "WHEP behaviour"). Once
    * werift has taken it, werift has already dropped the old ICE session (new local credentials,
    * no selected pair, no consent checks), so nothing is left to keep: a failure from there on
    * (gathering timeout 504, no candidate 503, ICE not reconnecting) ends the session.
@@ -260,7 +260,7 @@ export class Session implements WhepSession {
       throw new WhepError('not-acceptable', 'no common codec for the offered m-lines');
     }
     if (countCandidates(sdp) === 0) {
-      // A full icePortRange fails silently in werift (WERIFT-NOTES pitfall 8).
+      // A full icePortRange fails silently in werift (werift note 7 in egress-pod/README.md).
       throw new WhepError('no-candidates', 'no ICE candidate could be gathered (media port range exhausted)', { 'Retry-After': '10' });
     }
     return sdp;
@@ -300,7 +300,7 @@ export class Session implements WhepSession {
   /**
    * A viewer that vanished without DELETE (killed tab) sends no DTLS alert, and consent expiry
    * (RFC 7675 §5.1) takes 30 s; its RTCP reports and consent checks stop at once, so silence
-   * for a few seconds ends it (WERIFT-NOTES pitfall 6).
+   * for a few seconds ends it (werift note 6 in egress-pod/README.md).
    */
   #checkLiveness(): void {
     if (performance.now() - this.#lastHeard > this.#ctx.livenessTimeoutMs) void this.close('liveness-timeout');

@@ -19,7 +19,7 @@ export interface ProcessView {
 /** Which half of the pipeline a child belongs to (the `app.kubernetes.io/component` label). */
 export type Component = 'ffmpeg' | 'egress';
 
-/** Names of a Process's children (DESIGN.md §5: demo → demo-ffmpeg, demo-egress, …). */
+/** Names of a Process's children (operator/README.md, children table: demo → demo-ffmpeg, demo-egress, …). */
 export function childNames(processName: string) {
   return {
     ffmpegPod: `${processName}${CHILD_SUFFIXES.ffmpeg}`,
