@@ -248,6 +248,47 @@ export const FILE_FILTERS: Readonly<Record<string, FilterFiles>> = {
   find_rect: { positional: ['object'], files: { object: READ } },
   libplacebo: { positional: [], files: { custom_shader_path: READ } },
   drawtext: { positional: ['fontfile', 'text', 'textfile'], files: { fontfile: READ, textfile: READ } },
+  curves: { positional: ['preset', 'master', 'red', 'green', 'blue', 'all', 'psfile', 'plot'], files: { psfile: READ, plot: WRITE } },
+  fieldhint: { positional: ['hint'], files: { hint: READ } },
+  flite: { positional: ['list_voices', 'nb_samples', 'text', 'textfile'], files: { textfile: READ } },
+  nnedi: { positional: ['weights'], files: { weights: READ } },
+  paletteuse: {
+    positional: ['dither', 'bayer_scale', 'diff_mode', 'new', 'alpha_threshold', 'use_alpha', 'debug_kdtree'],
+    files: { debug_kdtree: WRITE },
+  },
+  selectivecolor: {
+    positional: ['correction_method', 'reds', 'yellows', 'greens', 'cyans', 'blues', 'magentas', 'whites', 'neutrals', 'blacks', 'psfile'],
+    files: { psfile: READ },
+  },
+  showcqt: {
+    positional: [
+      'size',
+      'fps',
+      'bar_h',
+      'axis_h',
+      'sono_h',
+      'fullhd',
+      'sono_v',
+      'bar_v',
+      'sono_g',
+      'bar_g',
+      'bar_t',
+      'timeclamp',
+      'attack',
+      'basefreq',
+      'endfreq',
+      'coeffclamp',
+      'tlength',
+      'count',
+      'fcount',
+      'fontfile',
+      'font',
+      'fontcolor',
+      'axisfile',
+    ],
+    files: { fontfile: READ, axisfile: READ },
+  },
+  xfade_opencl: opaque,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -324,10 +365,14 @@ export const FILE_OPTIONS: Readonly<Record<string, readonly Direction[]>> = {
   key_file: [READ],
   private_key: [READ],
   rtmp_swfverify: [READ],
+  // codecs: OpenMAX loads the shared library these name
+  omx_libname: [READ],
+  omx_libprefix: [READ],
   // demuxers and devices
   graph_file: [READ],
   ifo_palette: [READ],
   assetmaps: [READ],
+  sub_name: [READ],
   // muxers
   hls_segment_filename: [WRITE],
   hls_key_info_file: [READ],

@@ -132,6 +132,7 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
       ['-segment_list', '/tmp/list.m3u8', 'output'],
       ['-ca_file', '/etc/ssl/private/ca.pem', 'input'],
       ['-stats_enc_pre', '/tmp/enc.log', 'output'],
+      ['-omx_libname', '/tmp/evil.so', 'input'],
     ] as const
   ).map(([option, value, direction]): [string, Parameters<typeof refusals>[0], AccessRules, string, string] => [
     `refuses ${option} naming a file or URL (file option bypass)`,
@@ -249,6 +250,9 @@ const holes: [string, Parameters<typeof refusals>[0], AccessRules, string, strin
       ['-vf', 'scale=320:240 , movie@logo = /etc/hostname', 'filename of the movie filter of -vf "/etc/hostname"'],
       ['-vf', "movie='/etc/host\\:name'", 'filename of the movie filter of -vf "/etc/host:name"'],
       ['-lavfi', 'zmq,null', '"filter:zmq"'],
+      ['-vf', 'curves=psfile=/etc/curves.acv', 'psfile of the curves filter of -vf "/etc/curves.acv"'],
+      ['-vf', 'nnedi=/tmp/weights.bin', 'weights of the nnedi filter of -vf "/tmp/weights.bin"'],
+      ['-vf', 'paletteuse=debug_kdtree=/tmp/tree.dot', 'output debug_kdtree of the paletteuse filter of -vf "/tmp/tree.dot"'],
     ] as const
   ).map(([option, graph, part]): [string, Parameters<typeof refusals>[0], AccessRules, string, string] => [
     `refuses a file-reading filter in ${option}: ${graph} (filter bypass)`,
