@@ -1,7 +1,9 @@
 /**
  * The status a reconcile reports: Core's process state and the conditions, with messages a
- * person can act on. Pure. A condition keeps its lastTransitionTime while its status, reason
- * and message stay the same, so an unchanged world gives an identical status (and no write).
+ * person can act on. Pure. A condition keeps its lastTransitionTime while its status stays the
+ * same (the Kubernetes API conventions: the last time it went from one status to another; a new
+ * reason or message is not a transition), so an unchanged world gives an identical status (and
+ * no write).
  */
 import { type Condition, type ExecState, type ProcessStatus, playerPath, whepPath } from '@corecast/api';
 import { childNames } from '../children/common.ts';
@@ -146,10 +148,10 @@ export function routeCondition(o: Observed, s: StatusInputs): ConditionSpec | un
   return { status: 'False', reason: 'PathAssigned', message: `${path} routes to this Process.` };
 }
 
-/** Fills in observedGeneration and lastTransitionTime, keeping the old time when nothing changed. */
+/** Fills in observedGeneration and lastTransitionTime, keeping the old time while the status holds. */
 export function condition(type: string, spec: ConditionSpec, old: readonly Condition[], generation: number, now: number): Condition {
   const prev = old.find((c) => c.type === type);
-  const same = prev && prev.status === spec.status && prev.reason === spec.reason && prev.message === spec.message;
+  const same = prev && prev.status === spec.status;
   return {
     type,
     status: spec.status,
