@@ -21,6 +21,7 @@ import {
   deleteProcess,
   eventsAbout,
   eventually,
+  getPod,
   getProcess,
   namespace,
   getCluster,
@@ -194,11 +195,26 @@ describe('routing through the Gateway API', () => {
       body: [{ op: 'replace', path: '/spec/webrtc/enabled', value: false }],
     });
     await eventually('the HTTPRoute gone', async () => (await getHttpRoute(ns, 'toggle')) === undefined);
+    // Without WebRTC the FFmpeg command has no RTP legs, so the operator replaces the FFmpeg pod
+    // (delete, then create once it is gone): wait for the new one, so the next test starts from a
+    // settled namespace and not from a replacement half done.
+    await eventually('an FFmpeg pod without RTP legs', async () => {
+      const pod = await getPod(c, ns, 'toggle-ffmpeg');
+      const args = pod?.spec?.containers?.[0]?.args?.join(' ');
+      return args !== undefined && !args.includes('toggle-egress.');
+    });
   });
 });
 
 describe('idempotence in gateway mode', () => {
   test('a restarted operator on the unchanged namespaces makes zero writes (the CRD defaults are no drift)', async () => {
+    // The first operator must have finished what the tests above asked of it.
+    await eventually('the first operator idle', async () => {
+      const text = await op.metrics.registry.metrics();
+      const depth = Number(/^workqueue_depth\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? -1);
+      const active = Number(/^controller_runtime_active_workers\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+      return depth === 0 && active === 0;
+    });
     await op.stop();
     const records: RequestRecord[] = [];
     const again = await startOperator(c, [ns, older, newer], {
