@@ -17,19 +17,7 @@ import { type FfmpegRun, ffmpegPath, startTestPattern } from '@corecast/testkit/
 import { waitUntil } from '@corecast/testkit/whep-client';
 import type { Page } from 'playwright-core';
 import { EgressChild, freeTcpPort, freeUdpPort } from './egress-child.ts';
-
-/** What the player page exposes (egress-pod/src/player/client.ts PlayerStatus). */
-interface PlayerStatus {
-  state: string;
-  detail: string;
-  posts: number;
-  reconnects: number;
-  framesDecoded: number;
-  width: number;
-  height: number;
-  audioPacketsReceived: number;
-  sessionUrl: string;
-}
+import type { PlayerStatus } from '../../egress-pod/src/player/client.ts';
 
 const missing = [!ffmpegPath() && 'ffmpeg', !chromiumInstalled() && 'chromium'].filter(Boolean);
 const PLAYER = '/api/v3/process/demo/whep/player';

@@ -15,6 +15,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { launchChromium, type TestBrowser } from '@corecast/testkit/chromium';
 import { kubectl as kubectlAt, kubeTools } from '@corecast/testkit/kube-tools';
 import type { Page } from 'playwright-core';
+import type { PlayerStatus } from '../../../egress-pod/src/player/client.ts';
 
 const run = promisify(execFile);
 
@@ -57,7 +58,11 @@ export function clusterFromEnv(): Cluster {
         const { stdout } = await run(helm, [`--kubeconfig=${kubeconfigPath}`, ...args], {
           cwd: repoRoot,
           maxBuffer: 16 << 20,
-          env: { ...process.env, HELM_CACHE_HOME: join(kubeconfigPath, '..', 'helm-cache'), HELM_CONFIG_HOME: join(kubeconfigPath, '..', 'helm-config') },
+          env: {
+            ...process.env,
+            HELM_CACHE_HOME: join(kubeconfigPath, '..', 'helm-cache'),
+            HELM_CONFIG_HOME: join(kubeconfigPath, '..', 'helm-config'),
+          },
         });
         return stdout;
       } catch (err) {
@@ -70,7 +75,12 @@ export function clusterFromEnv(): Cluster {
 }
 
 /** Polls `check` every `everyMs` until it returns a value other than undefined/false, or throws at `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 500): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 120_000,
+  everyMs = 500,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (;;) {
@@ -83,19 +93,6 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s (${last})`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
-}
-
-/** What the player page exposes on window.corecast (egress-pod/src/player/client.ts). */
-export interface PlayerStatus {
-  state: string;
-  detail: string;
-  posts: number;
-  reconnects: number;
-  framesDecoded: number;
-  width: number;
-  height: number;
-  audioPacketsReceived: number;
-  sessionUrl: string;
 }
 
 /** A player page open in headless Chromium. */
@@ -162,3 +159,5 @@ export async function openPlayer(url: string): Promise<Player> {
     close: () => browser.close(),
   };
 }
+
+export type { PlayerStatus };

@@ -75,6 +75,26 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
       const p = await pod(name);
       return p && p.phase === 'Running' && p.ready && p.uid !== notUid ? p : undefined;
     });
+  /** The spec of the Lease an operator pod that exists now holds, if one does. */
+  const operatorLease = async () => {
+    const leases = JSON.parse(await cluster.kubectl('get', 'leases', '-n', 'corecast-system', '-o', 'json')) as {
+      items: { spec: { holderIdentity?: string; renewTime?: string } }[];
+    };
+    const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
+    return leases.items.map((l) => l.spec).find((s) => s.holderIdentity && ops.some((p) => p.name === s.holderIdentity));
+  };
+  /** helm upgrade of the release with the test's values and these `--set`s, waiting for it. */
+  const upgrade = (...sets: string[]) =>
+    cluster.helm(
+      'upgrade',
+      ...RELEASE,
+      'charts/corecast',
+      ...cluster.valuesArgs,
+      ...sets.flatMap((v) => ['--set', v]),
+      '--wait',
+      '--timeout',
+      '5m',
+    );
   const condition = async (name: string, type = 'Ready') => {
     const proc = JSON.parse(await cluster.kubectl('get', 'proc', name, '-n', NS, '-o', 'json')) as {
       status?: { conditions?: { type: string; status: string; reason: string; message: string }[]; lastError?: string };
@@ -163,17 +183,7 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
     const before = await player.status();
     const egress = await runningPod('demo-egress');
     const ffmpeg = await runningPod('demo-ffmpeg');
-    await cluster.helm(
-      'upgrade',
-      ...RELEASE,
-      'charts/corecast',
-      ...cluster.valuesArgs,
-      '--set',
-      'operator.replicas=2',
-      '--wait',
-      '--timeout',
-      '5m',
-    );
+    await upgrade('operator.replicas=2');
     await eventually('two operator pods Ready', async () => {
       const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
       return ops.length === 2 && ops.every((p) => p.ready);
@@ -187,12 +197,7 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
 
   step('the leader pod killed: the other replica takes the Lease and no child is duplicated', async () => {
     const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
-    const holder = async () => {
-      const leases = JSON.parse(await cluster.kubectl('get', 'leases', '-n', 'corecast-system', '-o', 'json')) as {
-        items: { spec: { holderIdentity?: string } }[];
-      };
-      return leases.items.map((l) => l.spec.holderIdentity).find((h) => h && ops.some((p) => p.name === h));
-    };
+    const holder = async () => (await operatorLease())?.holderIdentity;
     const leader = await eventually('a leader', holder);
     const other = ops.find((p) => p.name !== leader);
     assert.ok(other);
@@ -211,14 +216,7 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
   });
 
   step("the leader's process SIGKILLed (no release): the Lease is renewed again and a restart request is carried out once", async (t) => {
-    const leaseOf = async () => {
-      const leases = JSON.parse(await cluster.kubectl('get', 'leases', '-n', 'corecast-system', '-o', 'json')) as {
-        items: { spec: { holderIdentity?: string; renewTime?: string } }[];
-      };
-      const ops = await pods('app.kubernetes.io/component=operator', 'corecast-system');
-      return leases.items.map((l) => l.spec).find((s) => s.holderIdentity && ops.some((p) => p.name === s.holderIdentity));
-    };
-    const leader = (await eventually('a leader', leaseOf)).holderIdentity!;
+    const leader = (await eventually('a leader', operatorLease)).holderIdentity!;
     const pid = processOfPod('operator/src/main.ts', leader);
     if (pid === undefined) {
       t.skip(`the process of pod ${leader} is not on this machine (a kind node): only the test node can SIGKILL it`);
@@ -232,7 +230,7 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
     await eventually(
       'the Lease renewed after the kill',
       async () => {
-        const l = await leaseOf();
+        const l = await operatorLease();
         return l?.renewTime && Date.parse(l.renewTime) > killedAt + 1000;
       },
       90_000,
@@ -260,22 +258,11 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
       const g = JSON.parse(await cluster.kubectl('get', 'gateway', 'corecast', '-n', NS, '-o', 'json')) as Conditioned;
       return isTrue(g.status?.conditions, 'Programmed');
     });
-    await cluster.helm(
-      'upgrade',
-      ...RELEASE,
-      'charts/corecast',
-      ...cluster.valuesArgs,
-      '--set',
+    await upgrade(
       'operator.replicas=2',
-      '--set',
       'gateway.enabled=true',
-      '--set',
       'gateway.parentRefs[0].name=corecast',
-      '--set',
       `gateway.parentRefs[0].namespace=${NS}`,
-      '--wait',
-      '--timeout',
-      '5m',
     );
     await eventually(
       'HTTPRoute demo accepted by the Gateway, Ingress demo gone',

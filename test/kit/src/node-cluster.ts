@@ -261,6 +261,10 @@ async function createNodeNetwork(): Promise<void> {
   await ip('-n', NODE.netns, 'link', 'set', NODE.outInterface, 'up');
   await ip('-n', NODE.netns, 'neigh', 'add', NODE.outGateway, 'lladdr', '02:00:00:00:00:fe', 'dev', NODE.outInterface, 'nud', 'permanent');
   await ip('-n', NODE.netns, 'route', 'add', 'default', 'via', NODE.outGateway, 'dev', NODE.outInterface);
+  // The cluster's own range is not outside either: a packet for a ClusterIP that kube-proxy has
+  // not programmed yet (FFmpeg starts sending RTP to its egress Service at once) is dropped here,
+  // as it would be dropped by the DNAT that is about to exist, instead of taking the way out.
+  await ip('-n', NODE.netns, 'route', 'add', 'blackhole', NODE.clusterRange);
   // This machine's own addresses are not outside: a browser here offers them as ICE host
   // candidates, and the egress pod's checks to them reach the browser through the host's end.
   for (const address of await hostAddresses()) {

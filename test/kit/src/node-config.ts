@@ -27,6 +27,8 @@ export const NODE = {
   /** The node's InternalIP: API server, kubelet, ingress (port 80) and cluster DNS (port 53). */
   address: '198.18.0.2',
   linkPrefix: 30,
+  /** Every address of the cluster (link, Pods, Services): never routed out of the node. */
+  clusterRange: '198.18.0.0/15',
   /** Pod network (a Linux bridge, host-local IPAM). */
   podCidr: '198.18.16.0/20',
   podGateway: '198.18.16.1',
