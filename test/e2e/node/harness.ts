@@ -7,17 +7,13 @@
  * variables for a kind cluster, so one test runs on both. CORECAST_HELM_VALUES lists the values
  * files, comma-separated (default helm-values/local-node.yaml).
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { launchChromium, type TestBrowser } from '@corecast/testkit/chromium';
-import { kubectl as kubectlAt, kubeTools } from '@corecast/testkit/kube-tools';
+import { helm as helmAt, kubectl as kubectlAt } from '@corecast/testkit/kube-tools';
 import type { Page } from 'playwright-core';
 import type { PlayerStatus } from '../../../egress-pod/src/player/client.ts';
-
-const run = promisify(execFile);
 
 /** The repository root. */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -52,24 +48,7 @@ export function clusterFromEnv(): Cluster {
       return kc;
     },
     kubectl: (...args) => kubectlAt(kubeconfigPath, args),
-    helm: async (...args) => {
-      const { helm } = await kubeTools();
-      try {
-        const { stdout } = await run(helm, [`--kubeconfig=${kubeconfigPath}`, ...args], {
-          cwd: repoRoot,
-          maxBuffer: 16 << 20,
-          env: {
-            ...process.env,
-            HELM_CACHE_HOME: join(kubeconfigPath, '..', 'helm-cache'),
-            HELM_CONFIG_HOME: join(kubeconfigPath, '..', 'helm-config'),
-          },
-        });
-        return stdout;
-      } catch (err) {
-        const e = err as { stderr?: string; message: string };
-        throw new Error(`helm ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
-      }
-    },
+    helm: (...args) => helmAt(kubeconfigPath, args, repoRoot),
     valuesArgs: values.flatMap((f) => ['-f', join(repoRoot, f)]),
   };
 }

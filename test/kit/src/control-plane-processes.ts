@@ -11,7 +11,20 @@
  *    SIGKILLs every group it was told about, then removes the state directories it was given.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+
+/**
+ * A failFast check for waiting on a start: the first of `children` that exited, named with the
+ * tail of its log; undefined while all run.
+ */
+export function died(...children: Supervised[]): () => string | undefined {
+  return () => {
+    const gone = children.find((c) => c.hasExited());
+    if (!gone) return undefined;
+    const tail = readFileSync(gone.logPath, 'utf8').split('\n').slice(-20).join('\n');
+    return `${gone.name} exited; log ${gone.logPath}:\n${tail}`;
+  };
+}
 
 /** One running child process. */
 export interface Supervised {

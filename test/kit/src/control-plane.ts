@@ -18,7 +18,7 @@ import { type ControlPlaneBinaries, ensureControlPlaneBinaries } from './control
 import { kubeconfigYaml, writeCredentials } from './control-plane-credentials.ts';
 import { apiserverArgs, controllerManagerArgs, etcdArgs } from './control-plane-flags.ts';
 import { freeLoopbackPorts, probe, waitUntil } from './control-plane-net.ts';
-import { ProcessGroup, type Supervised } from './control-plane-processes.ts';
+import { died, ProcessGroup } from './control-plane-processes.ts';
 
 /** Environment variable holding the kubeconfig path of the run's shared control plane. */
 export const kubeconfigEnv = 'CORECAST_KUBECONFIG';
@@ -136,15 +136,6 @@ async function boot(bins: ControlPlaneBinaries, dir: string, group: ProcessGroup
     pids: group.pids(),
     stop: () => group.stop(),
   });
-}
-
-/** A failFast check: the process exited, with the tail of its log. */
-function died(child: Supervised): () => string | undefined {
-  return () => {
-    if (!child.hasExited()) return undefined;
-    const tail = readFileSync(child.logPath, 'utf8').split('\n').slice(-15).join('\n');
-    return `${child.name} exited; log ${child.logPath}:\n${tail}`;
-  };
 }
 
 /** A handle on a control plane someone else started (only its kubeconfig is known). */

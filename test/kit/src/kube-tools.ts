@@ -61,16 +61,43 @@ async function extract(): Promise<KubeTools> {
 
 /** Runs kubectl against `kubeconfigPath`; resolves with stdout, rejects with stderr in the message. */
 export async function kubectl(kubeconfigPath: string, args: readonly string[]): Promise<string> {
-  const { kubectl: bin } = await kubeTools();
+  // kubectl caches discovery under $HOME/.kube/cache; keep it away from a person's cache.
+  return runTool('kubectl', (await kubeTools()).kubectl, kubeconfigPath, args, {
+    KUBECACHEDIR: join(dirname(kubeconfigPath), 'kube-cache'),
+  });
+}
+
+/** Runs helm against `kubeconfigPath` from `cwd`; resolves with stdout, rejects with stderr in the message. */
+export async function helm(kubeconfigPath: string, args: readonly string[], cwd?: string): Promise<string> {
+  // helm keeps repositories and caches under $HOME; keep them beside the kubeconfig instead.
+  const beside = (name: string) => join(dirname(kubeconfigPath), name);
+  return runTool(
+    'helm',
+    (await kubeTools()).helm,
+    kubeconfigPath,
+    args,
+    { HELM_CACHE_HOME: beside('helm-cache'), HELM_CONFIG_HOME: beside('helm-config') },
+    cwd,
+  );
+}
+
+async function runTool(
+  name: string,
+  bin: string,
+  kubeconfigPath: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<string> {
   try {
     const { stdout } = await run(bin, [`--kubeconfig=${kubeconfigPath}`, ...args], {
       maxBuffer: 64 * 1024 * 1024,
-      // kubectl caches discovery under $HOME/.kube/cache; keep it away from a person's cache.
-      env: { ...process.env, KUBECACHEDIR: join(dirname(kubeconfigPath), 'kube-cache') },
+      env: { ...process.env, ...env },
+      ...(cwd ? { cwd } : {}),
     });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
+    throw new Error(`${name} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
   }
 }

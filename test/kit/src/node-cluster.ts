@@ -21,7 +21,7 @@ import { ensureControlPlaneBinaries } from './control-plane-binaries.ts';
 import { kubeconfigYaml, writeCredentials } from './control-plane-credentials.ts';
 import { apiserverArgs, controllerManagerArgs, etcdArgs } from './control-plane-flags.ts';
 import { probe, waitUntil } from './control-plane-net.ts';
-import { ProcessGroup, type Supervised } from './control-plane-processes.ts';
+import { died, ProcessGroup, type Supervised } from './control-plane-processes.ts';
 import { installGatewayApiCrds } from './gateway-api-crds.ts';
 import { ensureNodeBinaries } from './node-binaries.ts';
 import {
@@ -343,16 +343,6 @@ async function resolvesKubernetesService(): Promise<boolean> {
   resolver.setServers([NODE.address]);
   const answer = await resolver.resolve4(`kubernetes.default.svc.${NODE.clusterDomain}`);
   return answer.includes(kubernetesServiceIp);
-}
-
-/** A failFast check over several processes: the first that exited, with its log's tail. */
-function died(...children: Supervised[]): () => string | undefined {
-  return () => {
-    const gone = children.find((c) => c.hasExited());
-    if (!gone) return undefined;
-    const tail = readFileSync(gone.logPath, 'utf8').split('\n').slice(-20).join('\n');
-    return `${gone.name} exited; log ${gone.logPath}:\n${tail}`;
-  };
 }
 
 /** Paths of a node's state (for tests that read component logs). */
