@@ -4,4 +4,5 @@ export * from './constants.ts';
 export * from './egress-config.ts';
 export * from './ffmpeg.ts';
 export * from './process.ts';
+export * from './timing.ts';
 export * from './validate.ts';
