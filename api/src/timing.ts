@@ -85,11 +85,11 @@ export function withTimeout<T, U = never>(
   const { signal, timer = realTimers } = opts;
   return new Promise<T | U>((resolve, reject) => {
     let done = false;
-    let handle: { cancel(): void } | undefined;
+    let cancelTimer = (): void => {};
     const finish = (): boolean => {
       if (done) return false;
       done = true;
-      handle?.cancel();
+      cancelTimer();
       signal?.removeEventListener('abort', expire);
       return true;
     };
@@ -107,8 +107,9 @@ export function withTimeout<T, U = never>(
       (err: unknown) => finish() && reject(err),
     );
     if (signal?.aborted) return expire();
-    handle = timer.after(ms, expire);
+    const handle = timer.after(ms, expire);
     if (done) return handle.cancel(); // a timer source that fired at once
+    cancelTimer = () => handle.cancel();
     signal?.addEventListener('abort', expire, { once: true });
   });
 }
