@@ -30,7 +30,7 @@ export interface Grant {
 
 /** Authentication (middleware) and authorization (per process). */
 export interface Auth {
-  /** Sets `ctx.state.grant` or throws a 401 WhepError. */
+  /** Records the request's grant (see `grantOf`) or throws a 401 WhepError. */
   authenticate(ctx: Koa.Context, processId: string): Promise<void>;
   /** Throws a 403 WhepError when the request's grant does not cover `processId`. */
   authorize(ctx: Koa.Context, processId: string): void;
@@ -38,10 +38,12 @@ export interface Auth {
 
 const REALM = 'corecast';
 const ANYONE: Grant = { processes: '*', limitSubject: false };
+/** The grant of each authenticated request. */
+const grants = new WeakMap<Koa.Context, Grant>();
 
-/** The grant `authenticate` set on a request (anyone's, before that). */
+/** The grant `authenticate` recorded for a request (anyone's, before that). */
 export function grantOf(ctx: Koa.Context): Grant {
-  return (ctx.state.grant as Grant | undefined) ?? ANYONE;
+  return grants.get(ctx) ?? ANYONE;
 }
 
 /** Builds the request authenticator from the configuration and its secrets. */
@@ -54,7 +56,7 @@ export function createAuth(
   const log = options.log;
   const auth = config.auth;
   const namespace = config.namespace ?? '';
-  const verify = auth.mode === 'none' ? undefined : jwtVerifier(auth, secrets.jwtSecret, now);
+  const verify = auth.mode === 'none' ? undefined : jwtVerifier(auth, tokenKey(auth, secrets.jwtSecret), now);
   const claim = auth.mode === 'none' ? '' : auth.processesClaim;
   /** A 401 with a generic body; the reason goes to the log (never the token). */
   const refuse = (ctx: Koa.Context, reason: string): WhepError => {
@@ -67,15 +69,11 @@ export function createAuth(
       if (config.embed.enabled && secrets.embedSecret && typeof query === 'string' && !ctx.get('authorization')) {
         const why = checkEmbedToken(secrets.embedSecret, query, namespace, processId, now(), config.embed.maxTtlSeconds);
         if (why) throw refuse(ctx, why);
-        ctx.state.grant = {
-          processes: new Set([`${namespace}/${processId}`]),
-          subject: `embed:${digest(query)}`,
-          limitSubject: false,
-        } satisfies Grant;
+        grants.set(ctx, { processes: new Set([`${namespace}/${processId}`]), subject: `embed:${digest(query)}`, limitSubject: false });
         return;
       }
       if (!verify) {
-        ctx.state.grant = ANYONE;
+        grants.set(ctx, ANYONE);
         return;
       }
       let token: string | null;
@@ -85,25 +83,21 @@ export function createAuth(
         throw refuse(ctx, "the Authorization header is not 'Bearer <token>'");
       }
       if (!token) throw unauthorized(false);
-      let claims: Record<string, unknown>;
-      try {
-        claims = await verify(ctx);
-      } catch (err) {
-        if (err instanceof TokenRefused) throw refuse(ctx, err.message);
-        throw err;
-      }
+      const verdict = await verify(ctx);
+      if (!verdict.ok) throw refuse(ctx, verdict.reason);
+      const { claims } = verdict;
       const entries = processEntries(claims[claim]);
       const bare = entries.filter((e) => e !== '*' && !e.includes('/'));
       if (bare.length > 0) log?.info({ path: ctx.path, bare }, 'token lists processes without a namespace; ignored');
       const sub = typeof claims.sub === 'string' && claims.sub !== '' ? `sub:${claims.sub}` : `token:${digest(token)}`;
-      ctx.state.grant = {
+      grants.set(ctx, {
         processes: entries.includes('*') ? '*' : new Set(entries.filter((e) => e.includes('/'))),
         subject: sub,
         limitSubject: true,
-      } satisfies Grant;
+      });
     },
     authorize(ctx, processId) {
-      const grant = ctx.state.grant as Grant | undefined;
+      const grant = grants.get(ctx);
       if (!grant) throw unauthorized(false);
       const p = grant.processes;
       if (p !== '*' && !p.has(`${namespace}/${processId}`) && !p.has(`${namespace}/*`)) {
@@ -115,61 +109,97 @@ export function createAuth(
 
 type AuthConfig = Exclude<EgressConfig['auth'], { mode: 'none' }>;
 
-/** A token the verifier refused, with the reason for the log. */
-class TokenRefused extends Error {}
+/** The JOSE header of a token (RFC 7515 §4), as far as choosing its key goes. */
+export interface TokenHeader {
+  readonly alg?: unknown;
+  readonly kid?: unknown;
+}
 
 /**
- * koa-jwt in a function: resolves the verified claims or throws TokenRefused. Beyond the
+ * The one way a key reaches koa-jwt: its `secret` option as a function of the token's header.
+ * HS256 answers the namespace's secret; JWKS answers the public key jose's remote key set holds
+ * for the header's `alg` and `kid`, as PEM (jsonwebtoken, under koa-jwt, reads PEM; jose's own
+ * key objects are not among the key types koa-jwt declares). A key the set does not have
+ * rejects, and koa-jwt refuses the token.
+ */
+export type TokenKey = (header: TokenHeader) => Promise<jwt.Secret>;
+
+/** The key function of an auth mode. */
+export function tokenKey(auth: AuthConfig, secret: Buffer | undefined): TokenKey {
+  if (auth.mode === 'hs256') {
+    const key = secret ?? Buffer.alloc(0);
+    return async () => key;
+  }
+  const jwks = createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30000 });
+  // jose keeps one key object per JWK of the set: each is exported once.
+  const pem = new WeakMap<object, string | Buffer>();
+  return async (header) => {
+    const alg = typeof header.alg === 'string' ? header.alg : '';
+    const key = await jwks(typeof header.kid === 'string' ? { alg, kid: header.kid } : { alg });
+    let out = pem.get(key);
+    if (out === undefined) {
+      out = KeyObject.from(key).export({ type: 'spki', format: 'pem' });
+      pem.set(key, out);
+    }
+    return out;
+  };
+}
+
+/** The claims of an accepted token, or why it was refused (for the log). */
+export type Verdict = { readonly ok: true; readonly claims: Readonly<Record<string, unknown>> } | { readonly ok: false; readonly reason: string };
+
+/** koa-jwt's options, with the one jsonwebtoken option its typings leave out. */
+interface VerifyOptions extends jwt.Options {
+  /** Seconds of clock skew allowed on exp and nbf (handed through to jsonwebtoken). */
+  readonly clockTolerance: number;
+}
+
+/**
+ * koa-jwt in a function: the verified claims, or the reason they were refused. Beyond the
  * signature, issuer and audience, a token must carry `exp` and live at most
  * `maxTokenLifetimeSeconds` (RFC 8725 §3.10 asks verifiers to check the claims they rely on;
  * jsonwebtoken checks `exp` only when present).
  */
-function jwtVerifier(
-  auth: AuthConfig,
-  secret: Buffer | undefined,
-  now: () => number,
-): (ctx: Koa.Context) => Promise<Record<string, unknown>> {
-  const options = {
+function jwtVerifier(auth: AuthConfig, key: TokenKey, now: () => number): (ctx: Koa.Context) => Promise<Verdict> {
+  const options: VerifyOptions = {
+    secret: key,
     // The algorithm list is what stops `alg: none` and HS/RS confusion (RFC 8725 §3.1).
     algorithms: auth.mode === 'hs256' ? ['HS256'] : [...auth.algorithms],
     ...(auth.issuer ? { issuer: auth.issuer } : {}),
     ...(auth.audience ? { audience: auth.audience } : {}),
     clockTolerance: auth.clockToleranceSeconds,
     key: 'claims',
-    // Off: with debug, koa-jwt's message names the expected issuer and audience. The reason is
-    // read from originalError and logged instead.
+    // koa-jwt does not throw: it leaves the verifier's own error in ctx.state.jwtOriginalError,
+    // whose message is the reason for the log (its 401 would carry the expected issuer and
+    // audience in debug mode, and nothing useful otherwise).
+    passthrough: true,
     debug: false,
     // Only the Authorization header: a token in the URL would end up in proxy logs.
     getToken: (ctx: Koa.Context) => bearer(ctx),
   };
-  let keySource: jwt.Options['secret'];
-  if (auth.mode === 'hs256') keySource = secret ?? Buffer.alloc(0);
-  else {
-    const jwks = createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30000 });
-    // jose yields a WebCrypto key; jsonwebtoken (under koa-jwt) takes a KeyObject, which the
-    // typings of koa-jwt do not list, hence the cast.
-    keySource = (async (header: { alg?: string; kid?: string }) =>
-      KeyObject.from(await jwks({ alg: header.alg ?? '', ...(header.kid ? { kid: header.kid } : {}) }))) as unknown as jwt.SecretLoader;
-  }
-  const middleware = jwt({ ...options, secret: keySource } as jwt.Options);
+  const middleware = jwt(options);
   const max = auth.maxTokenLifetimeSeconds;
   const tolerance = auth.clockToleranceSeconds;
   return async (ctx) => {
-    try {
-      await middleware(ctx, async () => {});
-    } catch (err) {
-      const e = err as { status?: number; message?: string; originalError?: Error };
-      if (e.status === 401) throw new TokenRefused(e.originalError?.message ?? e.message ?? 'invalid token');
-      throw err;
-    }
-    const claims = ctx.state.claims as Record<string, unknown>;
-    const exp = claims.exp;
-    if (typeof exp !== 'number') throw new TokenRefused('the token has no exp claim');
-    if (exp - now() > max + tolerance) throw new TokenRefused(`the token expires more than ${max} s from now`);
-    if (typeof claims.iat === 'number' && exp - claims.iat > max)
-      throw new TokenRefused(`the token lives longer than ${max} s (exp - iat)`);
-    return claims;
+    await middleware(ctx, async () => {});
+    const { claims, jwtOriginalError: error }: { claims?: unknown; jwtOriginalError?: unknown } = ctx.state;
+    if (error !== undefined) return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+    if (!isRecord(claims)) return { ok: false, reason: 'the token carries no claims object' };
+    return lifetimeVerdict(claims, now(), max, tolerance);
   };
+}
+
+/** `exp` present and within `max` seconds both of now and of `iat` (when there is one). */
+export function lifetimeVerdict(claims: Readonly<Record<string, unknown>>, now: number, max: number, tolerance: number): Verdict {
+  const { exp, iat } = claims;
+  if (typeof exp !== 'number') return { ok: false, reason: 'the token has no exp claim' };
+  if (exp - now > max + tolerance) return { ok: false, reason: `the token expires more than ${max} s from now` };
+  if (typeof iat === 'number' && exp - iat > max) return { ok: false, reason: `the token lives longer than ${max} s (exp - iat)` };
+  return { ok: true, claims };
+}
+
+function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The token of an `Authorization: Bearer` header (RFC 6750 §2.1), if any. */
