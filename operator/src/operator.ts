@@ -9,7 +9,7 @@
  * Stop order: no new work, in-flight reconciles finish, the Lease is released, informers stop.
  */
 
-import { LABELS } from '@corecast/api';
+import { LABELS, withTimeout } from '@corecast/api';
 import { type KubeConfig, Watch } from '@kubernetes/client-node';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -169,7 +169,7 @@ export class Operator {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#queue.shutDown();
-    await Promise.race([this.#controller.stopped(), new Promise((r) => setTimeout(r, DRAIN_TIMEOUT_MS).unref())]);
+    await withTimeout(this.#controller.stopped(), DRAIN_TIMEOUT_MS, () => undefined);
     await this.#elector?.stop();
     await Promise.all(this.#allInformers().map((i) => i.stop()));
     await Promise.all(this.#servers.map((s) => s.close()));

@@ -13,6 +13,7 @@
  * Objects are kept as JSON exactly as received and handed out read-only; callers clone before
  * changing anything.
  */
+import { backoffDelay } from '@corecast/api';
 import { Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Clock, sleep, systemClock } from '../runtime/clock.ts';
@@ -65,8 +66,8 @@ export function stripManagedFields<T extends KubeObject>(obj: T): T {
   return obj;
 }
 
-const BACKOFF_INITIAL_MS = 1000;
-const BACKOFF_MAX_MS = 30_000;
+/** Restart delays after errors: 1 s doubling to 30 s. */
+const BACKOFF = { baseMs: 1000, capMs: 30_000 } as const;
 
 /** A cache of one kind of object, kept current. */
 export class Informer<T extends KubeObject> {
@@ -140,7 +141,7 @@ export class Informer<T extends KubeObject> {
   }
 
   async #run(): Promise<void> {
-    let backoff = BACKOFF_INITIAL_MS;
+    let failures = 0;
     const { clock, log } = this.#opts;
     while (!this.#stopped) {
       try {
@@ -148,19 +149,19 @@ export class Informer<T extends KubeObject> {
         if (this.#stopped) return;
         this.#replace(listed.items);
         this.#lastError = undefined;
-        backoff = BACKOFF_INITIAL_MS;
+        failures = 0;
         await this.#watchUntilRelist(listed.resourceVersion, clock.now() + this.#opts.relistMs);
       } catch (err) {
         if (this.#stopped) return;
         this.#lastError = err;
         this.#opts.onError?.(err);
-        log.warn({ err: errorText(err), retryInMs: backoff }, 'list/watch failed; restarting');
+        const retryInMs = backoffDelay(failures++, BACKOFF);
+        log.warn({ err: errorText(err), retryInMs }, 'list/watch failed; restarting');
         try {
-          await sleep(clock, backoff, this.#stop.signal);
+          await sleep(clock, retryInMs, this.#stop.signal);
         } catch {
           return;
         }
-        backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
       }
     }
   }

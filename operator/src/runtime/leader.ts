@@ -17,10 +17,11 @@
  *
  * Lease times are MicroTime: client-node's V1MicroTime serialises with microseconds.
  */
+import { withTimeout } from '@corecast/api';
 import { type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isConflict, isNotFound, type Kube } from '../kube/client.ts';
-import { type Clock, sleep, systemClock, type Timer } from './clock.ts';
+import { type Clock, sleep, systemClock } from './clock.ts';
 
 /** Settings of an election (client-go's LeaderElectionConfig). */
 export interface LeaderElectionOptions {
@@ -151,22 +152,9 @@ export class LeaderElector {
   }
 
   /** `work`'s answer, or undefined when the clock reaches `deadline` or `signal` aborts first. */
-  async #answerBefore<T>(work: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T | undefined> {
-    let timer: Timer | undefined;
-    let onAbort: (() => void) | undefined;
-    const cutOff = new Promise<undefined>((resolve) => {
-      timer = this.#clock.after(Math.max(0, deadline - this.#clock.now()), () => resolve(undefined));
-      if (signal) {
-        onAbort = () => resolve(undefined);
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-    });
-    try {
-      return await Promise.race([work, cutOff]);
-    } finally {
-      timer?.cancel();
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
-    }
+  #answerBefore<T>(work: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T | undefined> {
+    const ms = Math.max(0, deadline - this.#clock.now());
+    return withTimeout(work, ms, () => undefined, { signal, timer: this.#clock });
   }
 
   /** Sleeps unless stopped; false when stopped. */

@@ -3,6 +3,7 @@
  * controller-runtime uses it): the larger of a per-item exponential backoff (5 ms doubling up
  * to 1000 s) and an overall token bucket (10 retries a second, bursts of 100).
  */
+import { backoffDelay } from '@corecast/api';
 import type { Clock } from './clock.ts';
 
 /** Decides how long a failed item waits before its next try. */
@@ -23,19 +24,17 @@ export interface RateLimiterOptions {
   burst?: number;
 }
 
-/** Per-item exponential backoff: base × 2^failures, capped. */
+/** Per-item exponential backoff: base × 2^failures, capped (the shared backoffDelay). */
 export class ItemExponentialBackoff implements RateLimiter {
   readonly #failures = new Map<string, number>();
-  readonly #base: number;
-  readonly #max: number;
+  readonly #backoff: { baseMs: number; capMs: number };
   constructor(baseDelayMs = 5, maxDelayMs = 1_000_000) {
-    this.#base = baseDelayMs;
-    this.#max = maxDelayMs;
+    this.#backoff = { baseMs: baseDelayMs, capMs: maxDelayMs };
   }
   when(key: string): number {
     const n = this.#failures.get(key) ?? 0;
     this.#failures.set(key, n + 1);
-    return Math.min(this.#max, this.#base * 2 ** n);
+    return backoffDelay(n, this.#backoff);
   }
   forget(key: string): void {
     this.#failures.delete(key);
