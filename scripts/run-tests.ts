@@ -11,8 +11,8 @@ import { join } from 'node:path';
 
 type Level = 'unit' | 'int' | 'e2e' | 'node';
 const LEVELS: Record<Level, { files: string[]; concurrency: number }> = {
-  unit: { files: ['{api,operator,egress-pod,test/kit}/test/**/*.test.ts'], concurrency: 2 },
-  int: { files: ['{api,operator,egress-pod,test/kit}/test/**/*.int.test.ts'], concurrency: 1 },
+  unit: { files: ['{api,operator,egress-pod,rtc-fastpath,test/kit}/test/**/*.test.ts'], concurrency: 2 },
+  int: { files: ['{api,operator,egress-pod,rtc-fastpath,test/kit}/test/**/*.int.test.ts'], concurrency: 1 },
   e2e: { files: ['test/e2e/**/*.e2e.test.ts'], concurrency: 1 },
   node: { files: ['test/e2e/node/**/*.node.test.ts'], concurrency: 1 },
 };

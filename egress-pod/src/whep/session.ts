@@ -8,8 +8,7 @@ import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, ty
 import type { Viewer } from '../fanout.ts';
 import type { Logger } from '../log.ts';
 import type { CloseReason } from '../metrics.ts';
-import { answerAsDtlsServer } from '../send/dtls.ts';
-import { onKeyframeRequest, ViewerSender } from '../send/viewer-sender.ts';
+import { answerAsDtlsServer, onKeyframeRequest, ViewerSender } from '@corecast/rtc-fastpath';
 import { WhepError } from './errors.ts';
 import { advertisedOnly, guardSockets, type PeerSettings, peerConfig, removeDefaultStun, startRestartedIce } from './peer.ts';
 import {

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
 import { createLogger } from '../log.ts';
-import { recycleArena } from '../send/arena.ts';
+import { recycleArena } from '@corecast/rtc-fastpath';
 import { threadResources } from './resources.ts';
 import { warmUp } from './warm-up.ts';
 import { WhepError } from '../whep/errors.ts';

@@ -8,7 +8,7 @@
 import { RtpPacket } from 'werift';
 import type { FanoutOptions } from '../fanout.ts';
 import type { CloseReason } from '../metrics.ts';
-import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
+import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
 import type { PeerSettings } from '../whep/peer.ts';
 import type { CandidatePolicy, OfferChoice, SdpFrag } from '../whep/sdp.ts';
 

@@ -114,15 +114,17 @@ describe('container images', () => {
 
   test('shipped code imports only production dependencies (the images omit devDependencies)', () => {
     const allowed = new Set([...Object.keys(pkg.dependencies), ...builtinModules]);
-    const files = ['api/src', 'operator/src', 'egress-pod/src'].flatMap((dir) => globSync(`${dir}/**/*.ts`, { cwd: root }));
+    const files = ['api/src', 'operator/src', 'egress-pod/src', 'rtc-fastpath/src'].flatMap((dir) =>
+      globSync(`${dir}/**/*.ts`, { cwd: root }),
+    );
     assert.ok(files.length > 10);
     const seen = new Set<string>();
     for (const file of files) {
       const text = read(file);
       for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'|import\('([^']+)'\)/gm)) {
         const spec = m[1] ?? m[2] ?? m[3] ?? '';
-        // @corecast/api is the one workspace both images carry.
-        if (spec.startsWith('.') || spec.startsWith('node:') || spec === '@corecast/api') continue;
+        // @corecast/api is the one workspace both images carry; the egress image also carries rtc-fastpath.
+        if (spec.startsWith('.') || spec.startsWith('node:') || spec === '@corecast/api' || spec === '@corecast/rtc-fastpath') continue;
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? '');
         assert.ok(allowed.has(name), `${file} imports ${spec}, which is not a production dependency`);
         seen.add(name);

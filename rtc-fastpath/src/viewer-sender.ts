@@ -15,11 +15,11 @@
  */
 import type { Socket } from 'node:dgram';
 import { RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpSender, type RtpPacket } from 'werift';
-import { rtpHeaderLength, writeRtpHeader } from '../rtp/header.ts';
+import { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 import { packetBuffer, sendingOn } from './arena.ts';
 import { sendDirectly } from './direct-send.ts';
 import { endDtlsRetransmissions } from './dtls.ts';
-import { ntpNow } from '../rtp/ntp.ts';
+import { ntpNow } from './ntp.ts';
 import { createSrtpWriter, type SrtpKeys, type SrtpWriter, useKeyObjects } from './srtp.ts';
 
 const ignore = (): void => {};

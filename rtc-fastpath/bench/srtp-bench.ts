@@ -1,16 +1,20 @@
 /**
- * Per-packet cost of SRTP protection, werift's ciphers against the egress's layer
- * (src/send/srtp.ts), for a 1188-byte video payload: µs per packet, best of five runs.
+ * Per-packet cost of SRTP protection, werift's ciphers against this workspace's writer
+ * (src/srtp.ts), for a 1188-byte video payload: µs per packet, best of five runs, one JSON
+ * line per figure.
  *
- *   node egress-pod/bench/srtp-bench.ts
+ *   node rtc-fastpath/bench/srtp-bench.ts
  */
 import { randomBytes } from 'node:crypto';
 import { RtpHeader, SrtpSession } from 'werift';
-import { writeRtpHeader } from '../src/rtp/header.ts';
-import { createSrtpWriter, PROFILE } from '../src/send/srtp.ts';
-import { emit } from './lib.ts';
+import { writeRtpHeader } from '../src/rtp-header.ts';
+import { createSrtpWriter, PROFILE } from '../src/srtp.ts';
 
 const N = 20000;
+
+function emit(name: string, value: number, unit: string): void {
+  console.log(JSON.stringify({ name, value: Math.round(value * 1000) / 1000, unit }));
+}
 const payload = randomBytes(1188);
 
 function best(fn: (i: number) => void): number {
@@ -46,5 +50,5 @@ for (const [name, profile, saltLength] of [
     writer.protect(buf, 12, payload, 1234, i & 0xffff, i >>> 16);
   });
   emit(`srtp.${name}.werift`, werift, 'us/packet');
-  emit(`srtp.${name}.egress`, ours, 'us/packet');
+  emit(`srtp.${name}.fastpath`, ours, 'us/packet');
 }

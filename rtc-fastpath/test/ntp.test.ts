@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ntpFromUnixMs, ntpNow } from '../src/rtp/ntp.ts';
+import { ntpFromUnixMs, ntpNow } from '../src/ntp.ts';
 
 describe('NTP timestamps (RFC 3550 §4)', () => {
   it('counts seconds from 1900 in the high word and the fraction of a second in the low word', () => {

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { RtpHeader, RtpPacket, SrtcpSession, SrtpSession } from 'werift';
-import { rtpHeaderLength, writeRtpHeader } from '../src/rtp/header.ts';
-import { createSrtpWriter, PROFILE, useKeyObjects } from '../src/send/srtp.ts';
+import { rtpHeaderLength, writeRtpHeader } from '../src/rtp-header.ts';
+import { createSrtpWriter, PROFILE, useKeyObjects } from '../src/srtp.ts';
 
 const profiles = [
   ['AES_CM_128_HMAC_SHA1_80', PROFILE.AES_CM_128_HMAC_SHA1_80, 14],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { describe, it } from 'node:test';
-import { packetBuffer, recycleArena, sendingOn } from '../src/send/arena.ts';
+import { packetBuffer, recycleArena, sendingOn } from '../src/arena.ts';
 
 describe('packet arena', () => {
   it('hands out 8-byte aligned buffers that do not overlap', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import { sendDirectly } from '../src/send/direct-send.ts';
+import { sendDirectly } from '../src/direct-send.ts';
 
 async function bound(type: 'udp4' | 'udp6', address: string): Promise<Socket> {
   const socket = createSocket(type);

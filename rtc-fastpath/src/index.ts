@@ -1,0 +1,16 @@
+/**
+ * @corecast/rtc-fastpath: the one place that knows werift's and Node's private internals.
+ * Everything here is reached through this index; the files behind it may change with werift.
+ * The private fields each one touches, and what upstream change would retire it: README.md.
+ */
+
+// Sending a shared RTP packet to one viewer: header, SRTP and the UDP send without werift's sender.
+export { onKeyframeRequest, ViewerSender } from './viewer-sender.ts';
+// The packet buffers' slab, recycled by a fan-out worker between its slices of work.
+export { recycleArena } from './arena.ts';
+// The RTP fixed header written straight into an outgoing buffer.
+export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
+// The DTLS role of a viewer's peer.
+export { answerAsDtlsServer } from './dtls.ts';
+// The werift version the private reaches were checked against.
+export { VERIFIED_WERIFT } from './verified.ts';
