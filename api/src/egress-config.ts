@@ -172,6 +172,22 @@ export const EgressIce = z
         only: z.boolean().default(false).describe("Advertise only the addresses above, not the pod's own interface addresses."),
       })
       .default({ addresses: [], addressEnv: [], only: false }),
+    advertisedPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe(
+        'Port written into the UDP host candidates instead of the bound ice.udpPort: the port viewers reach when something in between maps it (a NodePort Service: the node port, DNATed to ice.udpPort).',
+      ),
+    advertisedTcpPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('The same for the passive TCP candidates (instead of ice.tcpPort).'),
     ipv6: z.boolean().default(false).describe('Also gather IPv6 host candidates.'),
     tcp: z.boolean().default(false).describe('Also offer passive ICE-TCP host candidates (RFC 6544).'),
     servers: z.array(IceServer).default([]),
