@@ -6,9 +6,9 @@
  * no write).
  */
 import { type Condition, type ExecState, type ProcessStatus, playerPath, whepPath } from '@corecast/api';
-import { childNames } from '../children/common.ts';
 import type { DeepReadonly, Pod } from '../kube/types.ts';
-import { isReady, startedAt, waiting } from './pod-state.ts';
+import { startedAt } from './pod-state.ts';
+import { readyCondition, router } from './ready.ts';
 import type { FfmpegDecision, Observed } from './types.ts';
 
 /** Condition types. */
@@ -46,92 +46,9 @@ export interface StatusInputs {
 /** The kind of object that routes a path. */
 export type RouteObject = 'Ingress' | 'HTTPRoute';
 
-/** What browsers go through, in words: ingress or gateway. */
-const router = (route: RouteObject | undefined) => (route === 'HTTPRoute' ? 'gateway' : 'ingress');
-
 /** RFC 3339 with seconds, as metav1.Time serialises. */
 export function rfc3339(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** The Ready condition. */
-export function readyCondition(o: Observed, s: StatusInputs): ConditionSpec {
-  const names = childNames(o.process.name);
-  const webrtc = o.process.spec.webrtc.enabled;
-  const no = (reason: string, message: string): ConditionSpec => ({ status: 'False', reason, message });
-  if (s.invalid) return no('InvalidSpec', `${s.invalid}. Fix the spec; nothing was changed.`);
-  if (s.nameTaken)
-    return no('NameTaken', `${s.nameTaken}. Delete or rename that object; the operator does not take over objects it did not make.`);
-  if (s.held) {
-    return no(
-      'AutostartDisabled',
-      'spec.autostart is false, so FFmpeg was not started when the Process was created. Change the spec (for example set spec.autostart to true) to start it.',
-    );
-  }
-  const ff = s.ffmpeg;
-  if (!ff) return no('Unknown', 'not reconciled yet');
-  if (s.order === 'stop') {
-    if (ff.exec === 'finishing') return no('Stopping', `spec.order is stop; pod ${names.ffmpegPod} is being deleted.`);
-    return no(
-      'Stopped',
-      `spec.order is stop, so FFmpeg is not running. Set spec.order to start to run it.${webrtc ? ' The player stays up and shows no live source until then.' : ''}`,
-    );
-  }
-  switch (ff.exec) {
-    case 'finishing':
-      return no('Restarting', `pod ${names.ffmpegPod} is being replaced; FFmpeg starts again when it is gone.`);
-    case 'starting': {
-      const w = ff.pod ? waiting(ff.pod) : undefined;
-      if (w) return no(w.reason, `pod ${names.ffmpegPod} cannot start: ${w.reason}${w.message ? `: ${w.message}` : ''}`);
-      // A load balancer usually takes longer than FFmpeg to start: say what holds the stream up.
-      if (s.mediaWait) return s.mediaWait;
-      return no('Starting', `waiting for pod ${names.ffmpegPod} to run.`);
-    }
-    case 'finished':
-    case 'failed':
-    case 'killed':
-      return exitCondition(o, ff);
-    case 'running':
-      return runningCondition(o, s);
-  }
-}
-
-function exitCondition(o: Observed, ff: FfmpegDecision): ConditionSpec {
-  const exit = ff.exit;
-  const code = exit?.exitCode !== undefined ? ` with exit code ${exit.exitCode}` : '';
-  const what =
-    ff.exec === 'finished'
-      ? `FFmpeg finished${code}.`
-      : ff.exec === 'killed'
-        ? `FFmpeg was killed${exit?.reason ? ` (${exit.reason})` : ''}${exit?.lastError ? `: ${exit.lastError}` : '.'}`
-        : `FFmpeg failed${code}${exit?.lastError ? `: ${exit.lastError}` : '.'}`;
-  const next = o.process.spec.reconnect
-    ? ` It starts again at ${ff.restartAt ?? 'once the reconnect delay has passed'} (spec.reconnect).`
-    : ' spec.reconnect is false: set the corecast.dev/restart annotation to a new value to run it again.';
-  const reason = ff.exec === 'finished' ? 'Finished' : ff.exec === 'killed' ? 'Killed' : 'Failed';
-  return { status: 'False', reason, message: `${what}${next}` };
-}
-
-function runningCondition(o: Observed, s: StatusInputs): ConditionSpec {
-  const names = childNames(o.process.name);
-  if (!o.process.spec.webrtc.enabled) return { status: 'True', reason: 'Running', message: 'FFmpeg is running.' };
-  if (o.routeHolder && s.route) {
-    const via = router(s.route);
-    return {
-      status: 'False',
-      reason: 'RouteConflict',
-      message: `FFmpeg is running, but the ${via} path ${whepPath(o.process.name)} is served for the Process of the same name in namespace ${o.routeHolder.namespace}. Rename this Process to play it through the ${via}.`,
-    };
-  }
-  if (s.mediaWait) return s.mediaWait;
-  const egress = o.egressPod;
-  if (!egress || !isReady(egress)) {
-    const w = egress ? waiting(egress) : undefined;
-    const detail = w ? `: ${w.reason}${w.message ? `: ${w.message}` : ''}` : ' (waiting for its server to listen)';
-    return { status: 'False', reason: 'EgressNotReady', message: `FFmpeg is running; pod ${names.egressPod} is not ready yet${detail}.` };
-  }
-  const url = s.baseUrl ? ` Play it at ${s.baseUrl}${playerPath(o.process.name)}.` : '';
-  return { status: 'True', reason: 'Running', message: `FFmpeg is running and the stream is served over WebRTC.${url}` };
 }
 
 /** The RouteConflict condition, present only for WebRTC-enabled Processes the operator routes (Ingress or HTTPRoute). */
