@@ -1,0 +1,141 @@
+/**
+ * datarhei Core's REST API v3 over Process resources: a koa app answering `/api`, Core's login
+ * flow and the process endpoints, in Core's shapes and status codes. It is not started here:
+ * whoever runs it listens with `app.listen` (or `app.callback()`) and routes `/api` to it,
+ * leaving `/api/v3/process/<id>/whep` to the egress pods.
+ */
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Kube } from '../kube/client.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { CoreApiError } from './errors.ts';
+import { processRoutes, readJson } from './routes.ts';
+import { LoginIn } from './schemas.ts';
+import type { AboutOut } from './schemas.ts';
+import { ProcessStore } from './store.ts';
+import { type Credentials, createTokens, type TokenSettings } from './tokens.ts';
+
+/** Everything the API needs, handed in by whoever wires it (main.ts or a test). */
+export interface CoreApiOptions {
+  /** API server client (the operator's pooled one). */
+  readonly kube: Kube;
+  /** The namespace whose Processes the API serves. */
+  readonly namespace: string;
+  /** Username and password of `POST /api/login` (from a Secret). */
+  readonly credentials: Credentials;
+  /** Token key and lifetimes; the key is the namespace's egress-pod HS256 key. */
+  readonly tokens: TokenSettings;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** What `GET /api` says about this server. */
+  readonly about?: { readonly name?: string; readonly id?: string; readonly version?: string };
+  /** Largest request body accepted (default 1 MiB). */
+  readonly maxBodyBytes?: number;
+}
+
+/** The Core API version whose endpoints and shapes this app follows (clients read it from `GET /api`). */
+export const CORE_API_VERSION = '16.7.2';
+
+/** Builds the koa app. Throws on settings the egress pods would not accept (a short key, a long lifetime). */
+export function createCoreApi(options: CoreApiOptions): Koa {
+  const { clock, log, namespace } = options;
+  const tokens = createTokens(options.tokens, options.credentials, namespace, clock);
+  const store = new ProcessStore(options.kube, namespace);
+  const maxBody = options.maxBodyBytes ?? 1 << 20;
+  const startedAt = clock.now();
+  const name = options.about?.name ?? `corecast/${namespace}`;
+
+  const app = new Koa();
+  app.proxy = true;
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new CoreApiError(404, `No such endpoint: ${ctx.method} ${ctx.path}`);
+    } catch (err) {
+      const e = err instanceof CoreApiError ? err : internal(err, log, ctx);
+      ctx.status = e.status;
+      ctx.set(e.headers);
+      ctx.body = e.body();
+    }
+  });
+
+  const router = new Router();
+  /** The subject of a valid access token in the request, or undefined. */
+  const bearerSubject = async (ctx: Koa.Context): Promise<string | undefined> => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'));
+    return m ? tokens.verifyAccess(m[1]!) : undefined;
+  };
+
+  router.get('/api', async (ctx) => {
+    const full = (await bearerSubject(ctx)) !== undefined;
+    // Core answers every field only to an authenticated client; others learn the name and how to log in.
+    const about: AboutOut = {
+      app: 'Corecast',
+      auths: ['localjwt'],
+      created_at: full ? new Date(startedAt).toISOString() : '',
+      id: full ? (options.about?.id ?? `corecast-${namespace}`) : '',
+      name,
+      uptime_seconds: full ? Math.floor((clock.now() - startedAt) / 1000) : 0,
+      version: {
+        number: full ? (options.about?.version ?? CORE_API_VERSION) : '',
+        repository_commit: '',
+        repository_branch: '',
+        build_date: '',
+        arch: full ? `${process.platform}/${process.arch}` : '',
+        compiler: full ? `node ${process.version}` : '',
+      },
+    };
+    ctx.body = about;
+  });
+
+  router.post('/api/login', async (ctx) => {
+    const parsed = LoginIn.safeParse(await readJson(ctx, 64 * 1024));
+    if (!parsed.success) throw new CoreApiError(400, 'Invalid login data', ['username and password (strings) are required']);
+    const pair = await tokens.login(parsed.data.username, parsed.data.password);
+    if (!pair) {
+      log.info({ user: parsed.data.username.slice(0, 64) }, 'login refused');
+      throw new CoreApiError(403, 'Invalid username or password');
+    }
+    ctx.body = pair;
+  });
+
+  // Core documents the refresh as GET with the refresh token as bearer; POST is answered the same.
+  const refresh = async (ctx: Koa.Context) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'));
+    const renewed = m ? await tokens.refresh(m[1]!) : undefined;
+    if (!renewed) throw unauthorized('Missing or invalid refresh token');
+    ctx.body = renewed;
+  };
+  router.get('/api/login/refresh', refresh);
+  router.post('/api/login/refresh', refresh);
+
+  const v3 = new Router({ prefix: '/api/v3' });
+  v3.use(async (ctx, next) => {
+    const subject = await bearerSubject(ctx);
+    if (!subject) throw unauthorized('Missing or invalid JWT token');
+    ctx.state.subject = subject;
+    await next();
+  });
+  processRoutes(v3, { store, clock, log, maxBody });
+
+  app.use(router.routes()).use(router.allowedMethods());
+  app.use(v3.routes()).use(v3.allowedMethods());
+  return app;
+}
+
+/** 401 with the RFC 6750 challenge. */
+function unauthorized(message: string): CoreApiError {
+  return new CoreApiError(401, message, [], { 'WWW-Authenticate': 'Bearer realm="corecast"' });
+}
+
+/** An unexpected failure: logged in full, answered without detail. */
+function internal(err: unknown, log: Logger, ctx: Koa.Context): CoreApiError {
+  const status = (err as { status?: unknown }).status;
+  // koa's own errors (e.g. 405 from allowedMethods) carry a status meant for the client.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new CoreApiError(status, (err as Error).message);
+  }
+  log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+  return new CoreApiError(500, 'Internal error; the server log has the cause');
+}

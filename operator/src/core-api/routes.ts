@@ -1,0 +1,168 @@
+/**
+ * The process endpoints of Core's API v3. Each handler reads in a fixed order: the id, the body
+ * (bounded, JSON), the mapping to a Process, the store, the answer in Core's shape.
+ */
+import { ANNOTATIONS } from '@corecast/api';
+import type Router from '@koa/router';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Clock } from '../runtime/clock.ts';
+import { badRequest, CoreApiError, zodFields } from './errors.ts';
+import { toCoreConfig, toProcess } from './mapping.ts';
+import { CommandIn } from './schemas.ts';
+import type { ProcessStore } from './store.ts';
+import { METADATA_ANNOTATION, metadataOf, parseFilter, processOf, type ProcessObject, reportOf, selectProcesses, stateOf } from './view.ts';
+
+/** What the process routes use. */
+export interface RouteDeps {
+  readonly store: ProcessStore;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly maxBody: number;
+}
+
+/** Longest metadata key: it becomes a JSON key inside one annotation. */
+const MAX_KEY = 256;
+
+/** Reads a JSON body of at most `limit` bytes; 400 when it is not JSON, 413 when too large. */
+export async function readJson(ctx: Koa.Context, limit: number): Promise<unknown> {
+  if (Number(ctx.get('content-length') || '0') > limit) throw tooLarge(ctx, limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(ctx, limit);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) throw new CoreApiError(400, 'A JSON body is required');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new CoreApiError(400, 'The body is not valid JSON', [(err as Error).message]);
+  }
+}
+
+function tooLarge(ctx: Koa.Context, limit: number): CoreApiError {
+  ctx.set('Connection', 'close');
+  return new CoreApiError(413, `The body is larger than ${limit} bytes`);
+}
+
+/** A query parameter as one string (the last one when repeated). */
+function query(ctx: Koa.Context, name: string): string | undefined {
+  const v = ctx.query[name];
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
+/** A new token for the restart and reload annotations: any new value asks the operator to act. */
+function actionToken(clock: Clock): string {
+  return `${new Date(clock.now()).toISOString()}/${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Adds the process endpoints to a router mounted at `/api/v3`. */
+export function processRoutes(router: Router, deps: RouteDeps): void {
+  const { store, clock, log } = deps;
+  const id = (ctx: Koa.Context): string => String(ctx.params.id ?? '');
+
+  router.get('/process', async (ctx) => {
+    const selected = selectProcesses(await store.list(), {
+      id: query(ctx, 'id'),
+      reference: query(ctx, 'reference'),
+      idpattern: query(ctx, 'idpattern'),
+      refpattern: query(ctx, 'refpattern'),
+    });
+    const parts = parseFilter(query(ctx, 'filter'));
+    const now = clock.now();
+    ctx.body = selected.map((p) => processOf(p, parts, now));
+  });
+
+  router.post('/process', async (ctx) => {
+    const intent = toProcess(await readJson(ctx, deps.maxBody));
+    const created = await store.create(intent.name, intent.spec);
+    log.info({ process: intent.name, subject: ctx.state.subject }, 'process created');
+    ctx.body = toCoreConfig(created.metadata.name, created.spec);
+  });
+
+  router.get('/process/:id', async (ctx) => {
+    ctx.body = processOf(await store.get(id(ctx)), parseFilter(query(ctx, 'filter')), clock.now());
+  });
+
+  router.put('/process/:id', async (ctx) => {
+    const name = id(ctx);
+    const body = await readJson(ctx, deps.maxBody);
+    // An unknown id is 404 before a bad body is judged, as in Core.
+    await store.get(name);
+    const intent = toProcess(body, name);
+    const replaced = await store.replace(name, intent.spec);
+    log.info({ process: name, subject: ctx.state.subject }, 'process replaced');
+    ctx.body = toCoreConfig(replaced.metadata.name, replaced.spec);
+  });
+
+  router.delete('/process/:id', async (ctx) => {
+    await store.delete(id(ctx));
+    log.info({ process: id(ctx), subject: ctx.state.subject }, 'process deleted');
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify('OK');
+  });
+
+  router.put('/process/:id/command', async (ctx) => {
+    const name = id(ctx);
+    const parsed = CommandIn.safeParse(await readJson(ctx, 64 * 1024));
+    if (!parsed.success) throw badRequest('Invalid command', zodFields(parsed.error));
+    const command = parsed.data.command;
+    if (command === 'start' || command === 'stop') {
+      // Core's start and stop, made declarative: the operator acts on spec.order.
+      await store.setField(name, ['spec', 'order'], () => command);
+    } else {
+      const annotation = command === 'restart' ? ANNOTATIONS.restart : ANNOTATIONS.reload;
+      await store.setField(name, ['metadata', 'annotations', annotation], () => actionToken(clock));
+    }
+    log.info({ process: name, command, subject: ctx.state.subject }, 'process command');
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify('OK');
+  });
+
+  router.get('/process/:id/config', async (ctx) => {
+    const p = await store.get(id(ctx));
+    ctx.body = toCoreConfig(p.metadata.name, p.spec);
+  });
+
+  router.get('/process/:id/state', async (ctx) => {
+    ctx.body = stateOf(await store.get(id(ctx)), clock.now());
+  });
+
+  router.get('/process/:id/report', async (ctx) => {
+    ctx.body = reportOf(await store.get(id(ctx)));
+  });
+
+  const allMetadata = async (ctx: Koa.Context) => {
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(metadataOf(await store.get(id(ctx))));
+  };
+  router.get('/process/:id/metadata', allMetadata);
+  router.get('/process/:id/metadata/', allMetadata);
+
+  router.get('/process/:id/metadata/:key', async (ctx) => {
+    const key = String(ctx.params.key ?? '');
+    const all = metadataOf(await store.get(id(ctx)));
+    if (!all || !Object.hasOwn(all, key)) throw new CoreApiError(404, `Unknown metadata key "${key}"`);
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(all[key]);
+  });
+
+  router.put('/process/:id/metadata/:key', async (ctx) => {
+    const name = id(ctx);
+    const key = String(ctx.params.key ?? '');
+    if (key.length > MAX_KEY) throw badRequest('Invalid metadata key', [{ field: 'key', message: `at most ${MAX_KEY} characters` }]);
+    const value = await readJson(ctx, deps.maxBody);
+    await store.setField(name, ['metadata', 'annotations', METADATA_ANNOTATION], (p: ProcessObject) => {
+      const all = { ...(metadataOf(p) ?? {}) };
+      // Core: null removes the key.
+      if (value === null) delete all[key];
+      else all[key] = value;
+      return Object.keys(all).length ? JSON.stringify(all) : null;
+    });
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(value);
+  });
+}

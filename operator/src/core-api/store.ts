@@ -1,0 +1,157 @@
+/**
+ * The API's reads and writes of Process resources in one namespace.
+ *
+ * Configs are written by server-side apply under the API's own field manager, without force:
+ * the API owns exactly the fields its clients sent, a field left out of a replace is given up
+ * (and falls back to another manager's value or the default), and a field another manager
+ * (kubectl, a GitOps controller) owns with a different value is never overwritten: the apply
+ * fails and the client gets 409 naming it. Commands and metadata are small merge patches of one
+ * field each, guarded the same way by reading who owns the field first.
+ */
+import { API_VERSION, GROUP, KIND, PLURAL, type ProcessSpecInput, VERSION } from '@corecast/api';
+import { applyOptions, isConflict, isNotFound, type Kube, mergePatchOptions } from '../kube/client.ts';
+import { CoreApiError, fromApiServer } from './errors.ts';
+import type { ProcessObject } from './view.ts';
+
+/** Field manager of the API's writes. */
+export const API_FIELD_MANAGER = 'corecast-core-api';
+
+/** Managers other than the API's that own `path` (the status subresource's managers never do). */
+export function otherOwners(p: ProcessObject, path: readonly string[]): string[] {
+  const owners: string[] = [];
+  for (const entry of p.metadata.managedFields ?? []) {
+    if (entry.subresource || !entry.manager || entry.manager === API_FIELD_MANAGER) continue;
+    let node: unknown = entry.fieldsV1;
+    for (const key of path) node = (node as Record<string, unknown> | undefined)?.[`f:${key}`];
+    if (node !== undefined) owners.push(entry.manager);
+  }
+  return owners;
+}
+
+function valueAt(p: ProcessObject, path: readonly string[]): unknown {
+  let node: unknown = p;
+  for (const key of path) node = (node as Record<string, unknown> | undefined)?.[key];
+  return node;
+}
+
+/** Builds a merge patch setting `path` to `value` (null removes it). */
+function patchAt(path: readonly string[], value: unknown): Record<string, unknown> {
+  return path.reduceRight<Record<string, unknown>>((inner, key, i) => (i === path.length - 1 ? { [key]: value } : { [key]: inner }), {});
+}
+
+/** Process resources of one namespace, as the API sees them. */
+export class ProcessStore {
+  readonly #kube: Kube;
+  readonly #namespace: string;
+  /** Creates in flight per id: two API requests for one id never race each other here. */
+  readonly #creating = new Set<string>();
+
+  constructor(kube: Kube, namespace: string) {
+    this.#kube = kube;
+    this.#namespace = namespace;
+  }
+
+  #ref(name: string) {
+    return { group: GROUP, version: VERSION, namespace: this.#namespace, plural: PLURAL, name };
+  }
+
+  /** Every Process of the namespace. */
+  async list(): Promise<ProcessObject[]> {
+    const list = await this.#kube.getJson<{ items?: ProcessObject[] }>(`/apis/${GROUP}/${VERSION}/namespaces/${this.#namespace}/${PLURAL}`);
+    return list.items ?? [];
+  }
+
+  /** One Process; 404 when there is none. */
+  async get(name: string): Promise<ProcessObject> {
+    try {
+      return (await this.#kube.custom.getNamespacedCustomObject(this.#ref(name))) as ProcessObject;
+    } catch (err) {
+      throw fromApiServer(err, name);
+    }
+  }
+
+  /**
+   * Creates a Process; 409 when the id is taken. Server-side apply has no "only if absent", so
+   * the absence is checked first; between the check and the apply another writer may create
+   * the object, and then the apply (without force) fails on every field it sets differently.
+   */
+  async create(name: string, spec: ProcessSpecInput): Promise<ProcessObject> {
+    if (this.#creating.has(name)) throw exists(name);
+    this.#creating.add(name);
+    try {
+      try {
+        await this.#kube.custom.getNamespacedCustomObject(this.#ref(name));
+        throw exists(name);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      return await this.#apply(name, spec);
+    } finally {
+      this.#creating.delete(name);
+    }
+  }
+
+  /** Replaces the API's part of an existing Process; 404 when there is none. */
+  async replace(name: string, spec: ProcessSpecInput): Promise<ProcessObject> {
+    await this.get(name);
+    return this.#apply(name, spec);
+  }
+
+  async #apply(name: string, spec: ProcessSpecInput): Promise<ProcessObject> {
+    const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace: this.#namespace }, spec };
+    try {
+      return (await this.#kube.custom.patchNamespacedCustomObject(
+        { ...this.#ref(name), body, fieldManager: API_FIELD_MANAGER, force: false },
+        applyOptions,
+      )) as ProcessObject;
+    } catch (err) {
+      throw fromApiServer(err, name);
+    }
+  }
+
+  /** Deletes a Process (its children go with it); 404 when there is none. */
+  async delete(name: string): Promise<void> {
+    try {
+      await this.#kube.custom.deleteNamespacedCustomObject({ ...this.#ref(name), propagationPolicy: 'Background' });
+    } catch (err) {
+      throw fromApiServer(err, name);
+    }
+  }
+
+  /**
+   * Sets one field with a merge patch, unless another manager owns it with another value (409
+   * naming the manager). `next` computes the value from the current object (null removes the
+   * field). The patch carries the resourceVersion read, so a write in between makes it read
+   * again instead of deciding on a stale object.
+   */
+  async setField(name: string, path: readonly string[], next: (p: ProcessObject) => unknown): Promise<ProcessObject> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(name);
+      const value = next(current);
+      const before = valueAt(current, path);
+      if (JSON.stringify(before ?? null) === JSON.stringify(value ?? null)) return current;
+      const owners = otherOwners(current, path);
+      if (owners.length) {
+        throw new CoreApiError(409, `Process "${name}": ${path.join('.')} is managed by ${owners.join(', ')}`, [
+          `${path.join('.')} is set to ${JSON.stringify(before)} by ${owners.join(', ')}; change it there, or hand the field over to ${API_FIELD_MANAGER}`,
+        ]);
+      }
+      const body = patchAt(path, value);
+      const meta = (body.metadata ?? {}) as Record<string, unknown>;
+      body.metadata = { ...meta, resourceVersion: current.metadata.resourceVersion };
+      try {
+        return (await this.#kube.custom.patchNamespacedCustomObject(
+          { ...this.#ref(name), body, fieldManager: API_FIELD_MANAGER },
+          mergePatchOptions,
+        )) as ProcessObject;
+      } catch (err) {
+        if (isConflict(err) && attempt < 3) continue;
+        throw fromApiServer(err, name);
+      }
+    }
+  }
+}
+
+function exists(name: string): CoreApiError {
+  return new CoreApiError(409, `Process "${name}" already exists`, [`a process with the id "${name}" already exists; replace it with PUT`]);
+}
