@@ -578,3 +578,17 @@ describe('decide: the route through the Gateway API', () => {
     );
   });
 });
+
+describe('decide: the FFmpeg command is built once', () => {
+  test('the pod runs the argv it is given, not one of its own', () => {
+    const pod = buildFfmpegPod(view('demo'), cfg, 0, ['-i', 'given', '-f', 'null', '-']);
+    assert.deepEqual(pod.spec?.containers[0]?.args, ['-i', 'given', '-f', 'null', '-']);
+  });
+
+  test('the created pod and the status carry the same command', () => {
+    const plan = decide(observed(view('demo', withWebrtc())), ctx);
+    const pod = plan.applies.find((a) => a.kind === 'pods' && a.object.metadata?.name === 'demo-ffmpeg')?.object as Pod | undefined;
+    assert.ok(pod?.spec?.containers[0]?.args?.length);
+    assert.deepEqual(plan.status?.command, pod.spec?.containers[0]?.args);
+  });
+});

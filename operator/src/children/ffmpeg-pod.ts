@@ -90,9 +90,16 @@ export function ffmpegArgv(p: ProcessView, config: OperatorConfig): string[] {
   );
 }
 
-/** Builds the FFmpeg pod. `restarts` is carried on the pod (see reconcile/decide.ts). */
-export function buildFfmpegPod(p: ProcessView, config: OperatorConfig, restarts: number): Pod {
-  const argv = ffmpegArgv(p, config);
+/**
+ * Builds the FFmpeg pod. `restarts` is carried on the pod (see reconcile/decide.ts). `argv` is
+ * the command decide already built and checked (built here only when a caller has none).
+ */
+export function buildFfmpegPod(
+  p: ProcessView,
+  config: OperatorConfig,
+  restarts: number,
+  argv: readonly string[] = ffmpegArgv(p, config),
+): Pod {
   const stale = p.spec.staleTimeoutSeconds;
   const spec: NonNullable<Pod['spec']> = {
     restartPolicy: 'Never',
@@ -107,7 +114,7 @@ export function buildFfmpegPod(p: ProcessView, config: OperatorConfig, restarts:
         image: config.images.ffmpeg,
         imagePullPolicy: config.images.pullPolicy,
         command: ['sh', '-c', FFMPEG_WRAPPER, 'ffmpeg'],
-        args: argv,
+        args: [...argv],
         resources: limitsToResources(p.spec.limits),
         securityContext: restrictedContainerSecurity(),
         terminationMessagePolicy: 'FallbackToLogsOnError',

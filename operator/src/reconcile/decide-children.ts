@@ -68,8 +68,8 @@ function del(kind: ChildKind, obj: DeepReadonly<KubeObject>, why: string): Delet
   return { kind, name: obj.metadata?.name ?? '', uid: obj.metadata?.uid ?? '', why };
 }
 
-/** The FFmpeg pod, for the effective order (stop also while autostart holds a new Process). */
-export function decideFfmpeg(o: Observed, ctx: DecideContext, order: 'start' | 'stop'): FfmpegDecision {
+/** The FFmpeg pod running `argv`, for the effective order (stop also while autostart holds a new Process). */
+export function decideFfmpeg(o: Observed, ctx: DecideContext, order: 'start' | 'stop', argv: readonly string[]): FfmpegDecision {
   const live = o.ffmpegPod;
   const p = o.process;
   if (order === 'stop') {
@@ -80,7 +80,7 @@ export function decideFfmpeg(o: Observed, ctx: DecideContext, order: 'start' | '
   }
   if (live && isDeleting(live)) return { exec: 'finishing', restarts: podRestarts(live) };
   const restarts = live ? podRestarts(live) : nextRestarts(o.status);
-  const desired = buildFfmpegPod(p, ctx.config, restarts);
+  const desired = buildFfmpegPod(p, ctx.config, restarts, argv);
   if (!live) return { apply: { kind: 'pods', object: desired, force: false, verb: 'create' }, exec: 'starting', restarts };
   if (podHash(live) !== podHash(desired)) {
     return { delete: del('pods', live, recreateReason(live, p, 'ffmpeg')), exec: 'finishing', restarts };

@@ -42,7 +42,8 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
     ...(wait ? { mediaWait: wait } : {}),
   } as const;
 
-  // 1. The command; it also checks the addresses against the access rules.
+  // 1. The command, built once here for the pod and the status; it also checks the addresses
+  //    against the access rules.
   let argv: string[];
   try {
     argv = ffmpegArgv(p, ctx.config);
@@ -54,7 +55,7 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
 
   // 2. The FFmpeg pod and its NetworkPolicy, 3. the egress children.
   const policy = decideFfmpegPolicy(o, ctx);
-  const ffmpeg = decideFfmpeg(o, ctx, order);
+  const ffmpeg = decideFfmpeg(o, ctx, order, argv);
   const egress = decideEgress(o, ctx);
   const applies: ApplyAction[] = [...policy.applies, ...(ffmpeg.apply ? [ffmpeg.apply] : []), ...egress.applies];
   const deletes: DeleteAction[] = [...policy.deletes, ...(ffmpeg.delete ? [ffmpeg.delete] : []), ...egress.deletes];
