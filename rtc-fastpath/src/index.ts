@@ -14,3 +14,7 @@ export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 export { answerAsDtlsServer } from './dtls.ts';
 // The werift version the private reaches were checked against.
 export { VERIFIED_WERIFT } from './verified.ts';
+// The ICE UDP mux: every viewer of the pod on one UDP port per address family (src/mux/).
+export { attachMux, currentMux, detachMux, useThreadMux } from './mux/werift-hook.ts';
+export { bindMuxSocket, type MuxOptions, type MuxStats, UdpMux } from './mux/udp-mux.ts';
+export { DROP_REASONS as MUX_DROP_REASONS, type DropReason as MuxDropReason } from './mux/demux.ts';
