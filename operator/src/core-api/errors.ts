@@ -28,7 +28,11 @@ export class CoreApiError extends Error {
 
 /** 400 naming each bad field (`field: why`). */
 export function badRequest(message: string, fields: readonly { field: string; message: string }[]): CoreApiError {
-  return new CoreApiError(400, message, fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message)));
+  return new CoreApiError(
+    400,
+    message,
+    fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message)),
+  );
 }
 
 /** Zod issues as `{field, message}`, the path written as `input[0].address`. */

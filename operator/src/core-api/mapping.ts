@@ -140,7 +140,12 @@ export function toCoreConfig(name: string, storedSpec: unknown): ConfigOut {
   const parsed = ProcessSpec.safeParse(storedSpec);
   // The API server checked the spec against the same schema; a failure here means a CRD from
   // another release, which the caller reports as a server error.
-  if (!parsed.success) throw new CoreApiError(500, `Process "${name}" has a spec this API cannot read`, zodFields(parsed.error).map((f) => `${f.field}: ${f.message}`));
+  if (!parsed.success)
+    throw new CoreApiError(
+      500,
+      `Process "${name}" has a spec this API cannot read`,
+      zodFields(parsed.error).map((f) => `${f.field}: ${f.message}`),
+    );
   const s = parsed.data;
   const io = (list: typeof s.input) => list.map((x) => ({ id: x.id, address: x.address, options: [...x.options], cleanup: [] }));
   return {

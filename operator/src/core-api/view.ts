@@ -148,7 +148,10 @@ export function processOf(p: ProcessObject, parts: ReadonlySet<Part>, nowMs: num
 
 /** A glob of Core's `idpattern`/`refpattern` (`*` any run, `?` one character) as a RegExp. */
 export function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
