@@ -80,16 +80,12 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       retryAfterFull: config.retryAfterSeconds.full,
       maxPerSubject: config.session.maxPerSubject,
       maxPerClient: config.session.maxPerClient,
-      peer: () => ({ ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() }),
-      candidates: {
-        ipv6: config.ice.ipv6,
-        tcp: config.ice.tcp,
-        allowLoopback: config.ice.allowLoopbackCandidates,
-        maxCandidates: config.ice.maxRemoteCandidates,
-      },
-      gatherTimeoutMs: config.ice.gatherTimeoutSeconds * 1000,
-      connectTimeoutMs: config.session.connectTimeoutSeconds * 1000,
-      livenessTimeoutMs: config.session.livenessTimeoutSeconds * 1000,
+      // The one place a session's settings are made: passed as they are down to the peer's thread.
+      settings: (processId) => ({
+        processId,
+        peer: { ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() },
+        timeouts: config.session,
+      }),
       serializeGathering: config.ice.portRange !== undefined,
       ...(pool ? { open: pool.open } : {}),
     },

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { CloseReason } from '../metrics.ts';
 import { answerAsDtlsServer, onKeyframeRequest, ViewerSender } from '@corecast/rtc-fastpath';
 import { WhepError } from './errors.ts';
-import { advertisedOnly, guardSockets, type PeerSettings, peerConfig, removeDefaultStun, startRestartedIce } from './peer.ts';
+import { advertisedOnly, guardSockets, peerConfig, removeDefaultStun, startRestartedIce } from './peer.ts';
 import {
   answerFragment,
   type CandidatePolicy,
@@ -24,6 +24,7 @@ import {
   restartOffer,
   type SdpFrag,
 } from './sdp.ts';
+import { candidatePolicy, type SessionHooks, type SessionSettings } from './session-types.ts';
 
 /**
  * What the session store, the routes and the fan-out use of a session: a Session, or its
@@ -46,32 +47,6 @@ export interface WhepSession extends Viewer {
   close(reason: CloseReason): Promise<void>;
 }
 
-/** What a session needs from the pod. */
-export interface SessionContext {
-  /** The process this session views. */
-  readonly processId: string;
-  /** How the peer is built. */
-  readonly peer: PeerSettings;
-  /** Remote candidates we use. */
-  readonly candidates: CandidatePolicy;
-  /** Gathering longer than this answers 504 (ms). */
-  readonly gatherTimeoutMs: number;
-  /** Not connected by then: closed (ms). */
-  readonly connectTimeoutMs: number;
-  /** No RTCP or STUN from the viewer for this long: closed (ms). */
-  readonly livenessTimeoutMs: number;
-  /** Serializes gathering (a port range is scanned, then bound: two at once could collide). */
-  readonly gatherLock: <T>(fn: () => Promise<T>) => Promise<T>;
-  /** The process's logger (the session adds its id). */
-  readonly log: Logger;
-  /** ICE and DTLS are up: start sending. */
-  onConnected(session: WhepSession): void;
-  /** The session ended (called once). */
-  onClosed(session: WhepSession, reason: CloseReason): void;
-  /** The viewer asked for a keyframe (PLI or FIR). */
-  onPli(session: WhepSession): void;
-}
-
 const ignore = (): void => {};
 
 /** A strong ETag for the current ICE session (RFC 9725 §4.3.1). */
@@ -85,7 +60,10 @@ export class Session implements WhepSession {
   readonly id = randomBytes(16).toString('base64url');
   /** Current ETag of the ICE session. */
   etag = newEtag();
-  readonly #ctx: SessionContext;
+  readonly #settings: SessionSettings;
+  readonly #hooks: SessionHooks;
+  /** The remote candidates this session uses. */
+  readonly #candidates: CandidatePolicy;
   readonly #log: Logger;
   readonly #pc: RTCPeerConnection;
   readonly #video: RTCRtpSender;
@@ -100,12 +78,14 @@ export class Session implements WhepSession {
   #connectTimer: NodeJS.Timeout | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
 
-  private constructor(ctx: SessionContext, choice: OfferChoice) {
-    this.#ctx = ctx;
-    this.#log = ctx.log.child({ session: this.id });
-    this.#pc = new RTCPeerConnection(peerConfig(ctx.peer, choice.h264ProfileLevelId, () => this.#heard()));
+  private constructor(settings: SessionSettings, hooks: SessionHooks, choice: OfferChoice) {
+    this.#settings = settings;
+    this.#hooks = hooks;
+    this.#candidates = candidatePolicy(settings.peer.ice);
+    this.#log = hooks.log.child({ session: this.id });
+    this.#pc = new RTCPeerConnection(peerConfig(settings.peer, choice.h264ProfileLevelId, () => this.#heard()));
     // One MediaStream for both tracks: the browser plays them in sync (same msid; egress-pod/README.md, "WHEP behaviour").
-    const stream = new MediaStream({ id: `corecast-${ctx.processId}` });
+    const stream = new MediaStream({ id: `corecast-${settings.processId}` });
     this.#video = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly', streams: [stream] }).sender;
     this.#audio = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly', streams: [stream] }).sender;
     this.#media = { video: new ViewerSender(this.#video), audio: new ViewerSender(this.#audio) };
@@ -115,10 +95,15 @@ export class Session implements WhepSession {
    * Answers an offer: builds the peer, gathers every candidate (no trickle from the server),
    * and returns the session with its answer. Throws a WhepError (400/406/503/504).
    */
-  static async open(ctx: SessionContext, offer: string, choice: OfferChoice): Promise<{ session: Session; answer: string }> {
-    const session = new Session(ctx, choice);
+  static async open(
+    settings: SessionSettings,
+    hooks: SessionHooks,
+    offer: string,
+    choice: OfferChoice,
+  ): Promise<{ session: Session; answer: string }> {
+    const session = new Session(settings, hooks, choice);
     try {
-      const remote = dropUnusableCandidates(offer, ctx.candidates);
+      const remote = dropUnusableCandidates(offer, session.#candidates);
       session.#remoteCandidates = remote.used;
       const answer = await session.#negotiate(remote.sdp);
       session.#watch();
@@ -156,14 +141,14 @@ export class Session implements WhepSession {
    */
   async addCandidates(frag: SdpFrag): Promise<void> {
     const mid = this.#pc.getTransceivers()[0]?.mid ?? '0';
-    const { maxCandidates } = this.#ctx.candidates;
+    const { maxCandidates } = this.#candidates;
     for (const c of frag.candidates) {
       if (this.#remoteCandidates >= maxCandidates) {
         this.#log.debug({ max: maxCandidates }, 'remote candidates past the cap dropped');
         return;
       }
       const parsed = parseCandidate(c.value);
-      if (!parsed || !candidateUsable(parsed, this.#ctx.candidates)) continue;
+      if (!parsed || !candidateUsable(parsed, this.#candidates)) continue;
       this.#remoteCandidates++;
       await this.#pc.addIceCandidate({ candidate: `candidate:${c.value}`, sdpMid: c.mid ?? mid }).catch(ignore);
     }
@@ -193,7 +178,7 @@ export class Session implements WhepSession {
     }
     const before = this.#iceSnapshot();
     try {
-      const remote = dropUnusableCandidates(restartOffer(previous, frag), this.#ctx.candidates);
+      const remote = dropUnusableCandidates(restartOffer(previous, frag), this.#candidates);
       const answer = await this.#negotiate(remote.sdp);
       // A new ICE session: its own remote candidates from here on.
       this.#remoteCandidates = remote.used;
@@ -236,7 +221,7 @@ export class Session implements WhepSession {
     if (!this.#closed) {
       this.#closed = true;
       this.#log.info({ reason }, 'session closed');
-      this.#ctx.onClosed(this, reason);
+      this.#hooks.onClosed(this, reason);
     }
     return this.#dispose();
   }
@@ -251,9 +236,10 @@ export class Session implements WhepSession {
     removeDefaultStun(pc);
     answerAsDtlsServer(pc);
     const answer = await pc.createAnswer();
-    await this.#ctx.gatherLock(() => withTimeout(pc.setLocalDescription(answer), this.#ctx.gatherTimeoutMs));
+    const gatherMs = this.#settings.peer.ice.gatherTimeoutSeconds * 1000;
+    await this.#hooks.gatherLock(() => withTimeout(pc.setLocalDescription(answer), gatherMs));
     guardSockets(pc, (err) => this.#log.warn({ err: err.message }, 'media socket error'));
-    const keep = advertisedOnly(this.#ctx.peer);
+    const keep = advertisedOnly(this.#settings.peer);
     const sdp = keep ? filterAnswerCandidates(pc.localDescription!.sdp, keep) : pc.localDescription!.sdp;
     if (/^m=(video|audio) 0 /m.test(sdp)) {
       throw new WhepError('not-acceptable', 'no common codec for the offered m-lines');
@@ -272,9 +258,9 @@ export class Session implements WhepSession {
         this.#connected = true;
         clearTimeout(this.#connectTimer);
         this.#lastHeard = performance.now();
-        this.#livenessTimer = setInterval(() => this.#checkLiveness(), Math.min(1000, this.#ctx.livenessTimeoutMs / 4));
+        this.#livenessTimer = setInterval(() => this.#checkLiveness(), Math.min(1000, this.#livenessMs / 4));
         this.#log.info('session connected');
-        this.#ctx.onConnected(this);
+        this.#hooks.onConnected(this);
       } else if (state === 'failed') this.close('ice-failed');
       else if (state === 'closed') this.close('dtls-closed');
     });
@@ -288,8 +274,12 @@ export class Session implements WhepSession {
     for (const sender of [this.#video, this.#audio]) {
       sender.onRtcp.subscribe(() => this.#heard());
     }
-    onKeyframeRequest(this.#video, () => this.#ctx.onPli(this));
-    this.#connectTimer = setTimeout(() => void this.close('connect-timeout'), this.#ctx.connectTimeoutMs);
+    onKeyframeRequest(this.#video, () => this.#hooks.onPli(this));
+    this.#connectTimer = setTimeout(() => void this.close('connect-timeout'), this.#settings.timeouts.connectTimeoutSeconds * 1000);
+  }
+
+  get #livenessMs(): number {
+    return this.#settings.timeouts.livenessTimeoutSeconds * 1000;
   }
 
   #heard(): void {
@@ -302,7 +292,7 @@ export class Session implements WhepSession {
    * for a few seconds ends it (werift note 6 in egress-pod/README.md).
    */
   #checkLiveness(): void {
-    if (performance.now() - this.#lastHeard > this.#ctx.livenessTimeoutMs) void this.close('liveness-timeout');
+    if (performance.now() - this.#lastHeard > this.#livenessMs) void this.close('liveness-timeout');
   }
 
   #dispose(): Promise<void> {

@@ -6,12 +6,17 @@ import type { Logger } from '../log.ts';
 import type { CloseReason, EgressMetrics } from '../metrics.ts';
 import type { Stream } from '../stream.ts';
 import { WhepError } from './errors.ts';
-import type { PeerSettings } from './peer.ts';
-import type { CandidatePolicy, OfferChoice } from './sdp.ts';
-import { Session, type SessionContext, type WhepSession } from './session.ts';
+import type { OfferChoice } from './sdp.ts';
+import { Session, type WhepSession } from './session.ts';
+import type { SessionHooks, SessionSettings } from './session-types.ts';
 
 /** Answers an offer with a new session: in this thread (Session.open) or in a fan-out worker. */
-export type SessionOpener = (ctx: SessionContext, offer: string, choice: OfferChoice) => Promise<{ session: WhepSession; answer: string }>;
+export type SessionOpener = (
+  settings: SessionSettings,
+  hooks: SessionHooks,
+  offer: string,
+  choice: OfferChoice,
+) => Promise<{ session: WhepSession; answer: string }>;
 
 /** Who asks for a session: the credential's subject and the client's address. */
 export interface SessionOwner {
@@ -23,8 +28,8 @@ export interface SessionOwner {
   readonly client: string;
 }
 
-/** Settings every session shares. */
-export interface SessionSettings {
+/** The store's limits, and where its sessions come from. */
+export interface StoreOptions {
   /** Pod-wide viewer cap. */
   readonly maxViewers: number;
   /** Most sessions of one subject at once (429 past it). */
@@ -33,16 +38,8 @@ export interface SessionSettings {
   readonly maxPerClient?: number;
   /** Retry-After (s) of a 503 at a cap. */
   readonly retryAfterFull: number;
-  /** Builds the peer settings (fresh TURN credentials each time). */
-  readonly peer: () => PeerSettings;
-  /** Remote candidates we use. */
-  readonly candidates: CandidatePolicy;
-  /** Timeouts in ms. */
-  readonly gatherTimeoutMs: number;
-  /** Not connected by then: closed. */
-  readonly connectTimeoutMs: number;
-  /** Silent viewer: closed. */
-  readonly livenessTimeoutMs: number;
+  /** The settings of a new session of a process (fresh TURN credentials each time). */
+  readonly settings: (processId: string) => SessionSettings;
   /** Gathering must run one at a time (a fixed port range is in use). */
   readonly serializeGathering: boolean;
   /** Where sessions are opened (default: this thread). */
@@ -51,7 +48,7 @@ export interface SessionSettings {
 
 /** Every session of the pod. */
 export class SessionStore {
-  readonly #settings: SessionSettings;
+  readonly #options: StoreOptions;
   readonly #metrics: EgressMetrics;
   readonly #log: Logger;
   readonly #byId = new Map<string, { session: WhepSession; stream: Stream; owner: SessionOwner }>();
@@ -63,8 +60,8 @@ export class SessionStore {
   #total = 0;
   #gathering: Promise<unknown> = Promise.resolve();
 
-  constructor(settings: SessionSettings, metrics: EgressMetrics, log: Logger) {
-    this.#settings = settings;
+  constructor(options: StoreOptions, metrics: EgressMetrics, log: Logger) {
+    this.#options = options;
     this.#metrics = metrics;
     this.#log = log;
   }
@@ -103,8 +100,8 @@ export class SessionStore {
     owner: SessionOwner = { limitSubject: false, client: '' },
     signal?: AbortSignal,
   ): Promise<{ session: WhepSession; answer: string }> {
-    const retry = { 'Retry-After': String(this.#settings.retryAfterFull) };
-    const { maxPerSubject, maxPerClient } = this.#settings;
+    const retry = { 'Retry-After': String(this.#options.retryAfterFull) };
+    const { maxPerSubject, maxPerClient } = this.#options;
     // One credential or one address cannot take every viewer slot (RFC 6585 §4: 429 + Retry-After).
     if (maxPerSubject && owner.limitSubject && owner.subject !== undefined && this.countOf({ subject: owner.subject }) >= maxPerSubject) {
       throw new WhepError(
@@ -123,8 +120,8 @@ export class SessionStore {
     if (this.count(stream.id) >= stream.config.maxViewers) {
       throw new WhepError('stream-full', `this stream has its maximum of ${stream.config.maxViewers} viewers; try again later`, retry);
     }
-    if (this.#total >= this.#settings.maxViewers) {
-      throw new WhepError('pod-full', `this server has its maximum of ${this.#settings.maxViewers} viewers; try again later`, retry);
+    if (this.#total >= this.#options.maxViewers) {
+      throw new WhepError('pod-full', `this server has its maximum of ${this.#options.maxViewers} viewers; try again later`, retry);
     }
     this.#add(stream.id, 1);
     this.#own(owner, 1);
@@ -142,8 +139,8 @@ export class SessionStore {
     signal?.addEventListener('abort', gone, { once: true });
     try {
       if (signal?.aborted) throw clientGone();
-      const open = this.#settings.open ?? Session.open;
-      const { session, answer } = await open(this.#context(stream), offer, choice);
+      const open = this.#options.open ?? Session.open;
+      const { session, answer } = await open(this.#options.settings(stream.id), this.#hooks(stream), offer, choice);
       if (signal?.aborted) {
         // Never indexed: closing it touches no counter (the slot was freed at the abort).
         void session.close('client-gone');
@@ -170,18 +167,10 @@ export class SessionStore {
     await Promise.all(closing);
   }
 
-  #context(stream: Stream): SessionContext {
-    const s = this.#settings;
-    const log = this.#log.child({ process: stream.id });
+  #hooks(stream: Stream): SessionHooks {
     return {
-      processId: stream.id,
-      peer: s.peer(),
-      candidates: s.candidates,
-      gatherTimeoutMs: s.gatherTimeoutMs,
-      connectTimeoutMs: s.connectTimeoutMs,
-      livenessTimeoutMs: s.livenessTimeoutMs,
       gatherLock: (fn) => this.#gatherLock(fn),
-      log,
+      log: this.#log.child({ process: stream.id }),
       onConnected: (session) => stream.fanout.add(session),
       onClosed: (session, reason) => this.#closed(stream, session, reason),
       onPli: (session) => {
@@ -217,7 +206,7 @@ export class SessionStore {
   }
 
   #gatherLock<T>(fn: () => Promise<T>): Promise<T> {
-    if (!this.#settings.serializeGathering) return fn();
+    if (!this.#options.serializeGathering) return fn();
     const run = this.#gathering.then(fn, fn);
     this.#gathering = run.catch(() => {});
     return run;

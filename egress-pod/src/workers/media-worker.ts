@@ -15,7 +15,8 @@ import { recycleArena } from '@corecast/rtc-fastpath';
 import { threadResources } from './resources.ts';
 import { warmUp } from './warm-up.ts';
 import { WhepError } from '../whep/errors.ts';
-import { Session, type SessionContext } from '../whep/session.ts';
+import { Session } from '../whep/session.ts';
+import type { SessionHooks } from '../whep/session-types.ts';
 import {
   type BatchRecord,
   emptyStats,
@@ -213,14 +214,13 @@ function fanOut(r: BatchRecord): void {
 }
 
 async function open(request: Extract<Request, { t: 'open' }>): Promise<unknown> {
-  const { spec } = request;
-  const stream = byProcess.get(spec.processId);
-  if (!stream) throw new WhepError('not-found', `no process "${spec.processId}" is served here`);
-  const ctx: SessionContext = {
-    ...spec,
+  const { settings } = request;
+  const stream = byProcess.get(settings.processId);
+  if (!stream) throw new WhepError('not-found', `no process "${settings.processId}" is served here`);
+  const hooks: SessionHooks = {
     // The main thread holds the pod's gathering lock around the whole request.
     gatherLock: (fn) => fn(),
-    log: log.child({ process: spec.processId }),
+    log: log.child({ process: settings.processId }),
     onConnected: (session) => {
       stream.fanout.add(session);
       post({ t: 'event', session: session.id, e: 'connected' });
@@ -235,7 +235,7 @@ async function open(request: Extract<Request, { t: 'open' }>): Promise<unknown> 
       post({ t: 'event', session: session.id, e: 'pli' });
     },
   };
-  const { session, answer } = await Session.open(ctx, request.offer, request.choice);
+  const { session, answer } = await Session.open(settings, hooks, request.offer, request.choice);
   sessions.set(session.id, session);
   return { session: session.id, etag: session.etag, ufrag: session.remoteUfrag, answer };
 }

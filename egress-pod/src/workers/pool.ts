@@ -207,21 +207,13 @@ export class WorkerPool {
   }
 
   /** Opens sessions in the least loaded worker. */
-  readonly open: SessionOpener = async (ctx, offer, choice) => {
+  readonly open: SessionOpener = async (settings, hooks, offer, choice) => {
     const worker = this.#leastLoaded();
-    const spec = {
-      processId: ctx.processId,
-      peer: ctx.peer,
-      candidates: ctx.candidates,
-      gatherTimeoutMs: ctx.gatherTimeoutMs,
-      connectTimeoutMs: ctx.connectTimeoutMs,
-      livenessTimeoutMs: ctx.livenessTimeoutMs,
-    };
     worker.opening++;
     try {
       // The pod-wide gathering lock (a fixed port range) spans workers: held here, for the whole open.
-      const opened = (await ctx.gatherLock(() => worker.request({ t: 'open', spec, offer, choice }))) as Opened;
-      const session = new RemoteSession(worker, opened, ctx);
+      const opened = (await hooks.gatherLock(() => worker.request({ t: 'open', settings, offer, choice }))) as Opened;
+      const session = new RemoteSession(worker, opened, hooks);
       worker.sessions.set(session.id, session);
       return { session, answer: opened.answer };
     } finally {

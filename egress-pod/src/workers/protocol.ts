@@ -9,8 +9,8 @@ import { RtpPacket } from 'werift';
 import type { FanoutOptions } from '../fanout.ts';
 import type { CloseReason } from '../metrics.ts';
 import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
-import type { PeerSettings } from '../whep/peer.ts';
-import type { CandidatePolicy, OfferChoice, SdpFrag } from '../whep/sdp.ts';
+import type { OfferChoice, SdpFrag } from '../whep/sdp.ts';
+import type { SessionSettings } from '../whep/session-types.ts';
 
 /** Record kinds in a media batch. */
 export const RECORD = { VIDEO: 1, AUDIO: 2, RESTART_VIDEO: 3, RESTART_AUDIO: 4 } as const;
@@ -108,19 +108,9 @@ export function* readBatch(batch: Uint8Array): Generator<BatchRecord> {
   }
 }
 
-/** How a worker builds a session (the serializable part of a SessionContext). */
-export interface SessionSpec {
-  readonly processId: string;
-  readonly peer: PeerSettings;
-  readonly candidates: CandidatePolicy;
-  readonly gatherTimeoutMs: number;
-  readonly connectTimeoutMs: number;
-  readonly livenessTimeoutMs: number;
-}
-
 /** Requests from the main thread (each answered by a Reply with the same id). */
 export type Request =
-  | { readonly t: 'open'; readonly id: number; readonly spec: SessionSpec; readonly offer: string; readonly choice: OfferChoice }
+  | { readonly t: 'open'; readonly id: number; readonly settings: SessionSettings; readonly offer: string; readonly choice: OfferChoice }
   | { readonly t: 'candidates'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
   | { readonly t: 'restart'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
   | { readonly t: 'close'; readonly id: number; readonly session: string; readonly reason: CloseReason }

@@ -1,14 +1,15 @@
 /**
  * A WHEP session hosted by a fan-out worker, as the main thread sees it: the session index and
  * the routes hold this proxy; every ICE operation goes to the worker that owns the peer, and
- * the worker's reports (connected, keyframe request, closed) drive the same SessionContext
+ * the worker's reports (connected, keyframe request, closed) drive the same SessionHooks
  * callbacks an in-thread Session would call, so the store's bookkeeping is the same either way.
  */
 import type { RtpPacket } from 'werift';
 import type { CloseReason } from '../metrics.ts';
 import { WhepError, type WhepErrorKind } from '../whep/errors.ts';
 import type { SdpFrag } from '../whep/sdp.ts';
-import type { SessionContext, WhepSession } from '../whep/session.ts';
+import type { WhepSession } from '../whep/session.ts';
+import type { SessionHooks } from '../whep/session-types.ts';
 import type { RequestBody, WireError } from './protocol.ts';
 
 /** Requests to the worker that hosts a session (requests are numbered by the link). */
@@ -35,15 +36,15 @@ export class RemoteSession implements WhepSession {
   readonly id: string;
   etag: string;
   readonly #link: WorkerLink;
-  readonly #ctx: SessionContext;
+  readonly #hooks: SessionHooks;
   #ufrag: string;
   #connected = false;
   #closed = false;
   #closing: Promise<void> = Promise.resolve();
 
-  constructor(link: WorkerLink, opened: Opened, ctx: SessionContext) {
+  constructor(link: WorkerLink, opened: Opened, hooks: SessionHooks) {
     this.#link = link;
-    this.#ctx = ctx;
+    this.#hooks = hooks;
     this.id = opened.session;
     this.etag = opened.etag;
     this.#ufrag = opened.ufrag;
@@ -82,7 +83,7 @@ export class RemoteSession implements WhepSession {
   close(reason: CloseReason): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      this.#ctx.onClosed(this, reason);
+      this.#hooks.onClosed(this, reason);
       this.#closing = this.#link.request({ t: 'close', session: this.id, reason }).then(
         () => undefined,
         () => undefined,
@@ -96,12 +97,12 @@ export class RemoteSession implements WhepSession {
     if (this.#closed) return;
     if (e === 'connected') {
       this.#connected = true;
-      this.#ctx.onConnected(this);
+      this.#hooks.onConnected(this);
     } else if (e === 'pli') {
-      this.#ctx.onPli(this);
+      this.#hooks.onPli(this);
     } else {
       this.#closed = true;
-      this.#ctx.onClosed(this, reason ?? 'dtls-closed');
+      this.#hooks.onClosed(this, reason ?? 'dtls-closed');
     }
   }
 }
