@@ -54,6 +54,8 @@ export const PORTS = {
   http: 8080,
   /** HTTP port serving Prometheus metrics only (not routed by the ingress, no CORS). */
   metrics: 8081,
+  /** UDP port of every viewer's media (ICE UDP mux; the egress config's ice.udpPort). */
+  iceUdp: 8189,
 } as const;
 
 /** Field manager name for every server-side apply the operator makes. */

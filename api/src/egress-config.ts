@@ -157,11 +157,27 @@ export const IceServer = z
 export const EgressIce = z
   .object({
     lite: z.boolean().default(false).describe('ICE-lite (RFC 8445 §2.5): host candidates only, no checks of our own.'),
+    udpPort: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(PORTS.iceUdp)
+      .describe(
+        "The one UDP port of every viewer's media (the ICE UDP mux; one socket per address family and thread, SO_REUSEPORT). 0 picks a free port at start (tests, the local demo).",
+      ),
+    tcpPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('One TCP port for passive ICE-TCP (RFC 6544) candidates of every viewer; absent: no ICE-TCP on one port.'),
     portRange: z
       .object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
       .refine((r) => r.min < r.max, { message: 'min must be below max (werift needs a range of at least two ports)' })
       .optional()
-      .describe('UDP ports for media; each viewer takes one per advertised address.'),
+      .describe('Retired: ignored (with a log line) since every viewer shares ice.udpPort. Accepted until the operator stops sending it.'),
     advertise: z
       .object({
         addresses: z.array(ipAddress).default([]).describe('Extra host-candidate addresses (NAT 1:1 public IPs).'),
@@ -347,6 +363,16 @@ export const EgressConfig = z
         ports.set(p, `streams[${i}].${leg}`);
       }
     });
+    // The media port is UDP like the RTP legs: one socket each.
+    const media = c.ice.udpPort;
+    if (media !== 0 && ports.has(media)) {
+      ctx.addIssue({ code: 'custom', path: ['ice', 'udpPort'], message: `port ${media} is already used by ${ports.get(media)}` });
+    }
+    // ICE-TCP shares TCP with the HTTP and metrics listeners.
+    const tcp = c.ice.tcpPort;
+    if (tcp !== undefined && (tcp === c.http.port || tcp === c.metrics.port)) {
+      ctx.addIssue({ code: 'custom', path: ['ice', 'tcpPort'], message: `must differ from http.port and metrics.port (${tcp})` });
+    }
     // Metrics stay off the WHEP port: that one is routed from outside and carries CORS.
     if (c.metrics.port !== 0 && c.metrics.port === c.http.port) {
       ctx.addIssue({ code: 'custom', path: ['metrics', 'port'], message: `must differ from http.port (${c.http.port})` });
