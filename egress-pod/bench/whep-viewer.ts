@@ -11,14 +11,8 @@
  * address are dropped, so no packet leaves the machine. werift's default STUN server
  * (a public address) is replaced by a loopback address with a short gather time-out.
  */
-import {
-  ProtectionProfileAeadAes128Gcm,
-  ProtectionProfileAes128CmHmacSha1_80,
-  RTCPeerConnection,
-  type RtpPacket,
-  useH264,
-  useOPUS,
-} from 'werift';
+import { interceptIceData, offerOnlySrtpProfile, srtpProfileOf } from '@corecast/rtc-fastpath';
+import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
 
 /** What one viewer saw. */
 export interface ViewerStats {
@@ -108,7 +102,8 @@ export class WhepViewer {
       });
     }
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    this.restrictSrtp();
+    // Only the chosen profile is offered in the DTLS handshake, so the server has to use it.
+    offerOnlySrtpProfile(this.pc, this.options.srtp ?? 'ctr');
     this.started = performance.now();
     const headers: Record<string, string> = { 'content-type': 'application/sdp' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
@@ -131,15 +126,7 @@ export class WhepViewer {
 
   /** The SRTP profile in use once connected ('ctr', 'gcm' or undefined). */
   get srtpProfile(): string | undefined {
-    // `any`: werift's DTLS transport keeps its SRTP session internal.
-    const profile = (this.pc.dtlsTransports[0] as any)?.srtp?.localContext?.profile;
-    return profile === ProtectionProfileAes128CmHmacSha1_80 ? 'ctr' : profile === ProtectionProfileAeadAes128Gcm ? 'gcm' : undefined;
-  }
-
-  /** Offers only the chosen SRTP profile in the DTLS handshake (werift reads the list at DTLS start). */
-  private restrictSrtp(): void {
-    const profile = this.options.srtp === 'gcm' ? ProtectionProfileAeadAes128Gcm : ProtectionProfileAes128CmHmacSha1_80;
-    for (const dtls of this.pc.dtlsTransports) (dtls as any).srtpProfiles = [profile];
+    return srtpProfileOf(this.pc);
   }
 
   /**
@@ -152,22 +139,16 @@ export class WhepViewer {
     const pt = (codec: string) => Number(new RegExp(`^a=rtpmap:(\\d+) ${codec}/`, 'im').exec(answer)?.[1] ?? -1);
     const video = pt('H264');
     const audio = pt('opus');
-    // `any`: reaching into werift's internals on purpose.
-    const onData: any = (this.pc.dtlsTransports[0] as any)?.iceTransport?.connection?.onData;
-    if (!onData) return;
-    const execute = onData.execute;
-    onData.execute = (data: Buffer, ...rest: unknown[]) => {
+    interceptIceData(this.pc, (data) => {
       // RFC 5764 §5.1.2: first byte 128–191 is RTP or RTCP; RTCP packet types are 192–223 (RFC 5761 §4).
       const first = data[0]!;
       const second = data[1]!;
-      if (first >= 128 && first <= 191 && (second < 192 || second > 223)) {
-        const type = second & 0x7f;
-        if (type === video) this.onRtp('video', data.readUInt16BE(2));
-        else if (type === audio) this.onRtp('audio', data.readUInt16BE(2));
-        return;
-      }
-      execute(data, ...rest);
-    };
+      if (first < 128 || first > 191 || (second >= 192 && second <= 223)) return false;
+      const type = second & 0x7f;
+      if (type === video) this.onRtp('video', data.readUInt16BE(2));
+      else if (type === audio) this.onRtp('audio', data.readUInt16BE(2));
+      return true;
+    });
   }
 
   /** Ends the session (DELETE, unless `vanish`: then the server must notice by itself) and closes the peer. */

@@ -5,4 +5,4 @@ export { type Env, ephemeralTurnCredential, loadConfig, type ResolvedConfig, res
 export { type Egress, type StartOptions, startEgress } from './egress.ts';
 export { createLogger, type Logger } from './log.ts';
 export type { CloseReason } from './metrics.ts';
-export { removeDefaultStun, startRestartedIce, usesNoStun } from './whep/peer.ts';
+export { startRestartedIce } from './whep/peer.ts';

@@ -12,9 +12,13 @@ export { recycleArena } from './arena.ts';
 export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 // The DTLS role of a viewer's peer.
 export { answerAsDtlsServer } from './dtls.ts';
+// No public STUN server, no process-ending socket error: werift's ICE agent made fit for a server.
+export { guardSockets, removeDefaultStun, usesNoStun } from './ice-guards.ts';
+// For load generators: a werift viewer that costs little and picks the server's SRTP profile.
+export { interceptIceData, offerOnlySrtpProfile, type SrtpProfileName, srtpProfileOf } from './load-client.ts';
 // The werift version the private reaches were checked against.
 export { VERIFIED_WERIFT } from './verified.ts';
 // The ICE UDP mux: every viewer of the pod on one UDP port per address family (src/mux/).
-export { attachMux, currentMux, detachMux, useThreadMux } from './mux/werift-hook.ts';
+export { attachMux, currentMux, detachMux, muxCounts, useThreadMux } from './mux/werift-hook.ts';
 export { bindMuxSocket, type MuxOptions, type MuxStats, UdpMux } from './mux/udp-mux.ts';
 export { DROP_REASONS as MUX_DROP_REASONS, type DropReason as MuxDropReason } from './mux/demux.ts';

@@ -8,9 +8,10 @@ import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, ty
 import type { Viewer } from '../fanout.ts';
 import type { Logger } from '../log.ts';
 import type { CloseReason } from '../metrics.ts';
-import { answerAsDtlsServer, onKeyframeRequest, ViewerSender } from '@corecast/rtc-fastpath';
+import { answerAsDtlsServer, guardSockets, onKeyframeRequest, removeDefaultStun, ViewerSender } from '@corecast/rtc-fastpath';
+import { attachMux, detachMux } from '@corecast/rtc-fastpath';
 import { WhepError } from './errors.ts';
-import { advertisedOnly, guardSockets, peerConfig, removeDefaultStun, startRestartedIce } from './peer.ts';
+import { advertisedOnly, peerConfig, startRestartedIce } from './peer.ts';
 import {
   answerFragment,
   type CandidatePolicy,
@@ -234,6 +235,8 @@ export class Session implements WhepSession {
       throw new WhepError('bad-request', `the offer was refused: ${(err as Error).message}`);
     }
     removeDefaultStun(pc);
+    // Every viewer on the pod's one media port (ice-mux.ts), when this thread has it.
+    attachMux(pc);
     answerAsDtlsServer(pc);
     const answer = await pc.createAnswer();
     const gatherMs = this.#settings.peer.ice.gatherTimeoutSeconds * 1000;
@@ -301,6 +304,8 @@ export class Session implements WhepSession {
     clearInterval(this.#livenessTimer);
     this.#media.video.close();
     this.#media.audio.close();
+    // The mux entries go at once: nothing reaches this peer from here on.
+    detachMux(this.#pc);
     this.#disposed ??= this.#pc.close().catch(ignore);
     return this.#disposed;
   }

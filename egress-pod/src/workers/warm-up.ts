@@ -7,8 +7,7 @@
  * default removed), loopback candidate pairs only.
  */
 import { RTCPeerConnection, useH264, useOPUS } from 'werift';
-import { answerAsDtlsServer } from '@corecast/rtc-fastpath';
-import { removeDefaultStun } from '../whep/peer.ts';
+import { answerAsDtlsServer, removeDefaultStun } from '@corecast/rtc-fastpath';
 
 const LOOPBACK = '127.0.0.1';
 

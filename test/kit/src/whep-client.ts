@@ -5,7 +5,8 @@
  * fallback to a public STUN server is removed before it gathers.
  */
 
-import { removeDefaultStun, startRestartedIce } from '@corecast/egress-pod';
+import { startRestartedIce } from '@corecast/egress-pod';
+import { removeDefaultStun } from '@corecast/rtc-fastpath';
 import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
 
 const LOOPBACK = '127.0.0.1';

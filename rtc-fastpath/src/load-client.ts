@@ -1,0 +1,51 @@
+/**
+ * Reaches into a werift peer on the viewer's side, for load generators (egress-pod/bench): a
+ * load viewer must cost far less than the server it measures, and must be able to pick the
+ * SRTP profile the server will use. werift offers neither, so both go through its internals.
+ */
+import { ProtectionProfileAeadAes128Gcm, ProtectionProfileAes128CmHmacSha1_80, type RTCPeerConnection } from 'werift';
+
+/** The two DTLS-SRTP profiles werift implements: AES-CM with HMAC-SHA1-80, and AES-GCM. */
+export type SrtpProfileName = 'ctr' | 'gcm';
+
+/** The parts of werift's DTLS transport read or written here (private in its types). */
+interface DtlsInternals {
+  srtpProfiles?: number[];
+  srtp?: { localContext?: { profile?: number } };
+  iceTransport?: { connection?: { onData?: { execute: (data: Buffer, ...rest: unknown[]) => void } } };
+}
+
+function internalsOf(pc: RTCPeerConnection): DtlsInternals[] {
+  // `unknown` first: werift declares these fields private.
+  return pc.dtlsTransports as unknown as DtlsInternals[];
+}
+
+/** The SRTP profile the peer's (first) DTLS transport negotiated; undefined before DTLS is up. */
+export function srtpProfileOf(pc: RTCPeerConnection): SrtpProfileName | undefined {
+  const profile = internalsOf(pc)[0]?.srtp?.localContext?.profile;
+  return profile === ProtectionProfileAes128CmHmacSha1_80 ? 'ctr' : profile === ProtectionProfileAeadAes128Gcm ? 'gcm' : undefined;
+}
+
+/**
+ * Offers only `profile` in the DTLS handshake (werift reads the list when DTLS starts), so the
+ * server has to use it. Call once the transports exist (after createOffer) and before DTLS starts.
+ */
+export function offerOnlySrtpProfile(pc: RTCPeerConnection, profile: SrtpProfileName): void {
+  const id = profile === 'gcm' ? ProtectionProfileAeadAes128Gcm : ProtectionProfileAes128CmHmacSha1_80;
+  for (const dtls of internalsOf(pc)) dtls.srtpProfiles = [id];
+}
+
+/**
+ * Shows every datagram the peer's ICE transport receives to `take` before werift sees it; what
+ * `take` returns true for goes no further (werift never parses, decrypts or buffers it). False
+ * when werift's transport no longer looks as expected (nothing is intercepted then).
+ */
+export function interceptIceData(pc: RTCPeerConnection, take: (data: Buffer) => boolean): boolean {
+  const onData = internalsOf(pc)[0]?.iceTransport?.connection?.onData;
+  if (!onData || typeof onData.execute !== 'function') return false;
+  const execute = onData.execute;
+  onData.execute = (data: Buffer, ...rest: unknown[]) => {
+    if (!take(data)) execute(data, ...rest);
+  };
+  return true;
+}

@@ -1,0 +1,155 @@
+/**
+ * The workspace's interface end to end on real werift peers over loopback: a server peer
+ * answering as the DTLS server sends through ViewerSender (fast path: own header, own SRTP,
+ * straight to the socket), and werift viewers receive it — one decrypting with werift's own
+ * receive path, one counting at the ICE transport. For both SRTP profiles, chosen by the viewer.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { RtpHeader, RtpPacket, RTCPeerConnection, useH264, useOPUS } from 'werift';
+import {
+  answerAsDtlsServer,
+  interceptIceData,
+  offerOnlySrtpProfile,
+  recycleArena,
+  removeDefaultStun,
+  type SrtpProfileName,
+  srtpProfileOf,
+  usesNoStun,
+  ViewerSender,
+} from '../src/index.ts';
+
+const LOOPBACK = '127.0.0.1';
+const PACKETS = 50;
+
+function peer(): RTCPeerConnection {
+  return new RTCPeerConnection({
+    codecs: { video: [useH264()], audio: [useOPUS()] },
+    iceServers: [],
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: [LOOPBACK],
+    iceFilterCandidatePair: (pair) => pair.localCandidate.host === LOOPBACK && pair.remoteCandidate.host === LOOPBACK,
+    bundlePolicy: 'max-bundle',
+  });
+}
+
+/** Only the loopback candidates of an SDP: no check leaves the machine. */
+function loopbackOnly(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((line) => !line.startsWith('a=candidate:') || line.split(' ')[4] === LOOPBACK)
+    .join('\r\n');
+}
+
+/** A connected viewer/server pair; the server has one sendonly video transceiver. */
+async function connect(profile: SrtpProfileName): Promise<{ viewer: RTCPeerConnection; server: RTCPeerConnection }> {
+  const viewer = peer();
+  const server = peer();
+  viewer.addTransceiver('video', { direction: 'recvonly' });
+  const offer = await viewer.createOffer();
+  removeDefaultStun(viewer);
+  offerOnlySrtpProfile(viewer, profile);
+  await viewer.setLocalDescription(offer);
+  server.addTransceiver('video', { direction: 'sendonly' });
+  await server.setRemoteDescription({ type: 'offer', sdp: loopbackOnly(viewer.localDescription!.sdp) });
+  removeDefaultStun(server);
+  answerAsDtlsServer(server);
+  assert.equal(usesNoStun(server), true);
+  await server.setLocalDescription(await server.createAnswer());
+  const connected = Promise.all(
+    [viewer, server].map(
+      (pc) =>
+        new Promise<void>((resolve, reject) => {
+          pc.connectionStateChange.subscribe((state) => {
+            if (state === 'connected') resolve();
+            if (state === 'failed') reject(new Error('peer connection failed'));
+          });
+        }),
+    ),
+  );
+  await viewer.setRemoteDescription({ type: 'answer', sdp: loopbackOnly(server.localDescription!.sdp) });
+  await connected;
+  return { viewer, server };
+}
+
+/** A source packet as the fan-out holds it (its SSRC, sequence and timestamp get rewritten per viewer). */
+function sourcePacket(i: number): RtpPacket {
+  const header = new RtpHeader({ payloadType: 96, ssrc: 0xabcdef, sequenceNumber: 9000 + i, timestamp: 1000 * i, marker: i % 5 === 4 });
+  return new RtpPacket(header, Buffer.alloc(100 + i, i));
+}
+
+const peers: RTCPeerConnection[] = [];
+after(async () => {
+  await Promise.allSettled(peers.map((pc) => pc.close()));
+});
+
+for (const profile of ['ctr', 'gcm'] as const) {
+  describe(`fast path over loopback (${profile})`, () => {
+    it('werift decrypts every packet ViewerSender sent, with the sequence numbers and payloads given', { timeout: 15000 }, async () => {
+      const { viewer, server } = await connect(profile);
+      peers.push(viewer, server);
+      assert.equal(srtpProfileOf(viewer), profile);
+      assert.equal(srtpProfileOf(server), profile, 'the server had to take the one profile offered');
+      const received: RtpPacket[] = [];
+      const all = new Promise<void>((resolve) => {
+        const [track] = viewer.getTransceivers()[0]!.receiver.tracks;
+        assert.ok(track, 'the viewer has its remote track once connected');
+        track.onReceiveRtp.subscribe((rtp) => {
+          received.push(rtp);
+          if (received.length === PACKETS) resolve();
+        });
+      });
+      const transceiver = server.getTransceivers()[0]!;
+      // werift's own send path must not be taken: every packet goes the fast way.
+      let slow = 0;
+      const sendRtp = transceiver.sender.sendRtp.bind(transceiver.sender);
+      transceiver.sender.sendRtp = (rtp) => {
+        slow++;
+        return sendRtp(rtp);
+      };
+      const sender = new ViewerSender(transceiver.sender);
+      for (let i = 0; i < PACKETS; i++) sender.send(sourcePacket(i), 100 + i, 5000 + i * 90);
+      recycleArena();
+      await all;
+      sender.close();
+      assert.equal(slow, 0, 'no packet went through werift sendRtp');
+      assert.deepEqual(
+        received.map((p) => p.header.sequenceNumber),
+        Array.from({ length: PACKETS }, (_, i) => 100 + i),
+      );
+      for (const [i, p] of received.entries()) {
+        assert.equal(p.header.ssrc, transceiver.sender.ssrc);
+        assert.equal(p.header.timestamp, 5000 + i * 90);
+        assert.equal(p.header.marker, i % 5 === 4);
+        assert.deepEqual(p.payload, Buffer.alloc(100 + i, i));
+      }
+    });
+
+    it('interceptIceData sees the RTP before werift and keeps it from werift', { timeout: 15000 }, async () => {
+      const { viewer, server } = await connect(profile);
+      peers.push(viewer, server);
+      let decrypted = 0;
+      viewer.getTransceivers()[0]!.receiver.tracks[0]!.onReceiveRtp.subscribe(() => decrypted++);
+      const seqs: number[] = [];
+      const all = new Promise<void>((resolve) => {
+        const hooked = interceptIceData(viewer, (data) => {
+          const isRtp = data[0]! >= 128 && data[0]! <= 191 && (data[1]! < 192 || data[1]! > 223);
+          if (!isRtp) return false;
+          seqs.push(data.readUInt16BE(2));
+          if (seqs.length === PACKETS) resolve();
+          return true;
+        });
+        assert.equal(hooked, true);
+      });
+      const sender = new ViewerSender(server.getTransceivers()[0]!.sender);
+      for (let i = 0; i < PACKETS; i++) sender.send(sourcePacket(i), 7 + i, i * 90);
+      await all;
+      sender.close();
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: PACKETS }, (_, i) => 7 + i),
+      );
+      assert.equal(decrypted, 0);
+    });
+  });
+}
