@@ -141,3 +141,25 @@ function hook(agent: Agent, mux: UdpMux): MuxSession {
   };
   return session;
 }
+
+/**
+ * The thread's mux figures as flat counts for a resources gauge: `mux-<entry kind>` (ufrags,
+ * addresses, transactions, routes, sockets) and `mux-dropped-<reason>`, `mux-forwarded`,
+ * `mux-received`. Empty without a mux.
+ */
+export function muxCounts(): Record<string, number> {
+  if (!threadMux) return {};
+  const s = threadMux.stats();
+  const out: Record<string, number> = {
+    'mux-sockets': s.sockets,
+    'mux-sessions': s.sessions,
+    'mux-ufrags': s.ufrags,
+    'mux-addresses': s.addresses,
+    'mux-transactions': s.transactions,
+    'mux-routes': s.routes,
+    'mux-forwarded': s.forwarded,
+    'mux-received': s.received,
+  };
+  for (const [reason, n] of Object.entries(s.dropped)) out[`mux-dropped-${reason}`] = n;
+  return out;
+}
