@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { createAuth } from './auth/auth.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
-import { portCapacity } from './ice-ports.ts';
+import { openPodMux, registerMuxMetrics } from './ice-mux.ts';
 import { createLogger, type Logger } from './log.ts';
 import { EgressMetrics } from './metrics.ts';
 import { createApp, metricsHandler } from './server.ts';
@@ -39,6 +39,8 @@ export interface Egress {
   readonly metrics: EgressMetrics;
   /** Fan-out worker threads (0: the fan-out runs on the main thread). */
   readonly workers: number;
+  /** The UDP port of every viewer's media (ice.udpPort, or the one picked for 0). */
+  readonly mediaPort: number;
   /** Stops accepting, closes every session and socket. */
   stop(): Promise<void>;
 }
@@ -63,10 +65,13 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   const { gopCache } = config.media;
   const fanout = { gop: { maxBytes: gopCache.maxBytes, maxAgeMs: gopCache.maxAgeSeconds * 1000 }, timing: gopCache.timing };
   const workers = workerCount(config.media.workers);
+  // Every viewer on one UDP port (ice.udpPort), every worker on it too (ice-mux.ts).
+  const podMux = await openPodMux(config.ice, workers, log);
   const pool =
     workers > 0
       ? await WorkerPool.start({
           workers,
+          mux: podMux.setup,
           processes: config.streams.map((s) => s.processId),
           fanout,
           logLevel: config.logLevel,
@@ -76,7 +81,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       : undefined;
   const sessions = new SessionStore(
     {
-      maxViewers: viewerCap(config.maxViewers, portCapacity(config.ice, resolved.advertised), log),
+      maxViewers: config.maxViewers,
       retryAfterFull: config.retryAfterSeconds.full,
       maxPerSubject: config.session.maxPerSubject,
       maxPerClient: config.session.maxPerClient,
@@ -86,7 +91,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
         peer: { ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() },
         timeouts: config.session,
       }),
-      serializeGathering: config.ice.portRange !== undefined,
+      serializeGathering: false,
       ...(pool ? { open: pool.open } : {}),
     },
     metrics,
@@ -112,18 +117,22 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     );
     streams.set(s.processId, stream);
   }
-  registerResourceMetrics(metrics.registry, async () => ({
+  await podMux.release();
+  const threads = async () => ({
     main: threadResources(
       sessions.count(),
       [...streams.values()].reduce((n, s) => n + s.fanout.size, 0),
     ),
     ...(await pool?.resources()),
-  }));
+  });
+  registerResourceMetrics(metrics.registry, threads);
+  registerMuxMetrics(metrics.registry, threads);
   try {
     for (const stream of streams.values()) rtpPorts.set(stream.id, await stream.start());
   } catch (err) {
     await Promise.all([...streams.values()].map((s) => s.stop()));
     await pool?.stop();
+    await podMux.close();
     throw err;
   }
 
@@ -144,6 +153,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     server.close();
     await Promise.all([...streams.values()].map((s) => s.stop()));
     await pool?.stop();
+    await podMux.close();
     throw err;
   }
   const httpPort = (server.address() as AddressInfo).port;
@@ -170,11 +180,12 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       );
       await Promise.all([...streams.values()].map((s) => s.stop()));
       await pool?.stop();
+      await podMux.close();
       log.info('egress stopped');
     })();
     return stopping;
   };
-  return { url, httpPort, metricsUrl, metricsPort, rtpPorts, streams, sessions, metrics, workers: pool?.size ?? 0, stop };
+  return { url, httpPort, metricsUrl, metricsPort, rtpPorts, streams, sessions, metrics, workers: pool?.size ?? 0, mediaPort: podMux.port, stop };
 }
 
 /**
@@ -219,24 +230,4 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
-}
-
-/**
- * The pod's viewer cap: maxViewers, or fewer when ice.portRange cannot hold that many viewers
- * (each takes a port per bound address, see ice-ports.ts); a viewer past it gets 503 instead of
- * an answer without candidates.
- */
-function viewerCap(maxViewers: number, capacity: ReturnType<typeof portCapacity>, log: Logger): number {
-  if (!capacity) return maxViewers;
-  const figures = { ...capacity, maxViewers };
-  if (capacity.viewers >= maxViewers) {
-    log.info(figures, 'ICE port range: enough ports for maxViewers');
-    return maxViewers;
-  }
-  const level = capacity.viewers === 0 ? 'error' : 'warn';
-  log[level](
-    figures,
-    `ICE port range: ${capacity.ports} ports at ${capacity.perViewer} per viewer (one per bound address) carry ${capacity.viewers} viewers, fewer than maxViewers; capping at ${capacity.viewers} (widen ice.portRange or advertise fewer addresses)`,
-  );
-  return capacity.viewers;
 }

@@ -7,6 +7,7 @@
  */
 import { RtpPacket } from 'werift';
 import type { FanoutOptions } from '../fanout.ts';
+import type { MuxSetup } from '../ice-mux.ts';
 import type { CloseReason } from '../metrics.ts';
 import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
 import type { OfferChoice, SdpFrag } from '../whep/sdp.ts';
@@ -181,4 +182,6 @@ export interface WorkerSetup {
   readonly fanout: FanoutOptions;
   /** Log level. */
   readonly logLevel: string;
+  /** The pod's media port, which the worker binds too (ice-mux.ts). */
+  readonly mux?: MuxSetup | undefined;
 }

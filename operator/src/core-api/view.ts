@@ -20,6 +20,7 @@ export interface ProcessObject {
     namespace?: string;
     creationTimestamp?: string;
     resourceVersion?: string;
+    generation?: number;
     uid?: string;
     annotations?: Record<string, string>;
     labels?: Record<string, string>;
