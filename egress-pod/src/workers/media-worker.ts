@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
+import { joinPodMux } from '../ice-mux.ts';
 import { createLogger } from '../log.ts';
 import { recycleArena } from '@corecast/rtc-fastpath';
 import { threadResources } from './resources.ts';
@@ -296,6 +297,8 @@ port.on('message', (message: ToWorker) => {
 });
 
 // The first viewer should not pay for werift's first handshake in this thread (warm-up.ts).
+// The pod's one media port: this worker's viewers are on it from the start (ice-mux.ts).
+if (setup.mux) await joinPodMux(setup.mux, setup.index, log);
 const warmed = await warmUp();
 if (!warmed) log.warn('werift warm-up over loopback did not connect; the first viewer may take longer');
 post({ t: 'ready' });

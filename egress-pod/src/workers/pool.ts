@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import type { RtpPacket } from 'werift';
 import type { FanoutOptions, Viewer, ViewerSet } from '../fanout.ts';
+import type { MuxSetup } from '../ice-mux.ts';
 import type { Logger } from '../log.ts';
 import type { EgressMetrics } from '../metrics.ts';
 import type { KeyframeStart, MediaSink } from '../source.ts';
@@ -34,6 +35,8 @@ export interface PoolOptions {
   readonly log: Logger;
   /** The pod's metrics. */
   readonly metrics: EgressMetrics;
+  /** The pod's media port, which every worker binds (ice-mux.ts). */
+  readonly mux?: MuxSetup | undefined;
 }
 
 /** Young-generation size of each worker's heap (MiB). */
@@ -249,7 +252,7 @@ export class WorkerPool {
 
   async #spawn(index: number): Promise<void> {
     const o = this.#options;
-    const setup: WorkerSetup = { index, processes: o.processes, fanout: o.fanout, logLevel: o.logLevel };
+    const setup: WorkerSetup = { index, processes: o.processes, fanout: o.fanout, logLevel: o.logLevel, mux: o.mux };
     const worker = new WorkerHandle(
       index,
       setup,
