@@ -14,7 +14,9 @@ export function testConfig(overrides: Partial<EgressConfigInput> = {}): EgressCo
     ...overrides,
     // Viewers here are werift peers on loopback: their candidates are 127.0.0.1, which a pod
     // drops unless told otherwise.
-    ice: { allowLoopbackCandidates: true, ...(overrides.ice ?? { advertise: { addresses: ['127.0.0.1'], only: true } }) },
+    // udpPort 0: each test egress its own media port (the default 8189 would be shared between
+    // test processes: the mux binds it with SO_REUSEPORT when there are workers).
+    ice: { allowLoopbackCandidates: true, udpPort: 0, ...(overrides.ice ?? { advertise: { addresses: ['127.0.0.1'], only: true } }) },
     // Every test viewer comes from 127.0.0.1 too: the per-address session limit would cap them
     // all together (viewer-limits.int.test.ts tests it with its own value).
     session: { maxPerClient: 10000, ...overrides.session },
