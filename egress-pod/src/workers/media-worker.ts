@@ -22,11 +22,16 @@ import {
   type BatchRecord,
   emptyStats,
   type FromWorker,
+  type Kind,
+  type Opened,
   RECORD,
   readBatch,
-  type Request,
+  type Reply,
+  type ReplyOf,
+  type RequestOf,
   type StatsDelta,
   type ToWorker,
+  type WireError,
   type WorkerSetup,
 } from './protocol.ts';
 
@@ -214,7 +219,7 @@ function fanOut(r: BatchRecord): void {
   }
 }
 
-async function open(request: Extract<Request, { t: 'open' }>): Promise<unknown> {
+async function open(request: RequestOf<'open'>): Promise<Opened> {
   const { settings } = request;
   const stream = byProcess.get(settings.processId);
   if (!stream) throw new WhepError('not-found', `no process "${settings.processId}" is served here`);
@@ -241,40 +246,64 @@ async function open(request: Extract<Request, { t: 'open' }>): Promise<unknown> 
   return { session: session.id, etag: session.etag, ufrag: session.remoteUfrag, answer };
 }
 
-async function handle(request: Request): Promise<unknown> {
-  switch (request.t) {
-    case 'open':
-      return open(request);
-    case 'candidates':
-      await sessions.get(request.session)?.addCandidates(request.frag);
-      return undefined;
-    case 'restart': {
-      const session = sessions.get(request.session);
-      if (!session) throw new WhepError('not-found', 'no such session (it ended or never existed)');
-      const fragment = await session.restartIce(request.frag);
-      return { fragment, etag: session.etag, ufrag: session.remoteUfrag };
-    }
-    case 'close':
-      await sessions.get(request.session)?.close(request.reason);
-      return undefined;
-    case 'resources':
-      return threadResources(
-        sessions.size,
-        streams.reduce((n, s) => n + s.fanout.size, 0),
-      );
-    case 'loop': {
-      const sorted = delays.sort((a, b) => a - b);
-      const figures = {
-        p99: lateBy(loop.percentile(99)),
-        max: lateBy(loop.max),
-        fanoutP99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
-        fanoutMax: sorted.at(-1) ?? 0,
-      };
-      loop.reset();
-      delays = [];
-      return figures;
-    }
-  }
+/** The answer to each request kind (protocol.ts Calls): the compiler holds each to its reply type. */
+const handlers: { readonly [K in Kind]: (request: RequestOf<K>) => Promise<ReplyOf<K>> } = {
+  open,
+  async candidates(request) {
+    await sessions.get(request.session)?.addCandidates(request.frag);
+    return undefined;
+  },
+  async restart(request) {
+    const session = sessions.get(request.session);
+    if (!session) throw new WhepError('not-found', 'no such session (it ended or never existed)');
+    const fragment = await session.restartIce(request.frag);
+    return { fragment, etag: session.etag, ufrag: session.remoteUfrag };
+  },
+  async close(request) {
+    await sessions.get(request.session)?.close(request.reason);
+    return undefined;
+  },
+  async resources() {
+    return threadResources(
+      sessions.size,
+      streams.reduce((n, s) => n + s.fanout.size, 0),
+    );
+  },
+  async loop() {
+    const sorted = delays.sort((a, b) => a - b);
+    const figures = {
+      p99: lateBy(loop.percentile(99)),
+      max: lateBy(loop.max),
+      fanoutP99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
+      fanoutMax: sorted.at(-1) ?? 0,
+    };
+    loop.reset();
+    delays = [];
+    return figures;
+  },
+};
+
+/** Runs a request and posts its reply, tagged with its kind so the main thread settles the right promise. */
+function answer<K extends Kind>(request: RequestOf<K> & { readonly id: number }): void {
+  const { t: kind, id } = request;
+  const handler: (typeof handlers)[K] = handlers[kind];
+  handler(request).then(
+    (value) => post(replied(kind, id, value)),
+    (err: unknown) => {
+      if (!(err instanceof WhepError)) log.error({ err }, 'worker request failed');
+      post({ t: 'reply', id, kind, ok: false, error: toWire(err) });
+    },
+  );
+}
+
+function replied<K extends Kind>(kind: K, id: number, value: ReplyOf<K>): Reply<K> {
+  return { t: 'reply', id, kind, ok: true, value };
+}
+
+/** An error as it crosses to the main thread (WhepErrors keep their kind and headers). */
+function toWire(err: unknown): WireError {
+  if (err instanceof WhepError) return { message: err.message, kind: err.kind, headers: { ...err.headers } };
+  return { message: err instanceof Error ? err.message : String(err) };
 }
 
 port.on('message', (message: ToWorker) => {
@@ -283,17 +312,7 @@ port.on('message', (message: ToWorker) => {
     if (!draining) drain();
     return;
   }
-  handle(message).then(
-    (value) => post({ t: 'reply', id: message.id, value }),
-    (err: unknown) => {
-      const error =
-        err instanceof WhepError
-          ? { message: err.message, kind: err.kind, headers: { ...err.headers } }
-          : { message: err instanceof Error ? err.message : String(err) };
-      if (!(err instanceof WhepError)) log.error({ err }, 'worker request failed');
-      post({ t: 'reply', id: message.id, error });
-    },
-  );
+  answer(message);
 });
 
 // The first viewer should not pay for werift's first handshake in this thread (warm-up.ts).

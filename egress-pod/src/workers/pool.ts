@@ -17,8 +17,17 @@ import type { EgressMetrics } from '../metrics.ts';
 import type { KeyframeStart, MediaSink } from '../source.ts';
 import { fanoutStats, type MediaPlane } from '../stream.ts';
 import type { SessionOpener } from '../whep/sessions.ts';
-import { BatchWriter, type FromWorker, type RequestBody, type StatsDelta, type WorkerSetup } from './protocol.ts';
-import { fromWire, type Opened, RemoteSession, type WorkerLink } from './remote-session.ts';
+import {
+  BatchWriter,
+  type FromWorker,
+  type Kind,
+  type Reply,
+  type ReplyOf,
+  type RequestOf,
+  type StatsDelta,
+  type WorkerSetup,
+} from './protocol.ts';
+import { fromWire, RemoteSession, type WorkerLink } from './remote-session.ts';
 import type { Resources } from './resources.ts';
 
 /** How the pool is set up. */
@@ -42,7 +51,10 @@ export interface PoolOptions {
 /** Young-generation size of each worker's heap (MiB). */
 const YOUNG_GENERATION_MB = 8;
 
-type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
+/** A request waiting for its reply. */
+type Pending<K extends Kind> = { resolve: (value: ReplyOf<K>) => void; reject: (err: Error) => void };
+/** The requests waiting for a reply, by kind: a reply settles the request of its own kind and id. */
+type PendingByKind = { [K in Kind]: Map<number, Pending<K>> };
 
 /** One worker thread and what the main thread tracks of it. */
 class WorkerHandle implements WorkerLink {
@@ -51,7 +63,14 @@ class WorkerHandle implements WorkerLink {
   /** Sessions being opened (they count towards the load already). */
   opening = 0;
   readonly #worker: Worker;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending: PendingByKind = {
+    open: new Map(),
+    candidates: new Map(),
+    restart: new Map(),
+    close: new Map(),
+    loop: new Map(),
+    resources: new Map(),
+  };
   #next = 0;
   #exited = false;
 
@@ -69,18 +88,16 @@ class WorkerHandle implements WorkerLink {
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     this.#worker.on('message', (m: FromWorker) => {
-      if (m.t === 'reply') {
-        const p = this.#pending.get(m.id);
-        this.#pending.delete(m.id);
-        if (m.error) p?.reject(fromWire(m.error));
-        else p?.resolve(m.value);
-      } else onMessage(this, m);
+      if (m.t === 'reply') this.#settle(m);
+      else onMessage(this, m);
     });
     this.#worker.on('error', () => {});
     this.#worker.on('exit', () => {
       this.#exited = true;
-      for (const p of this.#pending.values()) p.reject(new Error(`media worker ${index} exited`));
-      this.#pending.clear();
+      for (const pending of Object.values(this.#pending)) {
+        for (const p of pending.values()) p.reject(new Error(`media worker ${index} exited`));
+        pending.clear();
+      }
       onExit(this);
     });
   }
@@ -110,13 +127,22 @@ class WorkerHandle implements WorkerLink {
     });
   }
 
-  request(request: RequestBody): Promise<unknown> {
+  request<K extends Kind>(request: RequestOf<K>): Promise<ReplyOf<K>> {
     if (this.#exited) return Promise.reject(new Error(`media worker ${this.index} has exited`));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const pending: PendingByKind[K] = this.#pending[request.t];
+      pending.set(id, { resolve, reject });
       this.#worker.postMessage({ ...request, id });
     });
+  }
+
+  #settle<K extends Kind>(reply: Reply<K>): void {
+    const pending: PendingByKind[K] = this.#pending[reply.kind];
+    const p = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (reply.ok) p?.resolve(reply.value);
+    else p?.reject(fromWire(reply.error));
   }
 
   /** Posts a media batch (a structured-clone copy per worker); `at` = when its first packet arrived. */
@@ -215,7 +241,7 @@ export class WorkerPool {
     worker.opening++;
     try {
       // The pod-wide gathering lock (a fixed port range) spans workers: held here, for the whole open.
-      const opened = (await hooks.gatherLock(() => worker.request({ t: 'open', settings, offer, choice }))) as Opened;
+      const opened = await hooks.gatherLock(() => worker.request({ t: 'open', settings, offer, choice }));
       const session = new RemoteSession(worker, opened, hooks);
       worker.sessions.set(session.id, session);
       return { session, answer: opened.answer };
@@ -231,7 +257,7 @@ export class WorkerPool {
       this.#workers
         .filter((w) => w.alive)
         .map(async (w) => {
-          out[`worker-${w.index}`] = (await w.request({ t: 'resources' })) as Resources;
+          out[`worker-${w.index}`] = await w.request({ t: 'resources' });
         }),
     );
     return out;
@@ -375,8 +401,7 @@ export class WorkerPool {
               const late = new Promise<undefined>((resolve) => {
                 timer = setTimeout(() => resolve(undefined), 1000);
               });
-              const figures = (await Promise.race([w.request({ t: 'loop' }), late])) as
-                { p99: number; max: number; fanoutP99: number; fanoutMax: number } | undefined;
+              const figures = await Promise.race([w.request({ t: 'loop' }), late]);
               clearTimeout(timer);
               if (!figures) return;
               this.set({ worker: String(w.index) }, figures.p99 / 1000);

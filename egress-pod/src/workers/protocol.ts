@@ -12,6 +12,7 @@ import type { CloseReason } from '../metrics.ts';
 import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
 import type { OfferChoice, SdpFrag } from '../whep/sdp.ts';
 import type { SessionSettings } from '../whep/session-types.ts';
+import type { Resources } from './resources.ts';
 
 /** Record kinds in a media batch. */
 export const RECORD = { VIDEO: 1, AUDIO: 2, RESTART_VIDEO: 3, RESTART_AUDIO: 4 } as const;
@@ -109,17 +110,58 @@ export function* readBatch(batch: Uint8Array): Generator<BatchRecord> {
   }
 }
 
-/** Requests from the main thread (each answered by a Reply with the same id). */
-export type Request =
-  | { readonly t: 'open'; readonly id: number; readonly settings: SessionSettings; readonly offer: string; readonly choice: OfferChoice }
-  | { readonly t: 'candidates'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
-  | { readonly t: 'restart'; readonly id: number; readonly session: string; readonly frag: SdpFrag }
-  | { readonly t: 'close'; readonly id: number; readonly session: string; readonly reason: CloseReason }
-  | { readonly t: 'loop'; readonly id: number }
-  | { readonly t: 'resources'; readonly id: number };
+/** What a worker answers to 'open': the new session's id, ETag, the viewer's ufrag and the SDP answer. */
+export interface Opened {
+  readonly session: string;
+  readonly etag: string;
+  readonly ufrag: string;
+  readonly answer: string;
+}
 
-/** A request before the link numbers it. */
-export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+/** What a worker answers to 'restart': our answer fragment, the new ETag and the viewer's new ufrag. */
+export interface Restarted {
+  readonly fragment: string;
+  readonly etag: string;
+  readonly ufrag: string;
+}
+
+/** A worker's timing figures since the previous 'loop' request (ms). */
+export interface LoopFigures {
+  /** p99 and largest event-loop delay (how late a 10 ms timer ran). */
+  readonly p99: number;
+  readonly max: number;
+  /** p99 and largest time from ingest to the last viewer sent. */
+  readonly fanoutP99: number;
+  readonly fanoutMax: number;
+}
+
+/**
+ * Every request the main thread makes of a worker, with what the worker answers. The link's
+ * `request()` returns the reply type of the kind it is given, and the worker's handlers must
+ * return it (media-worker.ts), so neither side reads an untyped value.
+ */
+export interface Calls {
+  open: { request: { readonly settings: SessionSettings; readonly offer: string; readonly choice: OfferChoice }; reply: Opened };
+  candidates: { request: { readonly session: string; readonly frag: SdpFrag }; reply: undefined };
+  restart: { request: { readonly session: string; readonly frag: SdpFrag }; reply: Restarted };
+  close: { request: { readonly session: string; readonly reason: CloseReason }; reply: undefined };
+  loop: { request: object; reply: LoopFigures };
+  resources: { request: object; reply: Resources };
+}
+
+/** A request kind. */
+export type Kind = keyof Calls;
+/** A request of kind `K` before the link numbers it. */
+export type RequestOf<K extends Kind> = { readonly t: K } & Calls[K]['request'];
+/** What the worker answers to a request of kind `K`. */
+export type ReplyOf<K extends Kind> = Calls[K]['reply'];
+/** Requests as posted (each answered by a Reply with the same id and kind). */
+export type Request = { [K in Kind]: RequestOf<K> & { readonly id: number } }[Kind];
+/** The answer to request `id` of kind `K`: its value, or the error it failed with. */
+export type Reply<K extends Kind = Kind> = { readonly t: 'reply'; readonly id: number; readonly kind: K } & (
+  | { readonly ok: true; readonly value: ReplyOf<K> }
+  | { readonly ok: false; readonly error: WireError }
+);
 
 /** Messages to a worker. */
 export type ToWorker = Request | { readonly t: 'media'; readonly batch: Uint8Array; readonly at: number };
@@ -150,7 +192,7 @@ export interface StatsDelta {
 /** Messages from a worker. */
 export type FromWorker =
   | { readonly t: 'ready' }
-  | { readonly t: 'reply'; readonly id: number; readonly value?: unknown; readonly error?: WireError }
+  | Reply
   | { readonly t: 'event'; readonly session: string; readonly e: 'connected' | 'pli' }
   | { readonly t: 'event'; readonly session: string; readonly e: 'closed'; readonly reason: CloseReason }
   | { readonly t: 'stats'; readonly byProcess: Record<string, StatsDelta> }

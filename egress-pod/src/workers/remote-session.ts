@@ -10,20 +10,12 @@ import { WhepError, type WhepErrorKind } from '../whep/errors.ts';
 import type { SdpFrag } from '../whep/sdp.ts';
 import type { WhepSession } from '../whep/session.ts';
 import type { SessionHooks } from '../whep/session-types.ts';
-import type { RequestBody, WireError } from './protocol.ts';
+import type { Kind, Opened, ReplyOf, RequestOf, WireError } from './protocol.ts';
 
 /** Requests to the worker that hosts a session (requests are numbered by the link). */
 export interface WorkerLink {
   /** Sends a request; resolves with the reply's value, or rejects with its error. */
-  request(request: RequestBody): Promise<unknown>;
-}
-
-/** What the worker answers to 'open'. */
-export interface Opened {
-  readonly session: string;
-  readonly etag: string;
-  readonly ufrag: string;
-  readonly answer: string;
+  request<K extends Kind>(request: RequestOf<K>): Promise<ReplyOf<K>>;
 }
 
 /** An error from a worker, as thrown on the main thread (WhepErrors keep their kind and headers). */
@@ -73,7 +65,7 @@ export class RemoteSession implements WhepSession {
 
   /** ICE restart in the worker; takes over its new ETag and ufrag. */
   async restartIce(frag: SdpFrag): Promise<string> {
-    const reply = (await this.#link.request({ t: 'restart', session: this.id, frag })) as { fragment: string; etag: string; ufrag: string };
+    const reply = await this.#link.request({ t: 'restart', session: this.id, frag });
     this.etag = reply.etag;
     this.#ufrag = reply.ufrag;
     return reply.fragment;
