@@ -13,6 +13,7 @@ import { after, describe, test } from 'node:test';
 import { EGRESS_CONFIG_ENV, EgressConfig, parseOrThrow } from '@corecast/api';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { parseConfig } from '../../../operator/src/config.ts';
 import { sharedControlPlane } from '../src/control-plane.ts';
 import { installCrds } from '../src/control-plane-crds.ts';
 import { freeLoopbackPorts } from '../src/control-plane-net.ts';
@@ -154,7 +155,10 @@ describe('the operator with the chart Deployment, config and RBAC', () => {
       assert.ok(proc.status.conditions.some((cond: { type: string }) => cond.type === 'Ready'));
 
       // The images and pull policy the chart configured reached the pods.
-      const config = parse(readFileSync(join(Object.values(cmd.mounts)[0]!, 'config.yaml'), 'utf8'));
+      const config = parseConfig(parse(readFileSync(join(Object.values(cmd.mounts)[0]!, 'config.yaml'), 'utf8')), {
+        name: 'test',
+        namespace: release,
+      });
       assert.equal(ffmpeg.spec?.containers[0]?.image, config.images.ffmpeg);
       assert.equal(egress.spec?.containers[0]?.image, config.images.egress);
       assert.equal(egress.spec?.hostNetwork ?? false, c.valuesFile === 'kind.yaml');
