@@ -2,33 +2,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { DROP_REASONS } from './rtp/check.ts';
 
-/** Why a session ended (the `reason` label of sessions closed). */
-export type CloseReason =
-  | 'delete'
-  | 'ice-failed'
-  | 'dtls-closed'
-  | 'connect-timeout'
-  | 'liveness-timeout'
-  | 'source-gone'
-  | 'shutdown'
-  | 'restart-failed'
-  | 'worker-exit'
-  | 'client-gone';
-
-/** Every close reason, for metric initialisation. */
-export const CLOSE_REASONS: readonly CloseReason[] = [
-  'delete',
-  'ice-failed',
-  'dtls-closed',
-  'connect-timeout',
-  'liveness-timeout',
-  'source-gone',
-  'shutdown',
-  'restart-failed',
-  'worker-exit',
-  'client-gone',
-];
-
 /** The pod's metrics. Label `process` is the process id; `kind` is video or audio. */
 export class EgressMetrics {
   /** The registry served at /metrics. */

@@ -1,14 +1,52 @@
 /**
  * The shapes a WHEP session is made of, shared by the session store (main thread), the session
- * itself and the fan-out workers that host peers: the settings it is built with, and the hooks
- * through which it reports to whoever hosts it.
+ * itself and the fan-out workers that host peers: what the rest of the pod sees of a session,
+ * why it ended, the settings it is built with, the hooks through which it reports to whoever
+ * hosts it, and the function that opens one.
  */
 import type { EgressConfig, EgressIce } from '@corecast/api';
+import type { Viewer } from '../fanout.ts';
 import type { Logger } from '../log.ts';
-import type { CloseReason } from '../metrics.ts';
 import type { PeerSettings } from './peer.ts';
-import type { CandidatePolicy } from './sdp.ts';
-import type { WhepSession } from './session.ts';
+import type { CandidatePolicy, OfferChoice, SdpFrag } from './sdp.ts';
+
+/**
+ * What the session store, the routes and the fan-out use of a session: a Session, or its
+ * proxy on the main thread when a fan-out worker hosts the peer (workers/remote-session.ts).
+ */
+export interface WhepSession extends Viewer {
+  /** Unguessable session id, the last segment of the Location URL. */
+  readonly id: string;
+  /** Current ETag of the ICE session. */
+  readonly etag: string;
+  /** True once ICE and DTLS have connected. */
+  readonly connected: boolean;
+  /** The ICE ufrag the viewer uses now. */
+  readonly remoteUfrag: string;
+  /** Adds trickled remote candidates. */
+  addCandidates(frag: SdpFrag): Promise<void>;
+  /** ICE restart: returns our answer fragment. */
+  restartIce(frag: SdpFrag): Promise<string>;
+  /** Ends the session (idempotent); resolves when its sockets are closed. */
+  close(reason: CloseReason): Promise<void>;
+}
+
+/** Every reason a session ends (the `reason` label of sessions closed). */
+export const CLOSE_REASONS = [
+  'delete',
+  'ice-failed',
+  'dtls-closed',
+  'connect-timeout',
+  'liveness-timeout',
+  'source-gone',
+  'shutdown',
+  'restart-failed',
+  'worker-exit',
+  'client-gone',
+] as const;
+
+/** Why a session ended. */
+export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 /** The timeouts of the configuration's `session` section that a session keeps (seconds). */
 export type SessionTimeouts = Pick<EgressConfig['session'], 'connectTimeoutSeconds' | 'livenessTimeoutSeconds'>;
@@ -49,3 +87,11 @@ export interface SessionHooks {
 export function candidatePolicy(ice: EgressIce): CandidatePolicy {
   return { ipv6: ice.ipv6, tcp: ice.tcp, allowLoopback: ice.allowLoopbackCandidates, maxCandidates: ice.maxRemoteCandidates };
 }
+
+/** Answers an offer with a new session: in this thread (Session.open) or in a fan-out worker. */
+export type SessionOpener = (
+  settings: SessionSettings,
+  hooks: SessionHooks,
+  offer: string,
+  choice: OfferChoice,
+) => Promise<{ session: WhepSession; answer: string }>;

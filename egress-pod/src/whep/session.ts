@@ -5,9 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
-import type { Viewer } from '../fanout.ts';
 import type { Logger } from '../log.ts';
-import type { CloseReason } from '../metrics.ts';
 import { answerAsDtlsServer, guardSockets, onKeyframeRequest, removeDefaultStun, ViewerSender } from '@corecast/rtc-fastpath';
 import { attachMux, detachMux } from '@corecast/rtc-fastpath';
 import { WhepError } from './errors.ts';
@@ -25,28 +23,7 @@ import {
   restartOffer,
   type SdpFrag,
 } from './sdp.ts';
-import { candidatePolicy, type SessionHooks, type SessionSettings } from './session-types.ts';
-
-/**
- * What the session store, the routes and the fan-out use of a session: a Session, or its
- * proxy on the main thread when a fan-out worker hosts the peer (workers/remote-session.ts).
- */
-export interface WhepSession extends Viewer {
-  /** Unguessable session id, the last segment of the Location URL. */
-  readonly id: string;
-  /** Current ETag of the ICE session. */
-  readonly etag: string;
-  /** True once ICE and DTLS have connected. */
-  readonly connected: boolean;
-  /** The ICE ufrag the viewer uses now. */
-  readonly remoteUfrag: string;
-  /** Adds trickled remote candidates. */
-  addCandidates(frag: SdpFrag): Promise<void>;
-  /** ICE restart: returns our answer fragment. */
-  restartIce(frag: SdpFrag): Promise<string>;
-  /** Ends the session (idempotent); resolves when its sockets are closed. */
-  close(reason: CloseReason): Promise<void>;
-}
+import { type CloseReason, candidatePolicy, type SessionHooks, type SessionSettings, type WhepSession } from './session-types.ts';
 
 const ignore = (): void => {};
 

@@ -3,20 +3,12 @@
  * id, and removes them from every index, fan-out and counter when they end, whatever the reason.
  */
 import type { Logger } from '../log.ts';
-import type { CloseReason, EgressMetrics } from '../metrics.ts';
+import type { EgressMetrics } from '../metrics.ts';
 import type { Stream } from '../stream.ts';
 import { WhepError } from './errors.ts';
 import type { OfferChoice } from './sdp.ts';
-import { Session, type WhepSession } from './session.ts';
-import type { SessionHooks, SessionSettings } from './session-types.ts';
-
-/** Answers an offer with a new session: in this thread (Session.open) or in a fan-out worker. */
-export type SessionOpener = (
-  settings: SessionSettings,
-  hooks: SessionHooks,
-  offer: string,
-  choice: OfferChoice,
-) => Promise<{ session: WhepSession; answer: string }>;
+import { Session } from './session.ts';
+import type { CloseReason, SessionHooks, SessionOpener, SessionSettings, WhepSession } from './session-types.ts';
 
 /** Who asks for a session: the credential's subject and the client's address. */
 export interface SessionOwner {

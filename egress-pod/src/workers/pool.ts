@@ -16,7 +16,7 @@ import type { Logger } from '../log.ts';
 import type { EgressMetrics } from '../metrics.ts';
 import type { KeyframeStart, MediaSink } from '../source.ts';
 import { fanoutStats, type MediaPlane } from '../stream.ts';
-import type { SessionOpener } from '../whep/sessions.ts';
+import type { SessionOpener } from '../whep/session-types.ts';
 import {
   BatchWriter,
   type FromWorker,

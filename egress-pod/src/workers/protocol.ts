@@ -8,10 +8,9 @@
 import { RtpPacket } from 'werift';
 import type { FanoutOptions } from '../fanout.ts';
 import type { MuxSetup } from '../ice-mux.ts';
-import type { CloseReason } from '../metrics.ts';
 import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
 import type { OfferChoice, SdpFrag } from '../whep/sdp.ts';
-import type { SessionSettings } from '../whep/session-types.ts';
+import type { CloseReason, SessionSettings } from '../whep/session-types.ts';
 import type { Resources } from './resources.ts';
 
 /** Record kinds in a media batch. */

@@ -5,11 +5,9 @@
  * callbacks an in-thread Session would call, so the store's bookkeeping is the same either way.
  */
 import type { RtpPacket } from 'werift';
-import type { CloseReason } from '../metrics.ts';
 import { WhepError, type WhepErrorKind } from '../whep/errors.ts';
 import type { SdpFrag } from '../whep/sdp.ts';
-import type { WhepSession } from '../whep/session.ts';
-import type { SessionHooks } from '../whep/session-types.ts';
+import type { CloseReason, SessionHooks, WhepSession } from '../whep/session-types.ts';
 import type { Kind, Opened, ReplyOf, RequestOf, WireError } from './protocol.ts';
 
 /** Requests to the worker that hosts a session (requests are numbered by the link). */
