@@ -19,8 +19,9 @@ import { httpRoutesServed, mayRemoveHttpRoutes } from './kube/gateway-api.ts';
 import { Informer } from './kube/informer.ts';
 import { EventRecorder } from './kube/recorder.ts';
 import { CHILD_KINDS, type ChildKind, childSource, type ProcessObject, processSource } from './kube/sources.ts';
-import { type DeepReadonly, type KubeObject, objectKey, splitKey } from './kube/types.ts';
+import { type DeepReadonly, type KubeObject, objectKey, type Pod, splitKey } from './kube/types.ts';
 import type { Caches } from './reconcile/gather.ts';
+import { egressPodsOf } from './reconcile/media-inputs.ts';
 import { ProcessReconciler } from './reconcile/reconciler.ts';
 import { type Clock, systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
@@ -92,6 +93,7 @@ export class Operator {
       clock: this.#clock,
       log: this.log,
       baseUrl: publicBaseUrl(config),
+      egressPods: () => egressPodsOf([...(this.#childInformers.get('pods')?.values() ?? [])].flatMap((i) => i.list()) as DeepReadonly<Pod>[]),
     });
     this.#controller = new Controller({
       name: CONTROLLER_NAME,

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { ANNOTATIONS, EgressConfig, ValidationError } from '@corecast/api';
 import { buildEgressPod, egressConfig } from '../src/children/egress-pod.ts';
 import { buildFfmpegPod, FFMPEG_WRAPPER, POD_ANNOTATIONS, staleProbe } from '../src/children/ffmpeg-pod.ts';
+import { egressPorts } from '../src/children/media-ports.ts';
 import { cpuQuantity, limitsToResources, memoryQuantity } from '../src/children/quantity.ts';
 import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService, icePorts } from '../src/children/route.ts';
 import { config, view, withAnnotation, withMeta, withRestart, withSpec, withWebrtc } from './helpers/fixtures.ts';
@@ -166,6 +167,7 @@ describe('egress pod', () => {
       { name: 'rtp-audio', containerPort: 5006, protocol: 'UDP' },
       { name: 'http', containerPort: 8080, protocol: 'TCP' },
       { name: 'metrics', containerPort: 8081, protocol: 'TCP' },
+      { name: 'ice-udp', containerPort: 8189, protocol: 'UDP' },
     ]);
     // Not /readyz (RTP flowing), which deadlocks a replaced egress pod: test/e2e/node's
     // 'egress pod deleted' step is the regression test, on a real node with kube-proxy.
@@ -180,11 +182,11 @@ describe('egress pod', () => {
     assert.equal(pod.spec?.hostNetwork, undefined);
   });
 
-  test('hs256 and embeds read their secrets from a Secret; host networking declares host ports', () => {
+  test('hs256 and embeds read their secrets from a Secret; host networking declares its slot as host ports', () => {
     const c = config({
       egress: { auth: { mode: 'hs256' }, jwtSecretRef: { name: 'auth', key: 'jwt' }, embed: { enabled: true }, hostNetwork: true },
     });
-    const pod = buildEgressPod(view('demo', withWebrtc()), c);
+    const pod = buildEgressPod(view('demo', withWebrtc()), c, { slot: 0 });
     const env = pod.spec!.containers[0]!.env ?? [];
     assert.deepEqual(env.find((e) => e.name === 'CORECAST_JWT_SECRET')?.valueFrom, { secretKeyRef: { name: 'auth', key: 'jwt' } });
     assert.deepEqual(env.find((e) => e.name === 'CORECAST_EMBED_SECRET')?.valueFrom, { secretKeyRef: { name: 'auth', key: 'jwt' } });
@@ -192,7 +194,7 @@ describe('egress pod', () => {
     assert.equal(pod.spec?.dnsPolicy, 'ClusterFirstWithHostNet');
     assert.deepEqual(
       pod.spec?.containers[0]?.ports?.map((p) => p.hostPort),
-      [5004, 5006, 8080, 8081],
+      [21000, 21001, 21002, 21003, 20000],
     );
   });
 });
@@ -208,9 +210,9 @@ describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
       selector: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' },
       publishNotReadyAddresses: true,
       ports: [
-        { name: 'rtp-video', protocol: 'UDP', port: 5004, targetPort: 5004 },
-        { name: 'rtp-audio', protocol: 'UDP', port: 5006, targetPort: 5006 },
-        { name: 'http', protocol: 'TCP', port: 8080, targetPort: 8080 },
+        { name: 'rtp-video', protocol: 'UDP', port: 5004, targetPort: 'rtp-video' },
+        { name: 'rtp-audio', protocol: 'UDP', port: 5006, targetPort: 'rtp-audio' },
+        { name: 'http', protocol: 'TCP', port: 8080, targetPort: 'http' },
       ],
     });
   });
@@ -321,7 +323,7 @@ describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
   });
 
   test('NetworkPolicy: RTP only from the FFmpeg pod; HTTP, metrics and ICE from anywhere', () => {
-    const np = buildNetworkPolicy(p, config({ egress: { ice: { portRange: { min: 31000, max: 31099 } } } }));
+    const np = buildNetworkPolicy(p, config({ egress: { ice: { udpPort: 31000 } } }));
     assert.deepEqual(np.spec, {
       podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' } },
       policyTypes: ['Ingress'],
@@ -335,16 +337,16 @@ describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
         },
         { ports: [{ protocol: 'TCP', port: 8080 }] },
         { ports: [{ protocol: 'TCP', port: 8081 }] },
-        { ports: [{ protocol: 'UDP', port: 31000, endPort: 31099 }] },
+        { ports: [{ protocol: 'UDP', port: 31000 }] },
       ],
     });
   });
 
-  test('without a fixed ICE range every UDP port but the RTP ones is open', () => {
-    assert.deepEqual(icePorts(config()), [
-      { protocol: 'UDP', port: 1, endPort: 5003 },
-      { protocol: 'UDP', port: 5005 },
-      { protocol: 'UDP', port: 5007, endPort: 65535 },
+  test('ICE: the one UDP port (8189 by default), and the one TCP port with ICE-TCP', () => {
+    assert.deepEqual(icePorts(egressPorts(config())), [{ protocol: 'UDP', port: 8189 }]);
+    assert.deepEqual(icePorts(egressPorts(config({ egress: { ice: { tcpPort: 8443 } } }))), [
+      { protocol: 'UDP', port: 8189 },
+      { protocol: 'TCP', port: 8443 },
     ]);
   });
 });

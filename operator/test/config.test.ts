@@ -43,7 +43,7 @@ describe('operator config', () => {
           auth: { mode: 'hs256' },
           jwtSecretRef: { name: 'corecast-auth' },
           ice: {
-            portRange: { min: 31000, max: 31099 },
+            udpPort: 31000,
             servers: [{ urls: ['turn:turn.test:3478'], auth: { type: 'ephemeral', secretEnv: 'TURN_SECRET' } }],
           },
           secretEnv: [{ name: 'TURN_SECRET', secretName: 'turn', key: 'secret' }],
@@ -87,14 +87,24 @@ describe('operator config', () => {
       'egress.ice.servers[0].auth.credentialEnv: no egress.secretEnv entry provides TURN_PW',
     ],
     [
-      'an ICE range over the RTP ports',
-      { images, egress: { ice: { portRange: { min: 5000, max: 5010 } } } },
-      'egress.ice.portRange: must not include the videoRtp port 5004',
+      'the retired ICE port range (every viewer shares ice.udpPort)',
+      { images, egress: { ice: { portRange: { min: 50000, max: 50099 } } } },
+      'egress.ice.portRange: is no longer used: every viewer of an egress pod shares one UDP port (udpPort, default 8189); remove it',
     ],
     [
-      'an ICE range over the metrics port',
-      { images, egress: { ice: { portRange: { min: 8081, max: 8100 } } } },
-      'egress.ice.portRange: must not include the metrics port 8081',
+      'the ICE port on an RTP port',
+      { images, egress: { ice: { udpPort: 5006 } } },
+      'egress.ice.udpPort: must differ from the RTP ports 5004 and 5006',
+    ],
+    [
+      'the ICE-TCP port on the metrics port',
+      { images, egress: { ice: { tcpPort: 8081 } } },
+      'egress.ice.tcpPort: must differ from the HTTP port 8080 and the metrics port 8081',
+    ],
+    [
+      'two media modes',
+      { images, egress: { hostNetwork: true, nodePort: { enabled: true } } },
+      'egress.nodePort.enabled: cannot be combined with hostNetwork',
     ],
     [
       'loopback candidates in a pod (candidate addresses)',

@@ -1,6 +1,6 @@
 /**
- * media.mode loadBalancer, pure parts: the media Service as built, the egress configuration with
- * the load balancer's address, the address read from the Service status (host names through an
+ * media.mode loadBalancer, pure parts: the media Service as built (one UDP port, one TCP port
+ * with ICE-TCP), the egress configuration with the load balancer's address, the address read from the Service status (host names through an
  * injected resolver), the operator configuration's rules, and what decide does while the
  * address is missing, once it is there, and when it changes.
  */
@@ -20,7 +20,7 @@ import type { Observed, Plan } from '../src/reconcile/types.ts';
 import { config, live, observed, running, view, withWebrtc } from './helpers/fixtures.ts';
 
 const egressLb = (lb: Record<string, unknown> = {}, ice: Record<string, unknown> = {}) => ({
-  egress: { ice: { portRange: { min: 50000, max: 50003 }, ...ice }, loadBalancer: { enabled: true, ...lb } },
+  egress: { ice, loadBalancer: { enabled: true, ...lb } },
 });
 const cfg = config(egressLb());
 const NOW = Date.parse('2026-01-01T00:01:05Z');
@@ -52,7 +52,7 @@ function world(extra: Partial<Observed> = {}): Observed {
 }
 
 describe('media Service', () => {
-  test('LoadBalancer, one named UDP port per ICE port (port = targetPort), owned like every child', () => {
+  test('LoadBalancer, one named UDP port: the ICE port (port = targetPort), owned like every child', () => {
     const svc = buildMediaService(demo, cfg);
     assert.equal(svc.metadata?.name, 'demo-media');
     assert.equal(svc.metadata?.namespace, 'ns');
@@ -65,8 +65,16 @@ describe('media Service', () => {
       publishNotReadyAddresses: true,
       externalTrafficPolicy: 'Local',
       allocateLoadBalancerNodePorts: true,
-      ports: [50000, 50001, 50002, 50003].map((port) => ({ name: `ice-${port}`, protocol: 'UDP', port, targetPort: port })),
+      ports: [{ name: 'ice-udp', protocol: 'UDP', port: 8189, targetPort: 8189 }],
     });
+  });
+
+  test('ICE-TCP adds its TCP port; a configured ICE port is used as it is', () => {
+    const svc = buildMediaService(demo, config(egressLb({}, { udpPort: 3478, tcpPort: 3479 })));
+    assert.deepEqual(svc.spec?.ports, [
+      { name: 'ice-udp', protocol: 'UDP', port: 3478, targetPort: 3478 },
+      { name: 'ice-tcp', protocol: 'TCP', port: 3479, targetPort: 3479 },
+    ]);
   });
 
   test('annotations, class, traffic policy and node ports come from the configuration', () => {
@@ -136,20 +144,31 @@ describe('the load balancer address', () => {
 });
 
 describe('egress pod with a load balancer address', () => {
-  test('advertises only the address (NAT 1:1) on the configured port range; a valid EgressConfig', () => {
-    const pod = buildEgressPod(demo, cfg, ['203.0.113.7']);
+  test('advertises only the address (NAT 1:1) on its one ICE port, the same as the Service port; a valid EgressConfig', () => {
+    const pod = buildEgressPod(demo, cfg, { addresses: ['203.0.113.7'] });
     const ec = EgressConfig.parse(configOf(pod));
     assert.deepEqual(ec.ice.advertise, { addresses: ['203.0.113.7'], addressEnv: [], only: true });
-    assert.deepEqual(ec.ice.portRange, { min: 50000, max: 50003 });
+    assert.equal(configOf(pod).ice.udpPort, 8189);
+    assert.equal(configOf(pod).ice.advertisedPort, undefined, 'the load balancer listens on the bound port');
+    assert.deepEqual(
+      pod.spec?.containers[0]?.ports?.find((p) => p.name === 'ice-udp'),
+      { name: 'ice-udp', containerPort: 8189, protocol: 'UDP' },
+    );
     assert.equal(pod.metadata?.annotations?.[MEDIA_ADDRESSES_ANNOTATION], '203.0.113.7');
     assert.equal(pod.spec?.hostNetwork, undefined);
   });
 
   test('configured public addresses stay; another address gives another pod', () => {
     const withPublic = config(egressLb({}, { advertise: { addresses: ['198.51.100.1'] } }));
-    assert.deepEqual(egressConfig(demo, withPublic, ['203.0.113.7']).ice?.advertise?.addresses, ['198.51.100.1', '203.0.113.7']);
+    assert.deepEqual(egressConfig(demo, withPublic, { addresses: ['203.0.113.7'] }).ice?.advertise?.addresses, [
+      '198.51.100.1',
+      '203.0.113.7',
+    ]);
     const hash = (pod: Pod) => pod.metadata?.annotations?.['corecast.dev/spec-hash'];
-    assert.notEqual(hash(buildEgressPod(demo, cfg, ['203.0.113.7'])), hash(buildEgressPod(demo, cfg, ['203.0.113.8'])));
+    assert.notEqual(
+      hash(buildEgressPod(demo, cfg, { addresses: ['203.0.113.7'] })),
+      hash(buildEgressPod(demo, cfg, { addresses: ['203.0.113.8'] })),
+    );
   });
 });
 
@@ -160,20 +179,14 @@ describe('operator configuration', () => {
       (err: unknown) => err instanceof ValidationError && message.test(err.message),
     );
 
-  test('needs a port range, no host networking, a range a Service can hold, a known traffic policy', () => {
-    refused({ loadBalancer: { enabled: true } }, /egress\.loadBalancer\.enabled: needs ice\.portRange/);
+  test('no port range needed; no other mode, no relay-only, a known traffic policy', () => {
+    assert.equal(config({ egress: { loadBalancer: { enabled: true } } }).egress.loadBalancer.enabled, true);
+    refused({ hostNetwork: true, loadBalancer: { enabled: true } }, /egress\.loadBalancer\.enabled: cannot be combined with hostNetwork/);
     refused(
-      { hostNetwork: true, ice: { portRange: { min: 50000, max: 50009 } }, loadBalancer: { enabled: true } },
-      /egress\.loadBalancer\.enabled: cannot be combined with hostNetwork/,
+      { loadBalancer: { enabled: true }, ice: { relayOnly: true, servers: [{ urls: ['turn:turn.test:3478'], auth: { type: 'password', username: 'u', credentialEnv: 'T' } }] }, secretEnv: [{ name: 'T', secretName: 's', key: 'k' }] },
+      /egress\.loadBalancer\.enabled: cannot be combined with ice\.relayOnly/,
     );
-    refused(
-      { ice: { portRange: { min: 40000, max: 45000 } }, loadBalancer: { enabled: true } },
-      /egress\.ice\.portRange: holds 5001 ports; a media Service exposes at most 1000/,
-    );
-    refused(
-      { ice: { portRange: { min: 50000, max: 50009 } }, loadBalancer: { enabled: true, externalTrafficPolicy: 'local' } },
-      /externalTrafficPolicy/,
-    );
+    refused({ loadBalancer: { enabled: true, externalTrafficPolicy: 'local' } }, /externalTrafficPolicy/);
   });
 });
 
@@ -222,7 +235,7 @@ describe('decide with a media Service', () => {
   });
 
   test('a changed address replaces the egress pod; a vanished one leaves it alone', () => {
-    const egressPod = live(buildEgressPod(demo, cfg, ['203.0.113.7']), running());
+    const egressPod = live(buildEgressPod(demo, cfg, { addresses: ['203.0.113.7'] }), running());
     const same = decide(world({ egressPod, mediaAddress: { state: 'ready', addresses: ['203.0.113.7'] } }), ctx);
     assert.deepEqual(summary(same), { applies: [], deletes: [] });
     const moved = decide(world({ egressPod, mediaAddress: { state: 'ready', addresses: ['203.0.113.8'] } }), ctx);
@@ -237,7 +250,7 @@ describe('decide with a media Service', () => {
 
   test('another media mode deletes the media Service; WebRTC off deletes it with the rest', () => {
     const other = decide(world({ mediaAddress: { state: 'pending' } }), { ...ctx, config: config() });
-    assert.ok(summary(other).deletes.includes('services/demo-media: the operator configuration no longer asks for a media load balancer'));
+    assert.ok(summary(other).deletes.includes('services/demo-media: the operator configuration no longer asks for a media Service'));
     const off = view('demo', withWebrtc({ enabled: false }));
     const plan = decide({ ...world(), process: off }, ctx);
     assert.ok(summary(plan).deletes.includes('services/demo-media: spec.webrtc.enabled is false'));

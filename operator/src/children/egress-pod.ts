@@ -9,11 +9,13 @@ import type { DeepReadonly, Pod } from '../kube/types.ts';
 import { childMeta, childNames, type ProcessView } from './common.ts';
 import { POD_ANNOTATIONS } from './ffmpeg-pod.ts';
 import { contentHash } from './hash.ts';
+import { egressContainerPorts, egressPorts, mediaMode } from './media-ports.ts';
 import { podSecurityContext, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from './security.ts';
 
 /**
- * Named ports of the egress container. `metrics` is the Prometheus port (the chart's
- * PodMonitor scrapes it by name); it is not a Service port, so no ingress route reaches it.
+ * Named ports of the egress container on the pod network, besides ICE (media-ports.ts). `metrics`
+ * is the Prometheus port (the chart's PodMonitor scrapes it by name); it is not a Service port,
+ * so no ingress route reaches it.
  */
 export const EGRESS_PORTS = [
   { name: 'rtp-video', containerPort: PORTS.videoRtp, protocol: 'UDP' },
@@ -79,33 +81,72 @@ export function rtpSource(
 }
 
 /**
- * ICE settings of one egress pod: the configured ones, plus — with a media Service — the load
- * balancer's addresses, advertised alone (NAT 1:1: the pod's own address is no use to browsers).
+ * What the reconcile found out about how viewers reach a Process's egress pod, beyond the
+ * configuration: the slot of host ports it holds (hostNetwork), its load balancer's addresses
+ * (loadBalancer), its Service's node ports (nodePort).
  */
-export function egressIce(config: OperatorConfig, mediaAddresses?: readonly string[]): OperatorConfig['egress']['ice'] {
+export interface Exposure {
+  readonly slot?: number;
+  readonly addresses?: readonly string[];
+  readonly nodePorts?: { readonly udp: number; readonly tcp?: number };
+}
+
+/** The egress pod's ICE settings (the api's EgressIce). */
+export type EgressIceInput = OperatorConfig['egress']['ice'];
+
+/**
+ * ICE settings of one egress pod: the configured ones with the ports it binds, and per mode what
+ * it advertises. loadBalancer: the load balancer's addresses alone (NAT 1:1: the pod's own address
+ * is no use to browsers). nodePort: its node's address (NODE_IP, status.hostIP) alone, with the
+ * node ports as the candidates' ports — kube-proxy maps node port to ICE port on the way in and
+ * back on the way out, so the candidate must carry the port viewers send to, not the bound one.
+ */
+export function egressIce(config: OperatorConfig, exposure: Exposure = {}): EgressIceInput {
   const ice = config.egress.ice;
-  if (!mediaAddresses || mediaAddresses.length === 0) return ice;
-  const addresses = [...new Set([...ice.advertise.addresses, ...mediaAddresses])];
-  return { ...ice, advertise: { ...ice.advertise, addresses, only: true } };
+  const ports = egressPorts(config, exposure.slot);
+  const bound: EgressIceInput = { ...ice, udpPort: ports.iceUdp, ...(ports.iceTcp !== undefined ? { tcpPort: ports.iceTcp } : {}) };
+  const mode = mediaMode(config);
+  if (mode === 'loadBalancer' && exposure.addresses && exposure.addresses.length > 0) {
+    const addresses = [...new Set([...ice.advertise.addresses, ...exposure.addresses])];
+    return { ...bound, advertise: { ...ice.advertise, addresses, only: true } };
+  }
+  if (mode === 'nodePort' && exposure.nodePorts) {
+    const addressEnv = [...new Set([...ice.advertise.addressEnv, 'NODE_IP'])];
+    const tcp = ports.iceTcp !== undefined ? exposure.nodePorts.tcp : undefined;
+    return {
+      ...bound,
+      advertise: { ...ice.advertise, addressEnv, only: true },
+      advertisedPort: exposure.nodePorts.udp,
+      ...(tcp !== undefined ? { advertisedTcpPort: tcp } : {}),
+    };
+  }
+  return bound;
 }
 
 /**
- * The egress pod's configuration for one Process (one stream per pod). `mediaAddresses`: the
- * addresses of its media Service's load balancer (media.mode loadBalancer).
+ * The egress pod's configuration for one Process (one stream per pod), listening on the ports
+ * of its mode (egressPorts) and advertising what `exposure` says.
  */
-export function egressConfig(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[]): EgressConfigInput {
+export function egressConfig(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}): EgressConfigInput {
   const e = config.egress;
+  const ports = egressPorts(config, exposure.slot);
   return {
-    http: { host: '0.0.0.0', port: PORTS.http },
+    http: { host: '0.0.0.0', port: ports.http },
+    metrics: { port: ports.metrics },
     // Tokens and embed URLs name `<namespace>/<name>`: the pod checks them against its own.
     namespace: p.namespace,
     // RTP only from the FFmpeg pod: its address comes through the pin file (RTP_SOURCE_ANNOTATION).
-    streams: [{ ...egressStreamFor({ name: p.name, spec: p.spec }), sourceAddressFile: RTP_SOURCE_FILE }],
+    streams: [
+      {
+        ...egressStreamFor({ name: p.name, spec: p.spec }, { videoPort: ports.videoRtp, audioPort: ports.audioRtp }),
+        sourceAddressFile: RTP_SOURCE_FILE,
+      },
+    ],
     maxViewers: e.maxViewersPerPod,
     session: { maxPerSubject: e.viewerLimits.perSubject, maxPerClient: e.viewerLimits.perClient },
     auth: e.auth,
     embed: e.embed,
-    ice: egressIce(config, mediaAddresses),
+    ice: egressIce(config, exposure),
     // Viewers outlive a down source while FFmpeg is started again (reconnect delay plus a new
     // pod's start-up), so a reconnect does not end their sessions.
     source: { graceSeconds: Math.min(3600, Math.max(30, p.spec.reconnectDelaySeconds + 30)) },
@@ -114,13 +155,13 @@ export function egressConfig(p: ProcessView, config: OperatorConfig, mediaAddres
 }
 
 /** Variables of the egress container: the JSON configuration, secrets by reference, and addresses. */
-export function egressEnv(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[]) {
+export function egressEnv(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}) {
   const e = config.egress;
   const fromSecret = (name: string, ref: { name: string; key: string }) => ({
     name,
     valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
   });
-  const env: object[] = [{ name: EGRESS_CONFIG_ENV, value: JSON.stringify(egressConfig(p, config, mediaAddresses)) }];
+  const env: object[] = [{ name: EGRESS_CONFIG_ENV, value: JSON.stringify(egressConfig(p, config, exposure)) }];
   if (e.auth.mode === 'hs256' && e.jwtSecretRef) env.push(fromSecret(EGRESS_SECRET_ENV.jwtSecret, e.jwtSecretRef));
   const embedRef = e.embedSecretRef ?? e.jwtSecretRef;
   if (e.embed.enabled && embedRef) env.push(fromSecret(EGRESS_SECRET_ENV.embedSecret, embedRef));
@@ -132,14 +173,14 @@ export function egressEnv(p: ProcessView, config: OperatorConfig, mediaAddresses
 }
 
 /**
- * Builds the egress pod; `mediaAddresses` as for egressConfig; `rtpSourceAddresses` the pin
- * (rtpSource of the FFmpeg pod), which is not hashed.
+ * Builds the egress pod; `exposure` as for egressConfig; `rtpSourceAddresses` the pin (rtpSource
+ * of the FFmpeg pod), which is not hashed.
  */
-export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddresses?: readonly string[], rtpSourceAddresses = ''): Pod {
+export function buildEgressPod(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}, rtpSourceAddresses = ''): Pod {
   const hostNetwork = config.egress.hostNetwork;
-  // With host networking every port is a host port: the scheduler then places at most one
-  // egress pod per node, and a second one waits (Pending) instead of failing to bind.
-  const ports = EGRESS_PORTS.map((port) => (hostNetwork ? { ...port, hostPort: port.containerPort } : { ...port }));
+  // With host networking every port is a host port from the pod's slot (media-ports.ts): the
+  // scheduler never puts two pods wanting one port on a node.
+  const ports = egressContainerPorts(egressPorts(config, exposure.slot), hostNetwork).map((port) => ({ ...port }));
   const spec: NonNullable<Pod['spec']> = {
     restartPolicy: 'Always',
     automountServiceAccountToken: false,
@@ -152,7 +193,7 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddr
         name: 'egress',
         image: config.images.egress,
         imagePullPolicy: config.images.pullPolicy,
-        env: egressEnv(p, config, mediaAddresses) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
+        env: egressEnv(p, config, exposure) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
         ports,
         // Ready means ready to receive: the server listens (RTP sockets and HTTP). Not /readyz
         // (RTP flowing): kube-proxy clears a UDP Service's stale conntrack entries only once an
@@ -176,7 +217,7 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig, mediaAddr
     p,
     childNames(p.name).egressPod,
     'egress',
-    mediaAddresses ? { annotations: { [MEDIA_ADDRESSES_ANNOTATION]: mediaAddresses.join(',') } } : {},
+    exposure.addresses ? { annotations: { [MEDIA_ADDRESSES_ANNOTATION]: exposure.addresses.join(',') } } : {},
   );
   const hash = contentHash({ spec, labels: metadata.labels, annotations: metadata.annotations, owner: p.uid });
   // The pin is added after hashing: a new FFmpeg pod changes it, and the egress pod stays.

@@ -3,10 +3,10 @@
  * judge what the command names; this holds whatever FFmpeg ends up connecting to (a playlist's
  * segments, a redirect, a name that resolves to a cluster address) to the outside world.
  */
-import { PORTS } from '@corecast/api';
 import type { OperatorConfig } from '../config.ts';
 import type { NetworkPolicy } from '../kube/types.ts';
 import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
+import { type EgressPorts, egressPorts } from './media-ports.ts';
 
 /** DNS, over UDP and TCP, to any resolver (cluster DNS, node-local caches). */
 const DNS_PORTS = [
@@ -14,10 +14,10 @@ const DNS_PORTS = [
   { protocol: 'TCP', port: 53 },
 ];
 
-/** The RTP ports of the egress pod. */
-const RTP_PORTS = [
-  { protocol: 'UDP', port: PORTS.videoRtp },
-  { protocol: 'UDP', port: PORTS.audioRtp },
+/** The RTP ports of an egress pod. */
+const rtpPorts = (ports: Pick<EgressPorts, 'videoRtp' | 'audioRtp'>) => [
+  { protocol: 'UDP', port: ports.videoRtp },
+  { protocol: 'UDP', port: ports.audioRtp },
 ];
 
 /** `cidr` except the denied ranges of its family; nothing when a denied range is the whole family. */
@@ -33,16 +33,20 @@ export function usesFfmpegNetworkPolicy(config: OperatorConfig): boolean {
   return config.ffmpeg.networkPolicy.enabled;
 }
 
-/** Builds NetworkPolicy `<name>-ffmpeg` (policyTypes Egress only: nothing connects to FFmpeg). */
-export function buildFfmpegNetworkPolicy(p: ProcessView, config: OperatorConfig): NetworkPolicy {
+/**
+ * Builds NetworkPolicy `<name>-ffmpeg` (policyTypes Egress only: nothing connects to FFmpeg).
+ * `ports`: the egress pod's (media-ports.ts egressPorts), which with host networking are its slot's.
+ */
+export function buildFfmpegNetworkPolicy(p: ProcessView, config: OperatorConfig, ports: EgressPorts = egressPorts(config)): NetworkPolicy {
   const np = config.ffmpeg.networkPolicy;
   const egress: object[] = [
     { ports: DNS_PORTS },
     // The egress pod, through its Service (policies see the pod after the Service's translation).
-    { to: [{ podSelector: { matchLabels: podSelector(p, 'egress') } }], ports: RTP_PORTS },
+    { to: [{ podSelector: { matchLabels: podSelector(p, 'egress') } }], ports: rtpPorts(ports) },
   ];
-  // On the node network an egress pod has the node's address, which no pod selector matches.
-  if (config.egress.hostNetwork) egress.push({ ports: RTP_PORTS });
+  // On the node network an egress pod has the node's address, which no pod selector matches:
+  // its own RTP ports, at any address.
+  if (config.egress.hostNetwork) egress.push({ ports: rtpPorts(ports) });
   const world = [...ipBlock('0.0.0.0/0', np.deniedCidrs), ...ipBlock('::/0', np.deniedCidrs)];
   if (world.length > 0) egress.push({ to: world });
   egress.push(...np.egress);

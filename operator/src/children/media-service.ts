@@ -1,47 +1,87 @@
 /**
- * media.mode loadBalancer: Service `<name>-media` of type LoadBalancer, one UDP port for each
- * port of ice.portRange (port = targetPort, so the address and port the egress pod advertises
- * are the ones the load balancer listens on), and what its status says about its address.
+ * The media Service `<name>-media` (media.mode loadBalancer or nodePort): one UDP port, plus
+ * one TCP port with ICE-TCP, in front of the egress pod's ICE ports; and what its status says
+ * about the address (loadBalancer) or which node ports it was given (nodePort).
  */
 import { isIP } from 'node:net';
 import type { OperatorConfig } from '../config.ts';
 import type { DeepReadonly, Service } from '../kube/types.ts';
 import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
+import { iceListenPorts, mediaMode } from './media-ports.ts';
 
 /** True when the operator runs a media Service for each WebRTC-enabled Process. */
 export function usesMediaService(config: OperatorConfig): boolean {
-  return config.egress.loadBalancer.enabled;
+  const mode = mediaMode(config);
+  return mode === 'loadBalancer' || mode === 'nodePort';
 }
 
-/** The Service's port entries: `ice-<port>`, UDP, port = targetPort. */
-export function mediaServicePorts(config: OperatorConfig): { name: string; protocol: string; port: number; targetPort: number }[] {
-  const range = config.egress.ice.portRange;
-  if (!range) return [];
-  return Array.from({ length: range.max - range.min + 1 }, (_, i) => {
-    const port = range.min + i;
-    return { name: `ice-${port}`, protocol: 'UDP', port, targetPort: port };
-  });
+/** A port of the media Service. */
+export interface MediaServicePort {
+  name: 'ice-udp' | 'ice-tcp';
+  protocol: 'UDP' | 'TCP';
+  port: number;
+  targetPort: number;
+}
+
+/**
+ * The Service's ports. LoadBalancer: port = targetPort, so the load balancer listens on the port
+ * the egress pod advertises. NodePort: both protocols under one port number, so the API server
+ * gives them one node port (it reuses a node port for ports of the same number), and the
+ * candidates of both carry the same port.
+ */
+export function mediaServicePorts(config: OperatorConfig): MediaServicePort[] {
+  const ice = iceListenPorts(config);
+  const nodePort = mediaMode(config) === 'nodePort';
+  const ports: MediaServicePort[] = [{ name: 'ice-udp', protocol: 'UDP', port: ice.udp, targetPort: ice.udp }];
+  if (ice.tcp !== undefined) ports.push({ name: 'ice-tcp', protocol: 'TCP', port: nodePort ? ice.udp : ice.tcp, targetPort: ice.tcp });
+  return ports;
 }
 
 /** Builds Service `<name>-media`. */
 export function buildMediaService(p: ProcessView, config: OperatorConfig): Service {
+  const meta = (annotations: Record<string, string>) => childMeta(p, childNames(p.name).mediaService, 'egress', { annotations });
+  const common = {
+    selector: podSelector(p, 'egress'),
+    // The egress pod is ready while its server listens; viewers stay connected through a source
+    // restart, so media keeps going to it whatever its readiness says.
+    publishNotReadyAddresses: true,
+    ports: mediaServicePorts(config),
+  };
+  if (mediaMode(config) === 'nodePort') {
+    // Local: only the node running the egress pod answers on the node port — the node whose
+    // address the pod advertises — and the pod sees each viewer's own address.
+    return {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(config.egress.nodePort.annotations),
+      spec: { type: 'NodePort', externalTrafficPolicy: 'Local', ...common },
+    };
+  }
   const lb = config.egress.loadBalancer;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: childMeta(p, childNames(p.name).mediaService, 'egress', { annotations: lb.annotations }),
+    metadata: meta(lb.annotations),
     spec: {
       type: 'LoadBalancer',
-      selector: podSelector(p, 'egress'),
-      // The egress pod is ready while RTP flows; viewers stay connected through a source restart
-      // (it is not ready then), so the load balancer must keep sending their media to it.
-      publishNotReadyAddresses: true,
       externalTrafficPolicy: lb.externalTrafficPolicy,
       allocateLoadBalancerNodePorts: lb.allocateNodePorts,
       ...(lb.loadBalancerClass ? { loadBalancerClass: lb.loadBalancerClass } : {}),
-      ports: mediaServicePorts(config),
+      ...common,
     },
   };
+}
+
+/**
+ * The node ports the API server gave a NodePort media Service, or undefined while it has none
+ * for the UDP port (not created yet, or of another type). TCP only with ICE-TCP.
+ */
+export function nodePortsOf(service: DeepReadonly<Service> | undefined): { udp: number; tcp?: number } | undefined {
+  if (service?.spec?.type !== 'NodePort') return undefined;
+  const ports = service.spec.ports ?? [];
+  const udp = ports.find((p) => p.name === 'ice-udp')?.nodePort;
+  const tcp = ports.find((p) => p.name === 'ice-tcp')?.nodePort;
+  return udp ? { udp, ...(tcp ? { tcp } : {}) } : undefined;
 }
 
 /** The address a media Service's status gives, before any name is resolved. */

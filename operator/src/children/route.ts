@@ -3,10 +3,13 @@ import { PORTS, whepPath } from '@corecast/api';
 import type { OperatorConfig } from '../config.ts';
 import type { HTTPRoute, Ingress, NetworkPolicy, Service } from '../kube/types.ts';
 import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
+import { type EgressPorts, egressPorts } from './media-ports.ts';
 
 /**
  * Service `<name>-egress`: the RTP legs (UDP) and HTTP. publishNotReadyAddresses, so RTP is
- * sent to a new egress pod from its first moment, before its readiness probe has passed.
+ * sent to a new egress pod from its first moment, before its readiness probe has passed. The
+ * Service's ports are fixed (FFmpeg sends to them); the targets are the container's named ports,
+ * which with host networking are the pod's own slot of host ports.
  */
 export function buildService(p: ProcessView): Service {
   return {
@@ -18,9 +21,9 @@ export function buildService(p: ProcessView): Service {
       selector: podSelector(p, 'egress'),
       publishNotReadyAddresses: true,
       ports: [
-        { name: 'rtp-video', protocol: 'UDP', port: PORTS.videoRtp, targetPort: PORTS.videoRtp },
-        { name: 'rtp-audio', protocol: 'UDP', port: PORTS.audioRtp, targetPort: PORTS.audioRtp },
-        { name: 'http', protocol: 'TCP', port: PORTS.http, targetPort: PORTS.http },
+        { name: 'rtp-video', protocol: 'UDP', port: PORTS.videoRtp, targetPort: 'rtp-video' },
+        { name: 'rtp-audio', protocol: 'UDP', port: PORTS.audioRtp, targetPort: 'rtp-audio' },
+        { name: 'http', protocol: 'TCP', port: PORTS.http, targetPort: 'http' },
       ],
     },
   };
@@ -95,26 +98,17 @@ export function buildHttpRoute(p: ProcessView, config: OperatorConfig): HTTPRout
   };
 }
 
-/** UDP port ranges a browser's media may use to reach the egress pod (ICE). */
-export function icePorts(config: OperatorConfig): { protocol: string; port: number; endPort?: number }[] {
-  const range = config.egress.ice.portRange;
-  const ports: { protocol: string; port: number; endPort?: number }[] = range
-    ? [{ protocol: 'UDP', port: range.min, endPort: range.max }]
-    : // No fixed range: the pod picks ephemeral ports, so admit every UDP port except the RTP ones.
-      [
-        { protocol: 'UDP', port: 1, endPort: PORTS.videoRtp - 1 },
-        { protocol: 'UDP', port: PORTS.videoRtp + 1, endPort: PORTS.audioRtp - 1 },
-        { protocol: 'UDP', port: PORTS.audioRtp + 1, endPort: 65535 },
-      ];
-  if (config.egress.ice.tcp) ports.push({ protocol: 'TCP', port: 1024, endPort: 65535 });
-  return ports.map((p) => (p.endPort === p.port ? { protocol: p.protocol, port: p.port } : p));
+/** The ports a browser's media reaches the egress pod on: its one ICE port (UDP, and TCP with ICE-TCP). */
+export function icePorts(ports: EgressPorts): { protocol: string; port: number }[] {
+  return [{ protocol: 'UDP', port: ports.iceUdp }, ...(ports.iceTcp !== undefined ? [{ protocol: 'TCP', port: ports.iceTcp }] : [])];
 }
 
 /**
  * NetworkPolicy `<name>-egress`: RTP only from this Process's FFmpeg pod (so nobody else can
- * inject a stream), HTTP (WHEP, player, metrics) and ICE media from anywhere.
+ * inject a stream), HTTP (WHEP, player, metrics) and ICE media from anywhere. `ports`: the
+ * egress pod's (media-ports.ts egressPorts).
  */
-export function buildNetworkPolicy(p: ProcessView, config: OperatorConfig): NetworkPolicy {
+export function buildNetworkPolicy(p: ProcessView, config: OperatorConfig, ports: EgressPorts = egressPorts(config)): NetworkPolicy {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -126,15 +120,15 @@ export function buildNetworkPolicy(p: ProcessView, config: OperatorConfig): Netw
         {
           from: [{ podSelector: { matchLabels: podSelector(p, 'ffmpeg') } }],
           ports: [
-            { protocol: 'UDP', port: PORTS.videoRtp },
-            { protocol: 'UDP', port: PORTS.audioRtp },
+            { protocol: 'UDP', port: ports.videoRtp },
+            { protocol: 'UDP', port: ports.audioRtp },
           ],
         },
-        { ports: [{ protocol: 'TCP', port: PORTS.http }] },
+        { ports: [{ protocol: 'TCP', port: ports.http }] },
         // Metrics: from any pod (Prometheus lives in a namespace the operator does not know);
         // no Service port and no route lead to it from outside.
-        { ports: [{ protocol: 'TCP', port: PORTS.metrics }] },
-        { ports: icePorts(config) },
+        { ports: [{ protocol: 'TCP', port: ports.metrics }] },
+        { ports: icePorts(ports) },
       ],
     },
   };

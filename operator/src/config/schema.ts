@@ -196,15 +196,13 @@ const ffmpegNetworkPolicy = z
   })
   .prefault({});
 
-/** Most UDP ports one media Service exposes (each is a Service port, and usually a load-balancer listener and a node port). */
-export const MAX_MEDIA_SERVICE_PORTS = 1000;
-
 export const QUALIFIED_NAME =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 /**
  * media.mode loadBalancer: a Service `<name>-media` of type LoadBalancer per WebRTC-enabled
- * Process, exposing ice.portRange; its address is what the egress pod advertises.
+ * Process, exposing the egress pod's one ICE port (ice.udpPort, and ice.tcpPort with ICE-TCP);
+ * its address is what the egress pod advertises.
  */
 export const loadBalancerFields = {
   enabled: z.boolean().default(false).describe('Give every WebRTC-enabled Process a LoadBalancer Service for its media.'),
@@ -258,7 +256,17 @@ const portSpan = z
   .refine((r) => r.min <= r.max, { message: 'min must not be above max' });
 
 /** What the chart derives from its `auth` and `media` values (./values.ts). */
-export const DERIVED_EGRESS_KEYS = ['auth', 'jwtSecretRef', 'embed', 'embedSecretRef', 'ice', 'hostNetwork', 'loadBalancer'] as const;
+export const DERIVED_EGRESS_KEYS = [
+  'auth',
+  'jwtSecretRef',
+  'embed',
+  'embedSecretRef',
+  'ice',
+  'hostNetwork',
+  'hostPorts',
+  'loadBalancer',
+  'nodePort',
+] as const;
 
 const egress = z
   .strictObject({
@@ -276,23 +284,52 @@ const egress = z
         annotations: z.record(z.string(), z.string()).default({}).describe('Annotations of the media Services.'),
       })
       .prefault({}),
+    // Below Linux's ephemeral ports (32768-60999), which a node's own connections take at random,
+    // and below the node-port range (30000-32767).
     hostPorts: z
       .strictObject({
         ice: portSpan
-          .default({ min: 50000, max: 50099 })
-          .describe('hostNetwork: the ICE port of each egress pod on a node (one per Process).'),
+          .default({ min: 20000, max: 20099 })
+          .describe('hostNetwork: the ICE port of each egress pod on a node (one per Process; UDP, and TCP with ICE-TCP). Open to viewers.'),
         internal: portSpan
-          .default({ min: 40000, max: 40399 })
-          .describe('hostNetwork: RTP, HTTP and metrics ports of each egress pod on a node (four per Process).'),
+          .default({ min: 21000, max: 21399 })
+          .describe('hostNetwork: RTP video, RTP audio, HTTP and metrics ports of each egress pod on a node (four per Process). Cluster-internal.'),
       })
+      .refine((h) => h.ice.max < h.internal.min || h.internal.max < h.ice.min, { message: 'must not overlap ice', path: ['internal'] })
       .prefault({}),
   })
   .superRefine((e, ctx) => {
-    const modes = [e.hostNetwork && 'hostNetwork', e.loadBalancer.enabled && 'loadBalancer', e.nodePort.enabled && 'nodePort'].filter(
-      Boolean,
-    );
-    if (modes.length > 1)
-      ctx.addIssue({ code: 'custom', path: ['nodePort', 'enabled'], message: `one media mode at a time, not ${modes.join(' and ')}` });
+    // One exposure mode at a time: each decides where the egress pod listens and what it advertises.
+    const modes = (
+      [
+        [e.hostNetwork, ['hostNetwork']],
+        [e.loadBalancer.enabled, ['loadBalancer', 'enabled']],
+        [e.nodePort.enabled, ['nodePort', 'enabled']],
+      ] as const
+    ).filter(([on]) => on);
+    for (const [, path] of modes.slice(1)) {
+      ctx.addIssue({ code: 'custom', path: [...path], message: `cannot be combined with ${modes[0]?.[1].join('.')}` });
+    }
+    for (const [, path] of modes) {
+      if (path[0] !== 'hostNetwork' && e.ice.relayOnly) {
+        ctx.addIssue({ code: 'custom', path: [...path], message: 'cannot be combined with ice.relayOnly (relayed media needs no Service)' });
+      }
+    }
+    // Every viewer shares ice.udpPort now; a range would only mislead a firewall (docs/deploy.md).
+    if (e.ice.portRange !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ice', 'portRange'],
+        message: 'is no longer used: every viewer of an egress pod shares one UDP port (udpPort, default 8189); remove it',
+      });
+    }
+    // On the pod network the ICE ports sit beside the fixed RTP, HTTP and metrics ports.
+    if (!e.hostNetwork && (e.ice.udpPort === PORTS.videoRtp || e.ice.udpPort === PORTS.audioRtp)) {
+      ctx.addIssue({ code: 'custom', path: ['ice', 'udpPort'], message: `must differ from the RTP ports ${PORTS.videoRtp} and ${PORTS.audioRtp}` });
+    }
+    if (!e.hostNetwork && (e.ice.tcpPort === PORTS.http || e.ice.tcpPort === PORTS.metrics)) {
+      ctx.addIssue({ code: 'custom', path: ['ice', 'tcpPort'], message: `must differ from the HTTP port ${PORTS.http} and the metrics port ${PORTS.metrics}` });
+    }
     if (e.auth.mode === 'hs256' && !e.jwtSecretRef) {
       ctx.addIssue({ code: 'custom', path: ['jwtSecretRef'], message: 'required when auth.mode is hs256' });
     }
@@ -312,38 +349,6 @@ const egress = z
         });
       }
     });
-    const range = e.ice.portRange;
-    if (e.loadBalancer.enabled) {
-      const at = ['loadBalancer', 'enabled'];
-      if (!range) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['ice', 'portRange'],
-          message: 'required for media through a load balancer (its Service exposes each port of the range)',
-        });
-      } else if (range.max - range.min + 1 > MAX_MEDIA_SERVICE_PORTS) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['ice', 'portRange'],
-          message: `holds ${range.max - range.min + 1} ports; a media Service exposes at most ${MAX_MEDIA_SERVICE_PORTS}`,
-        });
-      }
-      if (e.hostNetwork) ctx.addIssue({ code: 'custom', path: at, message: 'cannot be combined with hostNetwork' });
-      if (e.ice.relayOnly)
-        ctx.addIssue({ code: 'custom', path: at, message: 'cannot be combined with ice.relayOnly (relayed media needs no Service)' });
-    }
-    if (range) {
-      for (const [what, p] of Object.entries({
-        videoRtp: PORTS.videoRtp,
-        audioRtp: PORTS.audioRtp,
-        http: PORTS.http,
-        metrics: PORTS.metrics,
-      })) {
-        if (p >= range.min && p <= range.max) {
-          ctx.addIssue({ code: 'custom', path: ['ice', 'portRange'], message: `must not include the ${what} port ${p}` });
-        }
-      }
-    }
     // A pod's viewers are never on its loopback: such candidates would only aim its checks at itself.
     if (e.ice.allowLoopbackCandidates) {
       ctx.addIssue({

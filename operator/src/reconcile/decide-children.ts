@@ -6,10 +6,18 @@
 import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import { type ProcessView, reloadToken, restartToken } from '../children/common.ts';
 import { objectDiff } from '../children/derivative.ts';
-import { buildEgressPod, MEDIA_ADDRESSES_ANNOTATION, PIN_DRIFT, RTP_SOURCE_ANNOTATION, rtpSource } from '../children/egress-pod.ts';
+import {
+  buildEgressPod,
+  type Exposure,
+  MEDIA_ADDRESSES_ANNOTATION,
+  PIN_DRIFT,
+  RTP_SOURCE_ANNOTATION,
+  rtpSource,
+} from '../children/egress-pod.ts';
 import { buildFfmpegNetworkPolicy, usesFfmpegNetworkPolicy } from '../children/ffmpeg-network-policy.ts';
 import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
-import { buildMediaService, usesMediaService } from '../children/media-service.ts';
+import { egressPorts, mediaMode } from '../children/media-ports.ts';
+import { buildMediaService, nodePortsOf, usesMediaService } from '../children/media-service.ts';
 import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '../children/route.ts';
 import { type OperatorConfig, type RouteKind, routeKind } from '../config.ts';
 import type { ChildKind } from '../kube/sources.ts';
@@ -130,15 +138,36 @@ export function decideFfmpegPolicy(o: Observed, ctx: DecideContext): { applies: 
         : [];
     return { applies: [], deletes };
   }
-  const apply = decideMutable('networkpolicies', buildFfmpegNetworkPolicy(o.process, ctx.config), live);
+  const slot = o.hostSlot && 'slot' in o.hostSlot ? o.hostSlot.slot : undefined;
+  const apply = decideMutable('networkpolicies', buildFfmpegNetworkPolicy(o.process, ctx.config, egressPorts(ctx.config, slot)), live);
   return { applies: apply ? [apply] : [], deletes: [] };
 }
 
 /**
- * The egress pod, Service, NetworkPolicy and route, and with media.mode loadBalancer the media
- * Service. Its load balancer's address goes into the egress pod's configuration, so no egress
- * pod is created before the address is known; a running one keeps its address until a new one
- * is known, and a changed address replaces it.
+ * What the egress pod of a Process needs beyond the configuration, by exposure mode, or undefined
+ * while it is not known: the load balancer's addresses (loadBalancer), the media Service's node
+ * ports (nodePort), the slot of host ports (hostNetwork).
+ */
+export function exposureOf(o: Observed, config: OperatorConfig): Exposure | undefined {
+  switch (mediaMode(config)) {
+    case 'loadBalancer':
+      return o.mediaAddress?.state === 'ready' ? { addresses: o.mediaAddress.addresses } : undefined;
+    case 'nodePort': {
+      const nodePorts = o.mediaService && !isDeleting(o.mediaService) ? nodePortsOf(o.mediaService) : undefined;
+      return nodePorts ? { nodePorts } : undefined;
+    }
+    case 'hostNetwork':
+      return o.hostSlot && 'slot' in o.hostSlot ? { slot: o.hostSlot.slot } : undefined;
+    default:
+      return {};
+  }
+}
+
+/**
+ * The egress pod, Service, NetworkPolicy and route, and with media.mode loadBalancer or nodePort
+ * the media Service. What the pod advertises or binds depends on the exposure (exposureOf), so no
+ * egress pod is created before it is known; a running one is left as it is until it is known
+ * again, and a changed one (a new load-balancer address, node port or slot) replaces it.
  */
 export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyAction[]; deletes: DeleteAction[] } {
   const applies: ApplyAction[] = [];
@@ -159,24 +188,22 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
     return { applies, deletes };
   }
 
-  const loadBalanced = usesMediaService(ctx.config);
-  let mediaAddresses: readonly string[] | undefined;
-  if (loadBalanced) {
+  if (usesMediaService(ctx.config)) {
     const media = decideMutable('services', buildMediaService(p, ctx.config), o.mediaService);
     if (media) applies.push(media);
-    if (o.mediaAddress?.state === 'ready') mediaAddresses = o.mediaAddress.addresses;
   } else if (o.mediaService && !isDeleting(o.mediaService)) {
-    deletes.push(del('services', o.mediaService, 'the operator configuration no longer asks for a media load balancer'));
+    deletes.push(del('services', o.mediaService, 'the operator configuration no longer asks for a media Service'));
   }
 
   const live = o.egressPod;
-  if (!loadBalanced || mediaAddresses) {
+  const exposure = exposureOf(o, ctx.config);
+  if (exposure) {
     // The pin (the FFmpeg pod's address) is not hashed: a change is an update of the live pod.
     const pin = rtpSource(o.ffmpegPod, { hostNetwork: ctx.config.egress.hostNetwork, pod: live });
-    const pod = buildEgressPod(p, ctx.config, mediaAddresses, pin);
+    const pod = buildEgressPod(p, ctx.config, exposure, pin);
     if (!live) applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
     else if (!isDeleting(live)) {
-      if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress', mediaAddresses)));
+      if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress', exposure.addresses)));
       else {
         const drift = objectDiff(pod, live);
         // Drift besides the pin is named first; only the pin moved (a new FFmpeg pod): PIN_DRIFT,
@@ -189,7 +216,7 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
 
   const service = decideMutable('services', buildService(p), o.service);
   if (service) applies.push(service);
-  const policy = decideMutable('networkpolicies', buildNetworkPolicy(p, ctx.config), o.networkPolicy);
+  const policy = decideMutable('networkpolicies', buildNetworkPolicy(p, ctx.config, egressPorts(ctx.config, exposure?.slot)), o.networkPolicy);
   if (policy) applies.push(policy);
 
   const route = decideRoute(o, ctx);

@@ -82,6 +82,7 @@ export function transitionEvents(old: ProcessStatus, next: ProcessStatus): Event
         'CreateContainerConfigError',
         'NameTaken',
         'LoadBalancerAddressUnresolved',
+        'NoHostPorts',
       ]);
       events.push({ type: warn.has(ready.reason) ? 'Warning' : 'Normal', reason: ready.reason, action: 'Observe', note: ready.message });
     }

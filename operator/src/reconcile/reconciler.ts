@@ -13,7 +13,8 @@ import type { Clock } from '../runtime/clock.ts';
 import { ConflictError, type Result } from '../runtime/controller.ts';
 import { decide } from './decide.ts';
 import { type Caches, gather } from './gather.ts';
-import { mediaAddress, type Resolve, systemResolve } from './load-balancer.ts';
+import type { Resolve } from './load-balancer.ts';
+import { type EgressPods, MediaInputs } from './media-inputs.ts';
 import type { ApplyAction, Observed, Plan } from './types.ts';
 
 /** A child's name is held by an object that some other owner controls. */
@@ -38,14 +39,18 @@ export interface ReconcilerDeps {
   readonly baseUrl: string | undefined;
   /** Resolves a load balancer's host name (media.mode loadBalancer); dns.lookup by default. */
   readonly resolve?: Resolve;
+  /** Every egress pod in the caches, for the slots of host ports they hold (media.mode hostNetwork); none by default. */
+  readonly egressPods?: EgressPods;
 }
 
 /** Reconciles one Process per call. */
 export class ProcessReconciler {
   readonly #d: ReconcilerDeps;
+  readonly #media: MediaInputs;
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
+    this.#media = new MediaInputs(deps.config, deps.egressPods ?? (() => []), deps.resolve);
   }
 
   /** The reconcile function for the controller. */
@@ -56,14 +61,10 @@ export class ProcessReconciler {
     // 1. Read the Process and its children from the caches. Gone or being deleted: the
     //    garbage collector removes the children (owner references), nothing to do.
     const gathered = gather(key, caches);
-    if (!gathered) return {};
-    // With a media Service: its load balancer's address (a host name is resolved here, so decide stays pure).
-    const observed: Observed = gathered.mediaService
-      ? {
-          ...gathered,
-          mediaAddress: await mediaAddress(gathered.mediaService, config.egress.ice.ipv6, this.#d.resolve ?? systemResolve),
-        }
-      : gathered;
+    // With a media Service its load balancer's address (a host name is resolved here, so decide
+    // stays pure); with host networking the slot of host ports the egress pod holds.
+    const observed = await this.#media.observe(key, gathered);
+    if (!observed) return {};
 
     // 2. Decide.
     const ctx = { config, now: clock.now(), baseUrl };

@@ -4,6 +4,7 @@ import type { ProcessView } from '../children/common.ts';
 import type { MediaAddress } from '../children/media-service.ts';
 import type { ChildKind } from '../kube/sources.ts';
 import type { DeepReadonly, HTTPRoute, Ingress, KubeObject, NetworkPolicy, Pod, Service } from '../kube/types.ts';
+import type { SlotResult } from './host-ports.ts';
 import type { Exit } from './pod-state.ts';
 
 /** Everything a reconcile looks at, read from the caches in one go. */
@@ -26,6 +27,8 @@ export interface Observed {
   readonly mediaService?: DeepReadonly<Service>;
   /** Its load balancer's address, read (and a host name resolved) before decide; absent without a media Service. */
   readonly mediaAddress?: MediaAddress;
+  /** Host networking: the slot of host ports its egress pod holds, or that every slot is taken (media-inputs.ts). */
+  readonly hostSlot?: SlotResult;
   /** The Process that holds this name's path (Ingress or HTTPRoute), when it is another one (older, elsewhere). */
   readonly routeHolder?: { readonly namespace: string; readonly name: string };
 }
