@@ -93,7 +93,8 @@ export class Operator {
       clock: this.#clock,
       log: this.log,
       baseUrl: publicBaseUrl(config),
-      egressPods: () => egressPodsOf([...(this.#childInformers.get('pods')?.values() ?? [])].flatMap((i) => i.list()) as DeepReadonly<Pod>[]),
+      egressPods: () =>
+        egressPodsOf([...(this.#childInformers.get('pods')?.values() ?? [])].flatMap((i) => i.list()) as DeepReadonly<Pod>[]),
     });
     this.#controller = new Controller({
       name: CONTROLLER_NAME,

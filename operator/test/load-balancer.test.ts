@@ -183,7 +183,14 @@ describe('operator configuration', () => {
     assert.equal(config({ egress: { loadBalancer: { enabled: true } } }).egress.loadBalancer.enabled, true);
     refused({ hostNetwork: true, loadBalancer: { enabled: true } }, /egress\.loadBalancer\.enabled: cannot be combined with hostNetwork/);
     refused(
-      { loadBalancer: { enabled: true }, ice: { relayOnly: true, servers: [{ urls: ['turn:turn.test:3478'], auth: { type: 'password', username: 'u', credentialEnv: 'T' } }] }, secretEnv: [{ name: 'T', secretName: 's', key: 'k' }] },
+      {
+        loadBalancer: { enabled: true },
+        ice: {
+          relayOnly: true,
+          servers: [{ urls: ['turn:turn.test:3478'], auth: { type: 'password', username: 'u', credentialEnv: 'T' } }],
+        },
+        secretEnv: [{ name: 'T', secretName: 's', key: 'k' }],
+      },
       /egress\.loadBalancer\.enabled: cannot be combined with ice\.relayOnly/,
     );
     refused({ loadBalancer: { enabled: true, externalTrafficPolicy: 'local' } }, /externalTrafficPolicy/);

@@ -22,7 +22,8 @@ import { config, live, observed, running, view, withWebrtc } from './helpers/fix
 const demo = view('demo', withWebrtc());
 const NOW = Date.parse('2026-01-01T00:01:05Z');
 const configOf = (pod: Pod) => JSON.parse(pod.spec?.containers[0]?.env?.find((e) => e.name === 'CORECAST_EGRESS_CONFIG')?.value ?? '{}');
-const portsOf = (pod: Pod) => pod.spec?.containers[0]?.ports?.map((p) => `${p.name} ${p.protocol} ${p.containerPort}${p.hostPort ? ` host ${p.hostPort}` : ''}`);
+const portsOf = (pod: Pod) =>
+  pod.spec?.containers[0]?.ports?.map((p) => `${p.name} ${p.protocol} ${p.containerPort}${p.hostPort ? ` host ${p.hostPort}` : ''}`);
 const ready = (plan: Plan) => plan.status?.conditions?.find((c) => c.type === 'Ready');
 const applied = (plan: Plan) => plan.applies.map((a) => `${a.verb} ${a.kind}/${a.object.metadata?.name}`);
 
@@ -54,7 +55,10 @@ describe('pod network (media.mode pod)', () => {
   });
 
   test('an ICE port on an RTP port (UDP) or a TCP one on HTTP or metrics is refused', () => {
-    assert.throws(() => config({ egress: { ice: { udpPort: 5004 } } }), /egress\.ice\.udpPort: must differ from the RTP ports 5004 and 5006/);
+    assert.throws(
+      () => config({ egress: { ice: { udpPort: 5004 } } }),
+      /egress\.ice\.udpPort: must differ from the RTP ports 5004 and 5006/,
+    );
     assert.throws(() => config({ egress: { ice: { tcpPort: 8081 } } }), /egress\.ice\.tcpPort: must differ from the HTTP port 8080/);
   });
 });
@@ -141,7 +145,9 @@ describe('nodePort', () => {
 });
 
 describe('host networking', () => {
-  const cfg = config({ egress: { hostNetwork: true, hostPorts: { ice: { min: 20000, max: 20002 }, internal: { min: 21000, max: 21099 } } } });
+  const cfg = config({
+    egress: { hostNetwork: true, hostPorts: { ice: { min: 20000, max: 20002 }, internal: { min: 21000, max: 21099 } } },
+  });
   const ctx = { config: cfg, now: NOW, baseUrl: 'https://stream.test' };
 
   test('a slot is one ICE port and four internal ports; the ranges hold min(ice, internal / 4) slots', () => {

@@ -107,6 +107,8 @@ export function egressContainerPorts(ports: EgressPorts, hostNetwork: boolean): 
 }
 
 /** The host ICE port an egress pod holds (its `ice-udp` host port), if any. */
-export function heldIcePort(pod: { spec?: { containers?: readonly { ports?: readonly { name?: string; hostPort?: number }[] }[] } } | undefined) {
+export function heldIcePort(
+  pod: { spec?: { containers?: readonly { ports?: readonly { name?: string; hostPort?: number }[] }[] } } | undefined,
+) {
   return pod?.spec?.containers?.[0]?.ports?.find((p) => p.name === 'ice-udp')?.hostPort;
 }

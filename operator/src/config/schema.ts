@@ -290,10 +290,14 @@ const egress = z
       .strictObject({
         ice: portSpan
           .default({ min: 20000, max: 20099 })
-          .describe('hostNetwork: the ICE port of each egress pod on a node (one per Process; UDP, and TCP with ICE-TCP). Open to viewers.'),
+          .describe(
+            'hostNetwork: the ICE port of each egress pod on a node (one per Process; UDP, and TCP with ICE-TCP). Open to viewers.',
+          ),
         internal: portSpan
           .default({ min: 21000, max: 21399 })
-          .describe('hostNetwork: RTP video, RTP audio, HTTP and metrics ports of each egress pod on a node (four per Process). Cluster-internal.'),
+          .describe(
+            'hostNetwork: RTP video, RTP audio, HTTP and metrics ports of each egress pod on a node (four per Process). Cluster-internal.',
+          ),
       })
       .refine((h) => h.ice.max < h.internal.min || h.internal.max < h.ice.min, { message: 'must not overlap ice', path: ['internal'] })
       .prefault({}),
@@ -312,7 +316,11 @@ const egress = z
     }
     for (const [, path] of modes) {
       if (path[0] !== 'hostNetwork' && e.ice.relayOnly) {
-        ctx.addIssue({ code: 'custom', path: [...path], message: 'cannot be combined with ice.relayOnly (relayed media needs no Service)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path],
+          message: 'cannot be combined with ice.relayOnly (relayed media needs no Service)',
+        });
       }
     }
     // Every viewer shares ice.udpPort now; a range would only mislead a firewall (docs/deploy.md).
@@ -325,10 +333,18 @@ const egress = z
     }
     // On the pod network the ICE ports sit beside the fixed RTP, HTTP and metrics ports.
     if (!e.hostNetwork && (e.ice.udpPort === PORTS.videoRtp || e.ice.udpPort === PORTS.audioRtp)) {
-      ctx.addIssue({ code: 'custom', path: ['ice', 'udpPort'], message: `must differ from the RTP ports ${PORTS.videoRtp} and ${PORTS.audioRtp}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ice', 'udpPort'],
+        message: `must differ from the RTP ports ${PORTS.videoRtp} and ${PORTS.audioRtp}`,
+      });
     }
     if (!e.hostNetwork && (e.ice.tcpPort === PORTS.http || e.ice.tcpPort === PORTS.metrics)) {
-      ctx.addIssue({ code: 'custom', path: ['ice', 'tcpPort'], message: `must differ from the HTTP port ${PORTS.http} and the metrics port ${PORTS.metrics}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ice', 'tcpPort'],
+        message: `must differ from the HTTP port ${PORTS.http} and the metrics port ${PORTS.metrics}`,
+      });
     }
     if (e.auth.mode === 'hs256' && !e.jwtSecretRef) {
       ctx.addIssue({ code: 'custom', path: ['jwtSecretRef'], message: 'required when auth.mode is hs256' });

@@ -216,7 +216,11 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
 
   const service = decideMutable('services', buildService(p), o.service);
   if (service) applies.push(service);
-  const policy = decideMutable('networkpolicies', buildNetworkPolicy(p, ctx.config, egressPorts(ctx.config, exposure?.slot)), o.networkPolicy);
+  const policy = decideMutable(
+    'networkpolicies',
+    buildNetworkPolicy(p, ctx.config, egressPorts(ctx.config, exposure?.slot)),
+    o.networkPolicy,
+  );
   if (policy) applies.push(policy);
 
   const route = decideRoute(o, ctx);
