@@ -26,6 +26,7 @@ import { systemClock } from '../src/runtime/clock.ts';
 import {
   type Cluster,
   createProcess,
+  deleteProcess,
   getCluster,
   getPod,
   getProcess,
@@ -46,6 +47,8 @@ let op: Operator;
 let server: Server;
 let base: string;
 let token: string;
+/** Runs once right before the API's next server-side apply reaches the API server. */
+let beforeApply: (() => Promise<void>) | undefined;
 
 interface Answer {
   status: number;
@@ -100,7 +103,16 @@ before(async () => {
   ns = await namespace(c, 'core-api');
   op = await startOperator(c, [ns]);
   const app = createCoreApi({
-    kube: makeKube(c.kc),
+    kube: makeKube(c.kc, [
+      {
+        async before(req) {
+          if (req.getHttpMethod() !== 'PATCH' || !String(req.getHeaders()['Content-Type']).includes('apply-patch')) return;
+          const run = beforeApply;
+          beforeApply = undefined;
+          await run?.();
+        },
+      },
+    ]),
     namespace: ns,
     credentials: { username: 'admin', password: 'secret-pass' },
     tokens: { secret: SECRET },
@@ -348,6 +360,15 @@ describe('GitOps safety', () => {
     await kubectl(c.cp.kubeconfigPath, ['apply', '--server-side', '--field-manager=flux', '-f', file]);
     p = await read('gitops');
     assert.equal(p.spec.reference, 'ui', "the API's own field stays");
+  });
+
+  test('a replace meeting a delete does not bring the Process back', async () => {
+    await createProcess(c, ns, processFixture('vanishing'));
+    beforeApply = () => deleteProcess(c, ns, 'vanishing');
+    const r = await api('PUT', '/api/v3/process/vanishing', { body: config('vanishing') });
+    assert.equal(beforeApply, undefined, 'the delete ran between the read and the apply');
+    error(r, 404);
+    await assert.rejects(getProcess(c, ns, 'vanishing'));
   });
 
   test('creating an id kubectl already made is a 409, and its fields stay as kubectl set them', async () => {

@@ -91,14 +91,25 @@ export class ProcessStore {
     }
   }
 
-  /** Replaces the API's part of an existing Process; 404 when there is none. */
+  /**
+   * Replaces the API's part of an existing Process; 404 when there is none. The apply names the
+   * uid read, so a Process deleted (or deleted and made again) in between is not written: an
+   * apply would otherwise create it anew.
+   */
   async replace(name: string, spec: ProcessSpecInput): Promise<ProcessObject> {
-    await this.get(name);
-    return this.#apply(name, spec);
+    const current = await this.get(name);
+    try {
+      return await this.#apply(name, spec, current.metadata.uid);
+    } catch (err) {
+      // A uid mismatch: gone (404 from the read) or made anew (the 409 stands).
+      if (err instanceof CoreApiError && err.status === 409) await this.get(name);
+      throw err;
+    }
   }
 
-  async #apply(name: string, spec: ProcessSpecInput): Promise<ProcessObject> {
-    const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace: this.#namespace }, spec };
+  async #apply(name: string, spec: ProcessSpecInput, uid?: string): Promise<ProcessObject> {
+    const metadata = { name, namespace: this.#namespace, ...(uid ? { uid } : {}) };
+    const body = { apiVersion: API_VERSION, kind: KIND, metadata, spec };
     try {
       return (await this.#kube.custom.patchNamespacedCustomObject(
         { ...this.#ref(name), body, fieldManager: API_FIELD_MANAGER, force: false },
