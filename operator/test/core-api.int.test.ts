@@ -371,6 +371,16 @@ describe('GitOps safety', () => {
     await assert.rejects(getProcess(c, ns, 'vanishing'));
   });
 
+  test('a create meeting a kubectl create of the same id takes none of its fields (409)', async () => {
+    beforeApply = () => createProcess(c, ns, processFixture('raced', withSpec({ reconnectDelaySeconds: 3 })));
+    const clash = error(await api('POST', '/api/v3/process', { body: config('raced') }), 409);
+    assert.equal(beforeApply, undefined, 'the kubectl create ran between the check and the apply');
+    assert.match(clash, /\.spec\.reconnectDelaySeconds/);
+    const p = await read('raced');
+    assert.equal(p.spec.reconnectDelaySeconds, 3);
+    assert.equal(p.spec.reference, undefined);
+  });
+
   test('creating an id kubectl already made is a 409, and its fields stay as kubectl set them', async () => {
     await createProcess(c, ns, processFixture('taken', withSpec({ reconnectDelaySeconds: 3 })));
     error(await api('POST', '/api/v3/process', { body: config('taken') }), 409);
