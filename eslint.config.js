@@ -15,4 +15,41 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // The fence around the fast path: werift's and Node's private internals are reached only inside
+  // rtc-fastpath/ (its README lists each reach), and everything else uses its index alone.
+  {
+    files: ['**/*.ts', '**/*.js'],
+    ignores: ['rtc-fastpath/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@corecast/rtc-fastpath/*', '**/rtc-fastpath/**'], message: 'Import @corecast/rtc-fastpath (its index) only.' },
+            { group: ['werift/*'], message: "werift's internals are reached only inside rtc-fastpath/." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['egress-pod/**/*.ts', 'egress-pod/**/*.js'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.object.name='Object'][callee.property.name='getOwnPropertySymbols']",
+          message: 'Looking up a private symbol belongs in rtc-fastpath/.',
+        },
+        {
+          selector: 'MemberExpression[property.name=/^_[A-Za-z]/]',
+          message: 'An underscored field is private to its library: reach it only inside rtc-fastpath/.',
+        },
+        {
+          selector: "MemberExpression[property.name='description'][parent.type='BinaryExpression']",
+          message: 'Finding a symbol by its description belongs in rtc-fastpath/.',
+        },
+      ],
+    },
+  },
 );

@@ -3,7 +3,7 @@
  * the HTTP server, plus a graceful stop that closes every peer. `main.ts` and the local demo
  * call `startEgress`; tests do too, in-process.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAuth } from './auth/auth.ts';
@@ -145,7 +145,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   // Metrics on a port of their own: not routed by the ingress, no CORS (server.ts).
   const metricsServer = createServer(httpTimeouts(config.http), metricsHandler(metrics, log));
   metricsServer.keepAliveTimeout = 5000;
-  for (const s of [server, metricsServer]) s.on('clientError', answerClientError);
+  for (const s of [server, metricsServer]) s.on('clientError', clientErrorHandler(s));
   try {
     await listen(server, config.http.port, config.http.host);
     await listen(metricsServer, config.metrics.port, config.http.host);
@@ -205,10 +205,24 @@ function httpTimeouts(http: { headersTimeoutSeconds: number; requestTimeoutSecon
 /**
  * What Node itself answers to a request it cannot hand to a handler (a timeout: 408; a header
  * block too large: 431; anything unparsable: 400), as Node's default does, plus nosniff like
- * every other response. A connection whose response has begun is only closed.
+ * every other response. A connection whose response has begun is only closed: the server's
+ * responses in progress are kept per connection (Node's own handler reads that from the
+ * socket's private `_httpMessage`).
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+function clientErrorHandler(server: Server): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  const inProgress = new WeakMap<object, ServerResponse>();
+  server.on('request', (req, res: ServerResponse) => {
+    inProgress.set(req.socket, res);
+    const done = () => {
+      if (inProgress.get(req.socket) === res) inProgress.delete(req.socket);
+    };
+    res.once('finish', done);
+    res.once('close', done);
+  });
+  return (err, socket) => answerClientError(err, socket, inProgress.get(socket)?.headersSent === true);
+}
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, started: boolean): void {
   if (err.code === 'ECONNRESET' || !socket.writable || started) {
     socket.destroy();
     return;
