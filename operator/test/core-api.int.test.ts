@@ -166,6 +166,19 @@ describe('login and about', () => {
     error(await api('GET', '/api/v3/process', { auth: JwtOut.parse(login.body).refresh_token }), 401);
   });
 
+  test('CORS: a preflight is answered without a token; answers carry the allowed origin', async () => {
+    const pre = await fetch(`${base}/api/v3/process`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://ui.example', 'Access-Control-Request-Method': 'PUT', 'Access-Control-Request-Headers': 'authorization' },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+    const anon = await fetch(`${base}/api/v3/process`, { headers: { Origin: 'https://ui.example' } });
+    assert.equal(anon.status, 401);
+    assert.equal(anon.headers.get('access-control-allow-origin'), '*', 'the page can read the 401 and show a login');
+  });
+
   test('an unknown endpoint is a 404 in Core error shape', async () => {
     error(await api('GET', '/api/v3/nothing-here'), 404);
   });

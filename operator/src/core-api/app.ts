@@ -32,6 +32,12 @@ export interface CoreApiOptions {
   readonly about?: { readonly name?: string; readonly id?: string; readonly version?: string };
   /** Largest request body accepted (default 1 MiB). */
   readonly maxBodyBytes?: number;
+  /**
+   * Origins whose pages may call the API (a UI served elsewhere, as Core's UI often is); '*'
+   * (the default) allows any. Credentials travel in the Authorization header, never in cookies,
+   * so a page of another origin still needs the user's password or token.
+   */
+  readonly corsOrigins?: '*' | readonly string[];
 }
 
 /** The Core API version whose endpoints and shapes this app follows (clients read it from `GET /api`). */
@@ -59,6 +65,8 @@ export function createCoreApi(options: CoreApiOptions): Koa {
       ctx.body = e.body();
     }
   });
+
+  app.use(cors(options.corsOrigins ?? '*'));
 
   const router = new Router();
   /** The subject of a valid access token in the request, or undefined. */
@@ -122,6 +130,28 @@ export function createCoreApi(options: CoreApiOptions): Koa {
   app.use(router.routes()).use(router.allowedMethods());
   app.use(v3.routes()).use(v3.allowedMethods());
   return app;
+}
+
+/** CORS (Fetch standard): allowed origins get the headers; a preflight is answered here. */
+function cors(origins: '*' | readonly string[]): Koa.Middleware {
+  return async (ctx, next) => {
+    const origin = ctx.get('origin');
+    const allowed = origin !== '' && (origins === '*' || origins.includes(origin));
+    if (allowed) {
+      ctx.set('Access-Control-Allow-Origin', origins === '*' ? '*' : origin);
+      if (origins !== '*') ctx.vary('Origin');
+    }
+    if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      if (allowed) {
+        ctx.set('Access-Control-Allow-Methods', 'GET, POST, PUT, DELETE');
+        ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+        ctx.set('Access-Control-Max-Age', '600');
+      }
+      ctx.status = 204;
+      return;
+    }
+    await next();
+  };
 }
 
 /** 401 with the RFC 6750 challenge. */
