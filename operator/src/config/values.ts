@@ -1,9 +1,10 @@
 /**
  * The Helm chart's values (charts/corecast/values.yaml), one schema for both sides: `npm run gen`
  * writes it to the chart as values.schema.json, which helm checks on install and upgrade, and
- * the operator reads the values the chart passes through (templates/_config.tpl) with the same
- * pieces (./schema.ts, ./chart-sections.ts). Only what the chart alone uses (images by repository
- * and tag, RBAC, the operator's own pod, monitors) is defined here.
+ * the operator reads the values the chart passes through
+ * (charts/corecast/templates/_config.tpl) with the same pieces (./schema.ts, ./chart-sections.ts).
+ * Only what the chart alone uses (images by repository and tag, RBAC, the operator's own pod,
+ * monitors) is defined here.
  */
 import { z } from 'zod';
 import { chartAuthFields, ChartMedia, unique } from './chart-sections.ts';
