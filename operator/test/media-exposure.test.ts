@@ -238,3 +238,29 @@ describe('retired and combined settings', () => {
     );
   });
 });
+
+describe("the chart's media values, as the operator reads them", () => {
+  const chart = (media: Record<string, unknown>) => config({ auth: { mode: 'none' }, media } as Record<string, unknown>);
+
+  test('each mode, the ICE ports and the host-port ranges reach the egress settings', () => {
+    const np = chart({ mode: 'nodePort', udpPort: 9000, tcpPort: 9443, nodePort: { annotations: { a: 'b' } } });
+    assert.deepEqual(
+      [mediaMode(np), np.egress.ice.udpPort, np.egress.ice.tcpPort, np.egress.nodePort.annotations],
+      ['nodePort', 9000, 9443, { a: 'b' }],
+    );
+    const host = chart({ mode: 'hostNetwork', hostNetwork: { icePorts: { min: 50000, max: 50019 } } });
+    assert.equal(mediaMode(host), 'hostNetwork');
+    assert.deepEqual(host.egress.hostPorts, { ice: { min: 50000, max: 50019 }, internal: { min: 21000, max: 21399 } });
+    assert.equal(mediaMode(chart({ mode: 'loadBalancer' })), 'loadBalancer');
+    assert.deepEqual([mediaMode(chart({})), chart({}).egress.ice.udpPort, chart({}).egress.ice.tcpPort], ['pod', 8189, undefined]);
+  });
+
+  test('a broken value is named as the values wrote it', () => {
+    assert.throws(
+      () => chart({ mode: 'hostNetwork', hostNetwork: { icePorts: { min: 21000, max: 21099 } } }),
+      /media\.hostNetwork\.internalPorts: must not overlap ice/,
+    );
+    assert.throws(() => chart({ portRange: { min: 50000, max: 50099 } }), /media\.portRange: is no longer used/);
+    assert.throws(() => chart({ udpPort: 5004 }), /media\.udpPort: must differ from the RTP ports/);
+  });
+});

@@ -4,9 +4,9 @@
  * names the value a user wrote when one breaks a rule of the egress settings. values.ts builds
  * the whole values schema (values.schema.json) from these and the schema's other pieces.
  */
-import { EgressAuth, EgressIce } from '@corecast/api';
+import { EgressAuth, EgressIce, PORTS } from '@corecast/api';
 import { z } from 'zod';
-import { DNS_SUBDOMAIN, embed, loadBalancerFields, QUALIFIED_NAME } from './schema.ts';
+import { DNS_SUBDOMAIN, embed, hostPortRanges, loadBalancerFields, QUALIFIED_NAME } from './schema.ts';
 
 /** A list without repeats (values.schema.json says uniqueItems; the program checks the same). */
 export function unique<T extends z.ZodArray>(list: T): T {
@@ -66,12 +66,38 @@ export const TURN_SECRET_ENV = 'CORECAST_TURN_SECRET';
 /** The chart's `media`: how browsers reach the egress pods' media. */
 export const ChartMedia = z
   .strictObject({
-    mode: z.enum(['pod', 'hostNetwork', 'turn', 'loadBalancer']).default('pod').describe('How browsers reach egress media.'),
+    mode: z
+      .enum(['pod', 'hostNetwork', 'turn', 'loadBalancer', 'nodePort'])
+      .default('pod')
+      .describe('How browsers reach egress media (docs/deploy.md, "How media reaches the browser").'),
+    udpPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .default(PORTS.iceUdp)
+      .describe("The one UDP port of every viewer's media in an egress pod (the pod's own port; hostNetwork: hostNetwork.icePorts)."),
+    tcpPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .nullable()
+      .default(null)
+      .describe('One TCP port for passive ICE-TCP (RFC 6544) of every viewer; null: no ICE-TCP.'),
     portRange: z
       .strictObject(ice.portRange.unwrap().shape)
       .nullable()
-      .default(null)
-      .describe('UDP ports for ICE, inclusive; null: ephemeral ports.'),
+      .optional()
+      .describe('Retired: every viewer shares udpPort. A range is refused at start; remove it.'),
+    nodePort: z
+      .strictObject({ annotations: z.record(z.string(), z.string()).default({}).describe('Annotations of every media Service.') })
+      .prefault({})
+      .describe('The media Service each WebRTC-enabled Process gets with media.mode nodePort.'),
+    hostNetwork: z
+      .strictObject({ icePorts: hostPortRanges.ice, internalPorts: hostPortRanges.internal })
+      .prefault({})
+      .describe('(mode hostNetwork) The host ports handed out, one slot per Process: one ICE port and four internal ports.'),
     publicAddresses: unique(advertise.addresses.unwrap().max(32))
       .default([])
       .describe(advertise.addresses.description ?? ''),
@@ -155,6 +181,7 @@ export function egressFromChart(auth: ChartAuth, media: ChartMedia): Record<stri
     secretEnv.push({ name: TURN_SECRET_ENV, secretName: turn.existingSecret, key: turn.existingSecretKey });
   }
   const loadBalancer = media.mode === 'loadBalancer';
+  const nodePort = media.mode === 'nodePort';
   return {
     auth: egressAuth,
     embed: auth.embed,
@@ -162,11 +189,13 @@ export function egressFromChart(auth: ChartAuth, media: ChartMedia): Record<stri
     ...(auth.embed.enabled && secretRef && { embedSecretRef: secretRef }),
     ice: {
       lite: media.iceLite,
-      // With a load balancer the operator advertises its address only.
+      udpPort: media.udpPort,
+      ...(media.tcpPort !== null && { tcpPort: media.tcpPort }),
+      // With a load balancer or a node port the operator advertises its address only.
       advertise: {
         addresses: media.publicAddresses,
         addressEnv: media.advertiseNodeIp ? ['NODE_IP'] : [],
-        only: media.advertiseOnly && !loadBalancer,
+        only: media.advertiseOnly && !loadBalancer && !nodePort,
       },
       ipv6: media.ipv6,
       tcp: media.tcp,
@@ -176,6 +205,8 @@ export function egressFromChart(auth: ChartAuth, media: ChartMedia): Record<stri
     },
     secretEnv,
     hostNetwork: media.mode === 'hostNetwork',
+    hostPorts: { ice: media.hostNetwork.icePorts, internal: media.hostNetwork.internalPorts },
+    nodePort: { enabled: nodePort, annotations: media.nodePort.annotations },
     loadBalancer: {
       enabled: loadBalancer,
       annotations: media.loadBalancer.annotations,
@@ -205,7 +236,10 @@ export function chartPath(path: readonly PropertyKey[], media: ChartMedia, ownSe
     case 'hostNetwork':
       return ['media', 'mode'];
     case 'loadBalancer':
-      return rest[0] === 'enabled' ? ['media', 'mode'] : ['media', 'loadBalancer', ...rest];
+    case 'nodePort':
+      return rest[0] === 'enabled' ? ['media', 'mode'] : ['media', key, ...rest];
+    case 'hostPorts':
+      return ['media', 'hostNetwork', rest[0] === 'ice' ? 'icePorts' : 'internalPorts', ...rest.slice(1)];
     case 'secretEnv':
       // The TURN secret's entry comes after the values' own.
       if (typeof rest[0] !== 'number' || rest[0] < ownSecretEnv) return [...path];
@@ -217,7 +251,15 @@ export function chartPath(path: readonly PropertyKey[], media: ChartMedia, ownSe
   }
 }
 
-const ICE_KEYS: Record<string, string> = { lite: 'iceLite', tcp: 'tcp', ipv6: 'ipv6', portRange: 'portRange', relayOnly: 'mode' };
+const ICE_KEYS: Record<string, string> = {
+  lite: 'iceLite',
+  tcp: 'tcp',
+  ipv6: 'ipv6',
+  portRange: 'portRange',
+  relayOnly: 'mode',
+  udpPort: 'udpPort',
+  tcpPort: 'tcpPort',
+};
 const ADVERTISE_KEYS: Record<string, string> = { addresses: 'publicAddresses', addressEnv: 'advertiseNodeIp', only: 'advertiseOnly' };
 
 function icePath(rest: readonly PropertyKey[], media: ChartMedia): PropertyKey[] {

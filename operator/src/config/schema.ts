@@ -255,6 +255,22 @@ const portSpan = z
   .strictObject({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
   .refine((r) => r.min <= r.max, { message: 'min must not be above max' });
 
+/**
+ * Host networking: the host ports handed out, one slot per Process (children/media-ports.ts).
+ * Below Linux's ephemeral ports (32768-60999), which a node's own connections take at random,
+ * and below the node-port range (30000-32767).
+ */
+export const hostPortRanges = {
+  ice: portSpan
+    .default({ min: 20000, max: 20099 })
+    .describe('hostNetwork: the ICE port of each egress pod on a node (one per Process; UDP, and TCP with ICE-TCP). Open to viewers.'),
+  internal: portSpan
+    .default({ min: 21000, max: 21399 })
+    .describe(
+      'hostNetwork: RTP video, RTP audio, HTTP and metrics ports of each egress pod on a node (four per Process). Cluster-internal.',
+    ),
+};
+
 /** What the chart derives from its `auth` and `media` values (./values.ts). */
 export const DERIVED_EGRESS_KEYS = [
   'auth',
@@ -284,21 +300,8 @@ const egress = z
         annotations: z.record(z.string(), z.string()).default({}).describe('Annotations of the media Services.'),
       })
       .prefault({}),
-    // Below Linux's ephemeral ports (32768-60999), which a node's own connections take at random,
-    // and below the node-port range (30000-32767).
     hostPorts: z
-      .strictObject({
-        ice: portSpan
-          .default({ min: 20000, max: 20099 })
-          .describe(
-            'hostNetwork: the ICE port of each egress pod on a node (one per Process; UDP, and TCP with ICE-TCP). Open to viewers.',
-          ),
-        internal: portSpan
-          .default({ min: 21000, max: 21399 })
-          .describe(
-            'hostNetwork: RTP video, RTP audio, HTTP and metrics ports of each egress pod on a node (four per Process). Cluster-internal.',
-          ),
-      })
+      .strictObject(hostPortRanges)
       .refine((h) => h.ice.max < h.internal.min || h.internal.max < h.ice.min, { message: 'must not overlap ice', path: ['internal'] })
       .prefault({}),
   })

@@ -170,7 +170,14 @@ describe('the operator with the chart Deployment, config and RBAC', () => {
         JSON.parse(egressEnv.find((e) => e.name === EGRESS_CONFIG_ENV)?.value ?? 'null'),
         EGRESS_CONFIG_ENV,
       );
-      assert.deepEqual(egressConfig.ice.portRange, config.egress.ice.portRange);
+      // Every viewer on one ICE port: the container's ice-udp port, the configured one on the pod
+      // network, the slot's with host networking (kind.yaml: its icePorts).
+      const icePort = egress.spec?.containers[0]?.ports?.find((p) => p.name === 'ice-udp');
+      assert.equal(egressConfig.ice.udpPort, icePort?.containerPort);
+      assert.equal(egressConfig.ice.portRange, undefined);
+      if (c.valuesFile === 'kind.yaml')
+        assert.ok(icePort?.hostPort !== undefined && icePort.hostPort >= 50000 && icePort.hostPort <= 50019);
+      else assert.equal(icePort?.containerPort, 8189);
       assert.deepEqual(egressConfig.ice.advertise.addresses, config.egress.ice.advertise.addresses);
       assert.equal(egressConfig.ice.relayOnly, c.valuesFile === 'turn.yaml');
       assert.equal(egressConfig.auth.mode, config.egress.auth.mode);

@@ -16,6 +16,7 @@ import { crdYaml } from '../../../api/src/crd-yaml.ts';
 import { process as processManifest, withWebrtc } from '../../../api/test/fixtures/processes.ts';
 import { parseProcess } from '../../../api/src/validate.ts';
 import { EGRESS_PORTS } from '../../../operator/src/children/egress-pod.ts';
+import { hostSlotCapacity } from '../../../operator/src/children/media-ports.ts';
 import { buildMediaService } from '../../../operator/src/children/media-service.ts';
 import { buildHttpRoute } from '../../../operator/src/children/route.ts';
 import { parseConfig, routeKind } from '../../../operator/src/config.ts';
@@ -142,6 +143,7 @@ describe('every helm-values file renders and the API server accepts it', () => {
       assert.deepEqual(config.namespaces, values.watchNamespaces ?? ['corecast-system']);
       assert.equal(config.egress.hostNetwork, values.media?.mode === 'hostNetwork');
       assert.equal(config.egress.loadBalancer.enabled, values.media?.mode === 'loadBalancer');
+      assert.equal(config.egress.nodePort.enabled, values.media?.mode === 'nodePort');
       assert.equal(config.egress.auth.mode, values.auth?.mode ?? 'hs256');
       assert.equal(config.leaderElection.enabled, true);
       assert.equal(config.leaderElection.leaseNamespace, 'corecast-system');
@@ -149,20 +151,24 @@ describe('every helm-values file renders and the API server accepts it', () => {
   }
 });
 
-describe('media port ranges', () => {
-  test("every helm-values file's viewer cap fits its port range at the fewest ports a viewer can take", () => {
-    // werift binds a port per viewer for each address of the egress pod's interfaces (at least
-    // one), each advertised address not among them, and the load balancer's (egress-pod/src/ice-ports.ts).
+describe('media ports', () => {
+  test('no helm-values file uses the retired port range; the host-network ones hold a slot of host ports per Process', async () => {
     for (const file of helmValuesFiles()) {
       const values = parse(readFileSync(file, 'utf8'));
-      const range = values.media?.portRange;
-      if (!range) continue;
-      const extra = values.media.advertiseNodeIp ? 0 : (values.media.publicAddresses ?? []).length;
-      const perViewer = 1 + extra + (values.media.mode === 'loadBalancer' ? 1 : 0);
-      const viewers = values.egress?.maxViewersPerPod ?? 100;
-      const ports = range.max - range.min + 1;
-      assert.ok(viewers * perViewer <= ports, `${basename(file)}: ${viewers} viewers × ${perViewer} ports > ${ports} ports`);
+      assert.equal(values.media?.portRange, undefined, basename(file));
+      if (values.media?.mode !== 'hostNetwork') continue;
+      const objects = await renderChart({ namespace: 'corecast-system', valuesFiles: [file] });
+      const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
+      assert.ok(hostSlotCapacity(config) >= 20, `${basename(file)}: ${hostSlotCapacity(config)} slots`);
     }
+  });
+
+  test('a values file with media.portRange renders, and the operator refuses it at start naming the value', async () => {
+    const objects = await renderChart({ namespace: 'ns', setJson: { 'media.portRange': { min: 50000, max: 50099 } } });
+    assert.throws(
+      () => parseConfig(renderedConfig(objects), { name: 'test', namespace: 'ns' }),
+      /media\.portRange: is no longer used: every viewer of an egress pod shares one UDP port \(udpPort, default 8189\); remove it/,
+    );
   });
 });
 
@@ -183,7 +189,37 @@ describe('media through a load balancer (helm-values/cloud.yaml)', () => {
       spec,
     };
     const svc = buildMediaService(view, config);
-    assert.equal(svc.spec?.ports?.length, 100);
+    assert.deepEqual(svc.spec?.ports, [{ name: 'ice-udp', protocol: 'UDP', port: 8189, targetPort: 8189 }]);
+    const res = await applyObjects(cp.kubeconfigPath, [svc as KubernetesObject], { dryRun: true });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /service\/demo-media serverside-applied \(server dry run\)/);
+  });
+});
+
+describe('media through a node port (helm-values/node-port.yaml)', () => {
+  test('the NodePort Service the operator builds from the rendered configuration, with ICE-TCP, is accepted by the API server', async () => {
+    const objects = await renderChart({
+      namespace: 'corecast-system',
+      valuesFiles: [join(helmValuesDir, 'node-port.yaml')],
+      setJson: { 'media.tcpPort': 8443, 'media.iceLite': false },
+    });
+    const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
+    assert.equal(config.egress.nodePort.enabled, true);
+    const ns = await restrictedNamespace('chart-nodeport');
+    const { spec } = parseProcess(processManifest('demo', withWebrtc()));
+    const view = {
+      name: 'demo',
+      namespace: ns,
+      uid: '00000000-0000-0000-0000-000000000002',
+      generation: 1,
+      creationTimestamp: '',
+      annotations: {},
+      spec,
+    };
+    const svc = buildMediaService(view, config);
+    assert.equal(svc.spec?.type, 'NodePort');
+    assert.equal(svc.spec?.externalTrafficPolicy, 'Local');
+    // One port number for both protocols (UDP 8189 and TCP to 8443): the API server takes it.
     const res = await applyObjects(cp.kubeconfigPath, [svc as KubernetesObject], { dryRun: true });
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /service\/demo-media serverside-applied \(server dry run\)/);
@@ -524,7 +560,7 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
     [
       'an unknown media mode',
       { 'media.mode': 'udp' },
-      "- at '/media/mode': value must be one of 'pod', 'hostNetwork', 'turn', 'loadBalancer'",
+      "- at '/media/mode': value must be one of 'pod', 'hostNetwork', 'turn', 'loadBalancer', 'nodePort'",
     ],
     [
       'an unknown external traffic policy',
@@ -540,7 +576,12 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
     ],
     ['a misspelt key', { operator: { replica: 2 } }, "- at '/operator': additional properties 'replica' not allowed"],
     ['an unknown auth mode', { 'auth.mode': 'HS256' }, "- at '/auth/mode': value must be one of 'hs256', 'jwks', 'none'"],
-    ['a port range without max', { 'media.portRange': { min: 50000 } }, "- at '/media/portRange': missing property 'max'"],
+    [
+      'a host ICE port range without max',
+      { 'media.hostNetwork.icePorts': { min: 50000 } },
+      "- at '/media/hostNetwork/icePorts': missing property 'max'",
+    ],
+    ['an ICE port out of range', { 'media.udpPort': 70000 }, "- at '/media/udpPort': maximum: got 70,000, want 65,535"],
     ['a public address that is no IP', { 'media.publicAddresses': ['1.2.3'] }, "- at '/media/publicAddresses/0': 'anyOf' failed"],
     ['a short HS256 secret', { 'auth.secret': 'short' }, "- at '/auth/secret': 'short' does not match pattern '^$|^.{32,}$'"],
     [
@@ -591,8 +632,8 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
     ],
     ['a namespace listed twice', { watchNamespaces: ['a', 'a'] }, "- at '/watchNamespaces': items at 0 and 1 are equal"],
     [
-      'an extra key in the port range',
-      { 'media.portRange': { min: 50000, max: 50099, count: 100 } },
+      'an extra key in a host port range',
+      { 'media.hostNetwork.internalPorts': { min: 40000, max: 40399, count: 100 } },
       "additional properties 'count' not allowed",
     ],
   ];
@@ -666,10 +707,10 @@ describe('kind-config.yaml', () => {
     }
   });
 
-  test("maps exactly helm-values/kind.yaml's media UDP ports, host port = node port", () => {
+  test("maps exactly helm-values/kind.yaml's ICE ports (one per egress pod), host port = node port", () => {
     const udp = mappings.filter((m) => m.protocol === 'UDP');
     for (const m of udp) assert.equal(m.hostPort, m.containerPort);
-    const { min, max } = values.media.portRange;
+    const { min, max } = values.media.hostNetwork.icePorts;
     const expected = Array.from({ length: max - min + 1 }, (_, i) => min + i);
     assert.deepEqual(
       udp.map((m) => m.containerPort),
@@ -682,8 +723,8 @@ describe('kind-config.yaml', () => {
     assert.deepEqual(values.media.publicAddresses, ['127.0.0.1']);
   });
 
-  test('kind.yaml is layered on local-node.yaml and changes only media, the public URL and the viewer cap', () => {
-    assert.deepEqual(Object.keys(values).sort(), ['egress', 'media', 'publicBaseUrl']);
+  test('kind.yaml is layered on local-node.yaml and changes only media and the public URL', () => {
+    assert.deepEqual(Object.keys(values).sort(), ['media', 'publicBaseUrl']);
     assert.equal(base.images.pullPolicy, 'Never');
     assert.equal(base.ingress.className, 'traefik');
     assert.equal(base.media.mode, 'pod');
