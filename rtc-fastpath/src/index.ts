@@ -22,3 +22,5 @@ export { VERIFIED_WERIFT } from './verified.ts';
 export { attachMux, currentMux, detachMux, muxCounts, useThreadMux } from './mux/werift-hook.ts';
 export { bindMuxSocket, type MuxOptions, type MuxStats, UdpMux } from './mux/udp-mux.ts';
 export { DROP_REASONS as MUX_DROP_REASONS, type DropReason as MuxDropReason } from './mux/demux.ts';
+// A signed connectivity check (tests and tools).
+export { bindingRequest } from './mux/stun.ts';

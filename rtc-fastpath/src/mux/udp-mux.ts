@@ -59,8 +59,8 @@ export class UdpMux {
   readonly #sockets: { readonly 4: Socket; readonly 6: Socket | undefined };
   readonly #link: ThreadLink | undefined;
   readonly #sweep: NodeJS.Timeout;
-  /** When each address was last announced as expected to answer (ms), to announce it once per half-life. */
-  readonly #announced = new Map<AddressKey, number>();
+  /** When each address was last announced as expected to answer (ms), and for which session. */
+  readonly #announced = new Map<AddressKey, { readonly at: number; readonly session: MuxSession }>();
   #received = 0;
   #closed = false;
 
@@ -132,8 +132,8 @@ export class UdpMux {
       // The answer may reach another thread's socket: that thread should pass it here.
       const key = addressKey(host, port);
       const last = this.#announced.get(key);
-      if (this.demux.table.boundTo(key) !== session && (last === undefined || now - last > EXPECT_MS / 2)) {
-        this.#announced.set(key, now);
+      if (this.demux.table.boundTo(key) !== session && (last === undefined || now - last.at > EXPECT_MS / 2)) {
+        this.#announced.set(key, { at: now, session });
         this.#link.broadcast({ t: 'route', key, owner: this.owner, kind: 'expect', until: Date.now() + EXPECT_MS });
       }
     }
@@ -144,7 +144,11 @@ export class UdpMux {
   /** Removes a session and all its entries, here and in the other threads' routes. */
   release(session: MuxSession): void {
     const keys = this.demux.table.remove(session);
-    for (const key of keys) this.#announced.delete(key);
+    for (const [key, a] of this.#announced) {
+      if (a.session !== session) continue;
+      this.#announced.delete(key);
+      if (!keys.includes(key)) keys.push(key);
+    }
     if (this.#link && keys.length > 0) this.#link.broadcast({ t: 'unroute', keys, owner: this.owner });
   }
 
@@ -211,6 +215,6 @@ export class UdpMux {
   #sweepNow(): void {
     const now = performance.now();
     this.demux.table.sweep(now);
-    for (const [key, at] of this.#announced) if (now - at > EXPECT_MS) this.#announced.delete(key);
+    for (const [key, a] of this.#announced) if (now - a.at > EXPECT_MS) this.#announced.delete(key);
   }
 }
