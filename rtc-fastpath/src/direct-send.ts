@@ -2,8 +2,8 @@
  * `socket.send(buf, port, address)` on an unconnected UDP socket first resolves `address`
  * through the socket's lookup function, and the default one (dns.lookup) answers even an IP
  * literal on the next tick. For the fan-out that is a nextTick, a closure and a deferred send
- * per packet and viewer — and the sends of a worker's time slice all run after the slice has
- * ended, outside its budget (media-worker.ts).
+ * per packet and viewer — and the sends of a fan-out worker's time slice all run after the
+ * slice has ended, outside its budget (egress-pod/src/workers/media-worker.ts).
  *
  * `sendDirectly(socket)` gives a socket a lookup that answers IP literals at once, so the send
  * reaches libuv (and, unless the socket's kernel buffer is full, the kernel) before `send`
