@@ -51,6 +51,8 @@ export interface StartOptions {
   readonly log?: Logger;
   /** Register Node's default process metrics (default true). */
   readonly defaultMetrics?: boolean;
+  /** The fan-out worker thread's module (default: the real one; tests give one that fails on purpose). */
+  readonly workerScript?: URL;
 }
 
 /** Starts an egress from a resolved configuration. */
@@ -77,6 +79,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
           logLevel: config.logLevel,
           log,
           metrics,
+          ...(options.workerScript ? { script: options.workerScript } : {}),
         })
       : undefined;
   const sessions = new SessionStore(
@@ -138,7 +141,17 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
 
   let accepting = true;
   const auth = createAuth(config, resolved, { log });
-  const app = createApp({ streams, sessions, auth, config, iceServers: resolved.iceServers, metrics, log, accepting: () => accepting });
+  const app = createApp({
+    streams,
+    sessions,
+    auth,
+    config,
+    iceServers: resolved.iceServers,
+    metrics,
+    log,
+    accepting: () => accepting,
+    workers: pool && (() => pool.health()),
+  });
   const server = createServer(httpTimeouts(config.http), app.callback());
   // Browsers keep idle connections; the pod must still stop quickly.
   server.keepAliveTimeout = 5000;

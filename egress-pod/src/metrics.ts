@@ -1,6 +1,10 @@
-/** Prometheus metrics of the egress pod (prom-client), one registry per pod instance. */
+/**
+ * Prometheus metrics of the egress pod (prom-client), one registry per pod instance: the pod's
+ * own (EgressMetrics) and those of its fan-out worker threads (WorkerMetrics).
+ */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { DROP_REASONS } from './rtp/check.ts';
+import type { LoopFigures } from './workers/protocol.ts';
 
 /** The pod's metrics. Label `process` is the process id; `kind` is video or audio. */
 export class EgressMetrics {
@@ -104,4 +108,110 @@ export class EgressMetrics {
   #gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
+}
+
+/** What the worker metrics read from the pool at each scrape. */
+export interface WorkerReadings {
+  /** Every worker slot by number: whether its thread runs (and is ready), and the viewers it owns. */
+  workers(): readonly { readonly index: number; readonly running: boolean; readonly viewers: number }[];
+  /** A running worker's timing figures since the previous scrape, or undefined when it did not answer in time. */
+  figures(index: number): Promise<LoopFigures | undefined>;
+}
+
+/** Metrics of the fan-out worker threads (workers/pool.ts feeds the counters; the gauges read the pool). */
+export class WorkerMetrics {
+  /** Times a worker fell more than a second behind and skipped to the next keyframe, by process. */
+  readonly overruns: Counter<'process'>;
+  /** Worker threads that ended while the pod was running (an uncaught error, a failed start, an exit). */
+  readonly failures: Counter<'worker'>;
+  /** Worker threads started again in a slot whose thread had ended. */
+  readonly restarts: Counter<'worker'>;
+
+  constructor(registry: Registry, processes: readonly string[], workers: number, readings: WorkerReadings) {
+    const registers = [registry];
+    this.overruns = new Counter({
+      name: 'corecast_egress_fanout_overruns_total',
+      help: 'Times a fan-out worker fell more than a second behind and skipped its backlog to the next keyframe.',
+      labelNames: ['process'],
+      registers,
+    });
+    for (const process of processes) this.overruns.inc({ process }, 0);
+    this.failures = new Counter({
+      name: 'corecast_egress_worker_failures_total',
+      help: 'Fan-out worker threads that ended while the pod was running (uncaught error, failed start or exit); their viewers were closed.',
+      labelNames: ['worker'],
+      registers,
+    });
+    this.restarts = new Counter({
+      name: 'corecast_egress_worker_restarts_total',
+      help: 'Fan-out worker threads started again after the previous one in the slot ended.',
+      labelNames: ['worker'],
+      registers,
+    });
+    for (let i = 0; i < workers; i++) {
+      this.failures.inc({ worker: String(i) }, 0);
+      this.restarts.inc({ worker: String(i) }, 0);
+    }
+    new Gauge({
+      name: 'corecast_egress_workers',
+      help: 'Fan-out worker threads running.',
+      registers,
+      collect() {
+        this.set(readings.workers().filter((w) => w.running).length);
+      },
+    });
+    new Gauge({
+      name: 'corecast_egress_worker_viewers',
+      help: 'Viewers owned by each fan-out worker.',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        for (const w of readings.workers()) this.set({ worker: String(w.index) }, w.viewers);
+      },
+    });
+    registerTimingGauges(registry, readings);
+  }
+}
+
+/**
+ * Each worker's event-loop delay since the previous scrape (the jitter its viewers see), and how
+ * late a packet reaches the last of its viewers, from arrival at ingest to the end of the
+ * worker's fan-out of its batch (the egress's share of every viewer's latency). One 'loop'
+ * request per worker and scrape fills all four.
+ */
+function registerTimingGauges(registry: Registry, readings: WorkerReadings): void {
+  const gauge = (name: string, help: string, collect?: (this: Gauge<'worker'>) => Promise<void>) =>
+    new Gauge({ name, help, labelNames: ['worker'], registers: [], ...(collect ? { collect } : {}) });
+  const max = gauge(
+    'corecast_egress_worker_eventloop_lag_max_seconds',
+    'Largest event-loop delay of each fan-out worker since the previous scrape (how late a 10 ms timer ran).',
+  );
+  const fanoutP99 = gauge(
+    'corecast_egress_worker_fanout_delay_p99_seconds',
+    'p99, since the previous scrape, of the time from ingest to the last viewer sent, per fan-out worker.',
+  );
+  const fanoutMax = gauge(
+    'corecast_egress_worker_fanout_delay_max_seconds',
+    'Largest time from ingest to the last viewer sent since the previous scrape, per fan-out worker.',
+  );
+  const p99 = gauge(
+    'corecast_egress_worker_eventloop_lag_p99_seconds',
+    'p99 event-loop delay of each fan-out worker since the previous scrape (how late a 10 ms timer ran).',
+    async function collect() {
+      const running = readings.workers().filter((w) => w.running);
+      await Promise.all(
+        running.map(async ({ index }) => {
+          const figures = await readings.figures(index);
+          if (!figures) return;
+          const worker = String(index);
+          this.set({ worker }, figures.p99 / 1000);
+          max.set({ worker }, figures.max / 1000);
+          fanoutP99.set({ worker }, figures.fanoutP99 / 1000);
+          fanoutMax.set({ worker }, figures.fanoutMax / 1000);
+        }),
+      );
+    },
+  );
+  // Collected in registration order: p99 (which reads them all) first.
+  for (const m of [p99, max, fanoutP99, fanoutMax]) registry.registerMetric(m);
 }

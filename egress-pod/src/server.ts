@@ -13,6 +13,7 @@ import type { Logger } from './log.ts';
 import type { EgressMetrics } from './metrics.ts';
 import { PLAYER_CSP, PLAYER_SCRIPT, playerHtml } from './player/page.ts';
 import type { Stream } from './stream.ts';
+import type { PoolHealth } from './workers/pool.ts';
 import { problem, statusOf, WhepError } from './whep/errors.ts';
 import { corsHeaders } from './whep/http.ts';
 import { type WhepDeps, whepRouter } from './whep/routes.ts';
@@ -25,6 +26,8 @@ export interface AppDeps extends WhepDeps {
   readonly log: Logger;
   /** False once shutdown began (readiness turns off first). */
   readonly accepting: () => boolean;
+  /** Fan-out worker threads running and wanted (absent without workers). */
+  readonly workers?: (() => PoolHealth) | undefined;
 }
 
 /** Builds the koa application. */
@@ -69,12 +72,17 @@ function healthRouter(deps: AppDeps): Router {
   router.get('/healthz', (ctx) => {
     ctx.body = 'ok\n';
   });
-  // Ready once RTP flows for every stream (and not shutting down); the body says which is not.
+  // Ready once RTP flows for every stream and every fan-out worker runs (and not shutting down);
+  // the body says what is missing.
   router.get('/readyz', (ctx) => {
     const streams = Object.fromEntries([...deps.streams.values()].map((s) => [s.id, s.source.state]));
-    const ready = deps.accepting() && Object.values(streams).every((state) => state === 'up');
+    const workers = deps.workers?.();
+    const ready =
+      deps.accepting() &&
+      Object.values(streams).every((state) => state === 'up') &&
+      (workers === undefined || workers.running === workers.wanted);
     ctx.status = ready ? 200 : 503;
-    ctx.body = { ready, accepting: deps.accepting(), streams };
+    ctx.body = { ready, accepting: deps.accepting(), streams, ...(workers ? { workers } : {}) };
   });
   return router;
 }

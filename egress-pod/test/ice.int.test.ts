@@ -217,7 +217,8 @@ describe('health and readiness', () => {
   it('the readiness probe says the source is missing', async () => {
     const res = await fetch(`${egress.url}/readyz`);
     assert.equal(res.status, 503);
-    assert.deepEqual(await res.json(), { ready: false, accepting: true, streams: { demo: 'waiting' } });
+    const workers = egress.workers > 0 ? { workers: { running: egress.workers, wanted: egress.workers } } : {};
+    assert.deepEqual(await res.json(), { ready: false, accepting: true, streams: { demo: 'waiting' }, ...workers });
     assert.equal((await fetch(`${egress.url}/healthz`)).status, 200);
   });
 });

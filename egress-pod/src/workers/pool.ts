@@ -4,31 +4,25 @@
  * requests to it, and feeds every worker each source packet once — the packets of one
  * event-loop turn in one batch (protocol.ts). The WHEP front stays one HTTP address on the main
  * thread. A worker that dies takes its viewers with it (closed as 'worker-exit', so players
- * reconnect) and is replaced.
+ * reconnect): the failure is logged with its cause and counted, readiness reports the missing
+ * worker, new viewers go to the others, and the slot gets a new thread after a backoff that
+ * grows while its threads keep failing.
  */
-import { Worker } from 'node:worker_threads';
+import { backoffDelay, type BackoffOptions, withTimeout } from '@corecast/api';
 import { pino } from 'pino';
-import { Counter, Gauge } from 'prom-client';
 import type { RtpPacket } from 'werift';
 import type { FanoutOptions, Viewer, ViewerSet } from '../fanout.ts';
 import type { MuxSetup } from '../ice-mux.ts';
 import type { Logger } from '../log.ts';
-import type { EgressMetrics } from '../metrics.ts';
+import { type EgressMetrics, WorkerMetrics } from '../metrics.ts';
 import type { KeyframeStart, MediaSink } from '../source.ts';
 import { fanoutStats, type MediaPlane } from '../stream.ts';
+import { WhepError } from '../whep/errors.ts';
 import type { SessionOpener } from '../whep/session-types.ts';
-import {
-  BatchWriter,
-  type FromWorker,
-  type Kind,
-  type Reply,
-  type ReplyOf,
-  type RequestOf,
-  type StatsDelta,
-  type WorkerSetup,
-} from './protocol.ts';
-import { fromWire, RemoteSession, type WorkerLink } from './remote-session.ts';
+import { BatchWriter, type FromWorker, type StatsDelta, type WorkerSetup } from './protocol.ts';
+import { RemoteSession } from './remote-session.ts';
 import type { Resources } from './resources.ts';
+import { WorkerHandle } from './worker-thread.ts';
 
 /** How the pool is set up. */
 export interface PoolOptions {
@@ -46,115 +40,22 @@ export interface PoolOptions {
   readonly metrics: EgressMetrics;
   /** The pod's media port, which every worker binds (ice-mux.ts). */
   readonly mux?: MuxSetup | undefined;
+  /** The worker thread's module (default: media-worker.ts; tests give one that fails on purpose). */
+  readonly script?: URL;
 }
 
-/** Young-generation size of each worker's heap (MiB). */
-const YOUNG_GENERATION_MB = 8;
-
-/** A request waiting for its reply. */
-type Pending<K extends Kind> = { resolve: (value: ReplyOf<K>) => void; reject: (err: Error) => void };
-/** The requests waiting for a reply, by kind: a reply settles the request of its own kind and id. */
-type PendingByKind = { [K in Kind]: Map<number, Pending<K>> };
-
-/** One worker thread and what the main thread tracks of it. */
-class WorkerHandle implements WorkerLink {
-  readonly index: number;
-  readonly sessions = new Map<string, RemoteSession>();
-  /** Sessions being opened (they count towards the load already). */
-  opening = 0;
-  readonly #worker: Worker;
-  readonly #pending: PendingByKind = {
-    open: new Map(),
-    candidates: new Map(),
-    restart: new Map(),
-    close: new Map(),
-    loop: new Map(),
-    resources: new Map(),
-  };
-  #next = 0;
-  #exited = false;
-
-  constructor(
-    index: number,
-    setup: WorkerSetup,
-    onMessage: (from: WorkerHandle, m: FromWorker) => void,
-    onExit: (from: WorkerHandle) => void,
-  ) {
-    this.index = index;
-    this.#worker = new Worker(new URL('./media-worker.ts', import.meta.url), {
-      workerData: setup,
-      // A small young generation: the fan-out's garbage is short-lived packet views, and V8's
-      // default lets each thread's heap grow by tens of MiB (RSS) before it scavenges.
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-    });
-    this.#worker.on('message', (m: FromWorker) => {
-      if (m.t === 'reply') this.#settle(m);
-      else onMessage(this, m);
-    });
-    this.#worker.on('error', () => {});
-    this.#worker.on('exit', () => {
-      this.#exited = true;
-      for (const pending of Object.values(this.#pending)) {
-        for (const p of pending.values()) p.reject(new Error(`media worker ${index} exited`));
-        pending.clear();
-      }
-      onExit(this);
-    });
-  }
-
-  /** Viewers it owns or is taking on. */
-  get load(): number {
-    return this.sessions.size + this.opening;
-  }
-
-  /** True until the thread ended. */
-  get alive(): boolean {
-    return !this.#exited;
-  }
-
-  /** Resolves when the worker is ready for requests. */
-  ready(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: FromWorker) => {
-        if (m.t !== 'ready') return;
-        this.#worker.off('message', onMessage);
-        this.#worker.off('exit', onExit);
-        resolve();
-      };
-      const onExit = (code: number) => reject(new Error(`media worker ${this.index} exited (code ${code}) before it was ready`));
-      this.#worker.on('message', onMessage);
-      this.#worker.once('exit', onExit);
-    });
-  }
-
-  request<K extends Kind>(request: RequestOf<K>): Promise<ReplyOf<K>> {
-    if (this.#exited) return Promise.reject(new Error(`media worker ${this.index} has exited`));
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      const pending: PendingByKind[K] = this.#pending[request.t];
-      pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ ...request, id });
-    });
-  }
-
-  #settle<K extends Kind>(reply: Reply<K>): void {
-    const pending: PendingByKind[K] = this.#pending[reply.kind];
-    const p = pending.get(reply.id);
-    pending.delete(reply.id);
-    if (reply.ok) p?.resolve(reply.value);
-    else p?.reject(fromWire(reply.error));
-  }
-
-  /** Posts a media batch (a structured-clone copy per worker); `at` = when its first packet arrived. */
-  media(batch: Uint8Array, at: number): void {
-    if (!this.#exited) this.#worker.postMessage({ t: 'media', batch, at });
-  }
-
-  /** Stops the thread. */
-  async terminate(): Promise<void> {
-    if (!this.#exited) await this.#worker.terminate();
-  }
+/** How many worker threads run, of how many the pod should have (readiness). */
+export interface PoolHealth {
+  readonly running: number;
+  readonly wanted: number;
 }
+
+/** Delay before a failed worker's slot gets a new thread; it grows while the slot's threads keep failing. */
+const RESTART_BACKOFF: BackoffOptions = { baseMs: 250, capMs: 30_000, jitter: 0.2 };
+/** A thread that ran this long before it ended starts its slot's backoff over. */
+const STABLE_MS = 60_000;
+/** How long a scrape waits for a worker's timing figures. */
+const FIGURES_TIMEOUT_MS = 1000;
 
 /** The viewers of a stream as the main thread counts them (the fan-out itself is in the workers). */
 class RemoteViewers implements ViewerSet {
@@ -179,20 +80,29 @@ export class WorkerPool {
   readonly #batch = new BatchWriter();
   readonly #stats: Map<string, ReturnType<typeof fanoutStats>>;
   readonly #logStream: { write(line: string): void };
-  readonly #overruns: Counter<'process'>;
+  readonly #metrics: WorkerMetrics;
+  /** Failures in a row of each slot's threads (the restart backoff's attempt). */
+  readonly #failures = new Map<number, number>();
+  readonly #restarts = new Set<NodeJS.Timeout>();
   #flushQueued = false;
   #stopping = false;
 
   private constructor(options: PoolOptions) {
     this.#options = options;
     this.#stats = new Map(options.processes.map((p) => [p, fanoutStats(options.metrics, p)]));
-    this.#overruns = new Counter({
-      name: 'corecast_egress_fanout_overruns_total',
-      help: 'Times a fan-out worker fell more than a second behind and skipped its backlog to the next keyframe.',
-      labelNames: ['process'],
-      registers: [options.metrics.registry],
+    this.#metrics = new WorkerMetrics(options.metrics.registry, options.processes, this.#wanted, {
+      workers: () => this.#workers.map((w) => ({ index: w.index, running: w.serving, viewers: w.sessions.size })),
+      figures: (index) => {
+        const w = this.#workers[index];
+        if (!w?.serving) return Promise.resolve(undefined);
+        // A worker too busy (or gone) to answer within the scrape leaves its figures as they were.
+        return withTimeout(
+          w.request({ t: 'loop' }).catch(() => undefined),
+          FIGURES_TIMEOUT_MS,
+          () => undefined,
+        );
+      },
     });
-    for (const process of options.processes) this.#overruns.inc({ process }, 0);
     // pino children share their root's destination: worker lines go exactly where ours go.
     this.#logStream = (options.log as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym]!;
   }
@@ -201,19 +111,27 @@ export class WorkerPool {
   static async start(options: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(options);
     try {
-      await Promise.all(Array.from({ length: Math.max(1, options.workers) }, (_, i) => pool.#spawn(i)));
+      await Promise.all(Array.from({ length: pool.#wanted }, (_, i) => pool.#spawn(i)));
     } catch (err) {
       await pool.stop();
       throw err;
     }
-    pool.#registerMetrics();
     options.log.info({ workers: pool.#workers.length }, 'fan-out workers ready');
     return pool;
   }
 
-  /** Worker threads running. */
+  /** Worker threads running and ready for viewers. */
   get size(): number {
-    return this.#workers.filter((w) => w.alive).length;
+    return this.#workers.filter((w) => w.serving).length;
+  }
+
+  /** Threads running, of how many there should be: fewer while a failed worker waits for its restart. */
+  health(): PoolHealth {
+    return { running: this.size, wanted: this.#wanted };
+  }
+
+  get #wanted(): number {
+    return Math.max(1, this.#options.workers);
   }
 
   /** The media plane of the stream at `index` (configuration order). */
@@ -255,7 +173,7 @@ export class WorkerPool {
     const out: Record<string, Resources> = {};
     await Promise.all(
       this.#workers
-        .filter((w) => w.alive)
+        .filter((w) => w.serving)
         .map(async (w) => {
           out[`worker-${w.index}`] = await w.request({ t: 'resources' });
         }),
@@ -266,13 +184,16 @@ export class WorkerPool {
   /** Stops every worker (sessions should be closed first). */
   async stop(): Promise<void> {
     this.#stopping = true;
+    for (const timer of this.#restarts) clearTimeout(timer);
+    this.#restarts.clear();
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 
   #leastLoaded(): WorkerHandle {
     let best: WorkerHandle | undefined;
-    for (const w of this.#workers) if (w.alive && (!best || w.load < best.load)) best = w;
-    if (!best) throw new Error('no media worker is running');
+    for (const w of this.#workers) if (w.serving && (!best || w.load < best.load)) best = w;
+    // Every thread failed and waits for its restart: like a full pod, the client retries.
+    if (!best) throw new WhepError('pod-full', 'no media worker is running; try again shortly', { 'Retry-After': '2' });
     return best;
   }
 
@@ -282,8 +203,9 @@ export class WorkerPool {
     const worker = new WorkerHandle(
       index,
       setup,
+      o.script ?? new URL('./media-worker.ts', import.meta.url),
       (from, m) => this.#onMessage(from, m),
-      (from) => this.#onExit(from),
+      (from, code) => this.#onExit(from, code),
     );
     this.#workers[index] = worker;
     await worker.ready();
@@ -329,90 +251,38 @@ export class WorkerPool {
     for (let i = 0; i < d.answered; i++) stats.keyframeRequest?.(true);
     for (let i = 0; i < d.ignored; i++) stats.keyframeRequest?.(false);
     for (const ms of d.waits) stats.keyframeWait(ms);
-    if (d.overruns > 0) this.#overruns.inc({ process }, d.overruns);
+    if (d.overruns > 0) this.#metrics.overruns.inc({ process }, d.overruns);
   }
 
-  #onExit(worker: WorkerHandle): void {
+  /**
+   * A thread ended: its viewers are closed ('worker-exit'; players reconnect), and unless the
+   * pod is stopping the failure is logged with its cause, counted, and the slot restarted after
+   * a backoff — growing while the slot's threads keep failing, reset once one ran STABLE_MS.
+   */
+  #onExit(worker: WorkerHandle, code: number): void {
     const sessions = [...worker.sessions.values()];
     worker.sessions.clear();
     for (const s of sessions) s.event('closed', 'worker-exit');
     if (this.#stopping) return;
+    const { index } = worker;
+    const attempt = worker.upFor >= STABLE_MS ? 0 : (this.#failures.get(index) ?? 0);
+    this.#failures.set(index, attempt + 1);
+    const delay = Math.round(backoffDelay(attempt, RESTART_BACKOFF));
+    this.#metrics.failures.inc({ worker: String(index) });
     this.#options.log.error(
-      { worker: worker.index, viewers: sessions.length },
-      'media worker exited; its viewers were closed, starting a new one',
+      { worker: index, code, err: worker.cause, viewers: sessions.length, restartInMs: delay },
+      'media worker ended; its viewers were closed, a new one starts after the delay',
     );
-    this.#spawn(worker.index).catch((err: unknown) =>
-      this.#options.log.error({ err, worker: worker.index }, 'media worker could not be restarted'),
-    );
-  }
-
-  #registerMetrics(): void {
-    const registers = [this.#options.metrics.registry];
-    const workers = this.#workers;
-    new Gauge({
-      name: 'corecast_egress_workers',
-      help: 'Fan-out worker threads running.',
-      registers,
-      collect() {
-        this.set(workers.filter((w) => w.alive).length);
-      },
-    });
-    new Gauge({
-      name: 'corecast_egress_worker_viewers',
-      help: 'Viewers owned by each fan-out worker.',
-      labelNames: ['worker'],
-      registers,
-      collect() {
-        for (const w of workers) this.set({ worker: String(w.index) }, w.sessions.size);
-      },
-    });
-    // Each worker's event-loop delay since the previous scrape: the jitter its viewers see.
-    const max = new Gauge({
-      name: 'corecast_egress_worker_eventloop_lag_max_seconds',
-      help: 'Largest event-loop delay of each fan-out worker since the previous scrape (how late a 10 ms timer ran).',
-      labelNames: ['worker'],
-      registers: [],
-    });
-    // How late a packet reaches the last of a worker's viewers: from its arrival at ingest to the
-    // end of the worker's fan-out of its batch. The egress's share of every viewer's latency.
-    const fanoutP99 = new Gauge({
-      name: 'corecast_egress_worker_fanout_delay_p99_seconds',
-      help: 'p99, since the previous scrape, of the time from ingest to the last viewer sent, per fan-out worker.',
-      labelNames: ['worker'],
-      registers: [],
-    });
-    const fanoutMax = new Gauge({
-      name: 'corecast_egress_worker_fanout_delay_max_seconds',
-      help: 'Largest time from ingest to the last viewer sent since the previous scrape, per fan-out worker.',
-      labelNames: ['worker'],
-      registers: [],
-    });
-    const p99 = new Gauge({
-      name: 'corecast_egress_worker_eventloop_lag_p99_seconds',
-      help: 'p99 event-loop delay of each fan-out worker since the previous scrape (how late a 10 ms timer ran).',
-      labelNames: ['worker'],
-      registers: [],
-      async collect() {
-        await Promise.all(
-          workers
-            .filter((w) => w.alive)
-            .map(async (w) => {
-              let timer: ReturnType<typeof setTimeout> | undefined;
-              const late = new Promise<undefined>((resolve) => {
-                timer = setTimeout(() => resolve(undefined), 1000);
-              });
-              const figures = await Promise.race([w.request({ t: 'loop' }), late]);
-              clearTimeout(timer);
-              if (!figures) return;
-              this.set({ worker: String(w.index) }, figures.p99 / 1000);
-              max.set({ worker: String(w.index) }, figures.max / 1000);
-              fanoutP99.set({ worker: String(w.index) }, figures.fanoutP99 / 1000);
-              fanoutMax.set({ worker: String(w.index) }, figures.fanoutMax / 1000);
-            }),
-        );
-      },
-    });
-    // Collected in registration order: p99 (which reads them all) first.
-    for (const m of [p99, max, fanoutP99, fanoutMax]) this.#options.metrics.registry.registerMetric(m);
+    const timer = setTimeout(() => {
+      this.#restarts.delete(timer);
+      if (this.#stopping) return;
+      this.#metrics.restarts.inc({ worker: String(index) });
+      // A new thread that fails before it is ready ends up here again, one attempt further.
+      this.#spawn(index).then(
+        () => this.#options.log.info({ worker: index }, 'media worker restarted'),
+        (err: unknown) => this.#options.log.warn({ err, worker: index }, 'restarted media worker ended before it was ready'),
+      );
+    }, delay);
+    this.#restarts.add(timer);
   }
 }

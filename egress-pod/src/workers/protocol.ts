@@ -158,8 +158,7 @@ export type ReplyOf<K extends Kind> = Calls[K]['reply'];
 export type Request = { [K in Kind]: RequestOf<K> & { readonly id: number } }[Kind];
 /** The answer to request `id` of kind `K`: its value, or the error it failed with. */
 export type Reply<K extends Kind = Kind> = { readonly t: 'reply'; readonly id: number; readonly kind: K } & (
-  | { readonly ok: true; readonly value: ReplyOf<K> }
-  | { readonly ok: false; readonly error: WireError }
+  { readonly ok: true; readonly value: ReplyOf<K> } | { readonly ok: false; readonly error: WireError }
 );
 
 /** Messages to a worker. */
