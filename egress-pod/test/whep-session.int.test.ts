@@ -70,10 +70,13 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
   });
 
-  it('PATCH without If-Match: 428; with a stale ETag: 412; another content type: 415; a broken fragment: 400', async () => {
+  it('PATCH without If-Match: trickle 204, an ICE restart 428; with a stale ETag: 412; another content type: 415; a broken fragment: 400', async () => {
     const c = await connectedViewer();
     const body = trickle(ufragOf(c), ['a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host']);
-    assert.equal((await c.patch(body, undefined)).status, 428);
+    // Trickle without If-Match (the whip-whep npm client sends none): taken for the current ICE session.
+    assert.equal((await c.patch(body, undefined)).status, 204);
+    const restart = 'a=ice-ufrag:brandnew\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n';
+    assert.equal((await c.patch(restart, undefined)).status, 428);
     assert.equal((await c.patch(body, '"stale"')).status, 412);
     assert.equal((await c.patch(body, c.etag, 'application/sdp')).status, 415);
     assert.equal((await c.patch('a=ice-ufrag:only\r\n', c.etag)).status, 400);

@@ -31,6 +31,7 @@ import {
   getPod,
   getProcess,
   namespace,
+  patchProcess,
   runningStatus,
   setPodStatus,
   startOperator,
@@ -252,6 +253,26 @@ describe('processes', () => {
     assert.equal(one.state, undefined);
   });
 
+  test("a Process made with kubectl: fields it left at their defaults are the API's to change, fields it set are not", async () => {
+    const stop = await api('PUT', '/api/v3/process/made-by-kubectl/command', { body: { command: 'stop' } });
+    assert.equal(stop.status, 200, JSON.stringify(stop.body));
+    assert.equal((await read('made-by-kubectl')).spec.order, 'stop');
+    const kubectlIo = { input: processFixture('x').spec.input, output: processFixture('x').spec.output, options: undefined };
+    const same = config('made-by-kubectl', { ...kubectlIo, reference: 'other', reconnect_delay_seconds: 5 });
+    const r = await api('PUT', '/api/v3/process/made-by-kubectl', { body: same });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((await read('made-by-kubectl')).spec.reconnectDelaySeconds, 5, 'was at its default: the API may set it');
+    const clash = error(await api('PUT', '/api/v3/process/made-by-kubectl', { body: { ...same, reference: 'mine' } }), 409);
+    assert.match(clash, /^\.spec\.reference: managed by "kubectl-client-side-apply"$/m);
+    assert.equal((await read('made-by-kubectl')).spec.reference, 'other');
+
+    // Handing the Process over: clear the managers, and the API's next replace owns what it sends.
+    await patchProcess(c, ns, 'made-by-kubectl', { metadata: { managedFields: [{}] } });
+    const mine = await api('PUT', '/api/v3/process/made-by-kubectl', { body: { ...same, reference: 'mine' } });
+    assert.equal(mine.status, 200, JSON.stringify(mine.body));
+    assert.equal((await read('made-by-kubectl')).spec.reference, 'mine');
+  });
+
   test('state and report follow the status the operator writes', async () => {
     await setPodStatus(c, ns, 'made-by-api-ffmpeg', runningStatus('ffmpeg'));
     const state = await eventually('state running', async () => {
@@ -357,8 +378,7 @@ describe('GitOps safety', () => {
     // Another value for a field flux owns: 409 naming it; nothing changes.
     const before = { generation: p.metadata.generation, spec: p.spec };
     const clash = error(await api('PUT', '/api/v3/process/gitops', { body: { ...same, ...fluxIo, reconnect_delay_seconds: 9 } }), 409);
-    assert.match(clash, /\.spec\.reconnectDelaySeconds/);
-    assert.match(clash, /flux/);
+    assert.match(clash, /^\.spec\.reconnectDelaySeconds: managed by "flux"$/m);
     const stop = error(await api('PUT', '/api/v3/process/gitops/command', { body: { command: 'stop' } }), 409);
     assert.match(stop, /spec\.order is managed by flux/);
     p = await read('gitops');

@@ -139,13 +139,16 @@ export function whepRouter(deps: WhepDeps): Router {
     ownSession(ctx, s.id);
     requireContentType(ctx, SDPFRAG);
     const ifMatch = ctx.get('if-match');
-    // RFC 9725 §4.3.1: a PATCH names the ICE session it is for.
-    if (!ifMatch) throw new WhepError('precondition-required', 'send If-Match with the ETag of the session (or "*" for an ICE restart)');
     const frag = parseSdpFrag(await readBody(ctx, config.session.maxBodyBytes));
     const restart = frag.ufrag !== undefined && frag.ufrag !== s.remoteUfrag;
     if (restart && !config.session.iceRestart) throw new WhepError('unprocessable', 'ICE restarts are turned off on this server');
     if (!restart && !config.session.trickle) throw new WhepError('unprocessable', 'trickle ICE is turned off on this server');
-    if (ifMatch !== '*' && ifMatch !== s.etag) {
+    // RFC 9725 §4.3.1 names the ICE session with If-Match. An ICE restart must (it replaces the
+    // session); trickled candidates without it are taken for the current one, because clients
+    // in use send none (the whip-whep npm client) and the fragment's ufrag, when present, was
+    // checked above. One that is sent must still match.
+    if (!ifMatch && restart) throw new WhepError('precondition-required', 'an ICE restart needs If-Match with the ETag of the session (or "*")');
+    if (ifMatch && ifMatch !== '*' && ifMatch !== s.etag) {
       throw new WhepError('precondition-failed', 'If-Match does not match the current ICE session (its ETag changed)');
     }
     if (restart) {

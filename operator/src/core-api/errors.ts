@@ -56,7 +56,11 @@ const Status = z
     message: z.string().optional(),
     reason: z.string().optional(),
     details: z
-      .object({ causes: z.array(z.object({ field: z.string().optional(), message: z.string().optional() }).loose()).optional() })
+      .object({
+        causes: z
+          .array(z.object({ reason: z.string().optional(), field: z.string().optional(), message: z.string().optional() }).loose())
+          .optional(),
+      })
       .loose()
       .optional(),
   })
@@ -75,6 +79,14 @@ export function apiFailure(err: unknown): { code: number; status: z.output<typeo
   }
   const parsed = Status.safeParse(body);
   return { code: err.code, status: parsed.success ? parsed.data : {} };
+}
+
+/** The fields of a server-side apply refused because other managers own them (409 FieldManagerConflict). */
+export function applyConflicts(err: unknown): string[] | undefined {
+  const f = apiFailure(err);
+  if (f?.code !== 409) return undefined;
+  const fields = (f.status.details?.causes ?? []).filter((c) => c.reason === 'FieldManagerConflict' && c.field).map((c) => c.field!);
+  return fields.length ? fields : undefined;
 }
 
 /**

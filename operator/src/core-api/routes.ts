@@ -115,7 +115,8 @@ export function processRoutes(router: Router, deps: RouteDeps): void {
       await store.setField(name, ['spec', 'order'], () => command);
     } else {
       const annotation = command === 'restart' ? ANNOTATIONS.restart : ANNOTATIONS.reload;
-      await store.setField(name, ['metadata', 'annotations', annotation], () => actionToken(clock));
+      // Action tokens carry no state: any new value asks for the action, whoever wrote the last one.
+      await store.setField(name, ['metadata', 'annotations', annotation], () => actionToken(clock), { guard: false });
     }
     log.info({ process: name, command, subject: ctx.state.subject }, 'process command');
     ctx.type = 'application/json';

@@ -10,29 +10,12 @@
  */
 import { API_VERSION, GROUP, KIND, PLURAL, type ProcessSpecInput, VERSION } from '@corecast/api';
 import { applyOptions, isConflict, isNotFound, type Kube, mergePatchOptions } from '../kube/client.ts';
-import { CoreApiError, fromApiServer } from './errors.ts';
+import { applyConflicts, CoreApiError, fromApiServer } from './errors.ts';
+import { conflictPath, protectingOwners, valueAt } from './ownership.ts';
 import type { ProcessObject } from './view.ts';
 
 /** Field manager of the API's writes. */
 export const API_FIELD_MANAGER = 'corecast-core-api';
-
-/** Managers other than the API's that own `path` (the status subresource's managers never do). */
-export function otherOwners(p: ProcessObject, path: readonly string[]): string[] {
-  const owners: string[] = [];
-  for (const entry of p.metadata.managedFields ?? []) {
-    if (entry.subresource || !entry.manager || entry.manager === API_FIELD_MANAGER) continue;
-    let node: unknown = entry.fieldsV1;
-    for (const key of path) node = (node as Record<string, unknown> | undefined)?.[`f:${key}`];
-    if (node !== undefined) owners.push(entry.manager);
-  }
-  return owners;
-}
-
-function valueAt(p: ProcessObject, path: readonly string[]): unknown {
-  let node: unknown = p;
-  for (const key of path) node = (node as Record<string, unknown> | undefined)?.[key];
-  return node;
-}
 
 /** Builds a merge patch setting `path` to `value` (null removes it). */
 function patchAt(path: readonly string[], value: unknown): Record<string, unknown> {
@@ -107,16 +90,31 @@ export class ProcessStore {
     }
   }
 
-  async #apply(name: string, spec: ProcessSpecInput, uid?: string): Promise<ProcessObject> {
-    const metadata = { name, namespace: this.#namespace, ...(uid ? { uid } : {}) };
+  /**
+   * Applies the spec without force. When that conflicts only with fields an imperative writer
+   * left at their defaults (ownership.ts), the apply is made again with force, conditional on the
+   * resourceVersion whose owners were judged. A create (`uid` undefined) never forces: a
+   * conflict there means someone else made the object meanwhile.
+   */
+  async #apply(name: string, spec: ProcessSpecInput, uid?: string, resourceVersion?: string): Promise<ProcessObject> {
+    const metadata = { name, namespace: this.#namespace, ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}) };
     const body = { apiVersion: API_VERSION, kind: KIND, metadata, spec };
+    const force = resourceVersion !== undefined;
     try {
       return (await this.#kube.custom.patchNamespacedCustomObject(
-        { ...this.#ref(name), body, fieldManager: API_FIELD_MANAGER, force: false },
+        { ...this.#ref(name), body, fieldManager: API_FIELD_MANAGER, force },
         applyOptions,
       )) as ProcessObject;
     } catch (err) {
-      throw fromApiServer(err, name);
+      const fields = applyConflicts(err);
+      if (!fields || force || !uid) throw fromApiServer(err, name);
+      const current = await this.get(name);
+      if (current.metadata.uid !== uid) throw fromApiServer(err, name);
+      const held = fields.flatMap((f) =>
+        protectingOwners(current, conflictPath(f), API_FIELD_MANAGER).map((m) => `${f}: managed by "${m}"`),
+      );
+      if (held.length) throw new CoreApiError(409, `Process "${name}" has fields another manager owns with other values`, held);
+      return this.#apply(name, spec, uid, current.metadata.resourceVersion);
     }
   }
 
@@ -130,18 +128,23 @@ export class ProcessStore {
   }
 
   /**
-   * Sets one field with a merge patch, unless another manager owns it with another value (409
-   * naming the manager). `next` computes the value from the current object (null removes the
+   * Sets one field with a merge patch, unless (with `guard`) another manager holds it
+   * (ownership.ts; 409 naming the manager). `next` computes the value from the current object (null removes the
    * field). The patch carries the resourceVersion read, so a write in between makes it read
    * again instead of deciding on a stale object.
    */
-  async setField(name: string, path: readonly string[], next: (p: ProcessObject) => unknown): Promise<ProcessObject> {
+  async setField(
+    name: string,
+    path: readonly string[],
+    next: (p: ProcessObject) => unknown,
+    opts: { guard: boolean } = { guard: true },
+  ): Promise<ProcessObject> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(name);
       const value = next(current);
       const before = valueAt(current, path);
       if (JSON.stringify(before ?? null) === JSON.stringify(value ?? null)) return current;
-      const owners = otherOwners(current, path);
+      const owners = opts.guard ? protectingOwners(current, path, API_FIELD_MANAGER) : [];
       if (owners.length) {
         throw new CoreApiError(409, `Process "${name}": ${path.join('.')} is managed by ${owners.join(', ')}`, [
           `${path.join('.')} is set to ${JSON.stringify(before)} by ${owners.join(', ')}; change it there, or hand the field over to ${API_FIELD_MANAGER}`,
