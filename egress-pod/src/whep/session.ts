@@ -4,6 +4,7 @@
  * with a reason; the store removes it from every index and counter.
  */
 import { randomBytes } from 'node:crypto';
+import { withTimeout } from '@corecast/api';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
 import type { Logger } from '../log.ts';
 import { answerAsDtlsServer, guardSockets, onKeyframeRequest, removeDefaultStun, ViewerSender } from '@corecast/rtc-fastpath';
@@ -217,7 +218,11 @@ export class Session implements WhepSession {
     answerAsDtlsServer(pc);
     const answer = await pc.createAnswer();
     const gatherMs = this.#settings.peer.ice.gatherTimeoutSeconds * 1000;
-    await this.#hooks.gatherLock(() => withTimeout(pc.setLocalDescription(answer), gatherMs));
+    await this.#hooks.gatherLock(() =>
+      withTimeout(pc.setLocalDescription(answer), gatherMs, () => {
+        throw new WhepError('gather-timeout', `ICE gathering did not finish within ${gatherMs} ms`);
+      }),
+    );
     guardSockets(pc, (err) => this.#log.warn({ err: err.message }, 'media socket error'));
     const keep = advertisedOnly(this.#settings.peer);
     const sdp = keep ? filterAnswerCandidates(pc.localDescription!.sdp, keep) : pc.localDescription!.sdp;
@@ -285,18 +290,5 @@ export class Session implements WhepSession {
     detachMux(this.#pc);
     this.#disposed ??= this.#pc.close().catch(ignore);
     return this.#disposed;
-  }
-}
-
-/** Resolves like `promise`, or throws a 504 WhepError after `ms`. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new WhepError('gather-timeout', `ICE gathering did not finish within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
