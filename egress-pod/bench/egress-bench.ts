@@ -13,7 +13,7 @@
  * Prints one JSON object per line: {name, value, unit}.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     workers: { type: 'string', default: '1' },
     'no-browser': { type: 'boolean', default: false },
+    // off: werift's UDP socket per viewer and address instead of the one media port (comparison).
+    'ice-mux': { type: 'string', default: 'on' },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -41,6 +43,7 @@ const rig = await benchRig(dir, {
   gopSeconds: Number(values.gop),
   workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
   nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [],
+  env: { CORECAST_EGRESS_ICE_MUX: values['ice-mux'] },
 });
 const { whep } = rig;
 const metricsUrl = rig.metrics;
@@ -62,6 +65,8 @@ interface StepFigures {
   fanoutDelay: number;
   clientCpu: number;
   srtp: string | undefined;
+  /** UDP sockets the egress process held with the step's viewers connected. */
+  udpSockets: number;
 }
 
 /** prom-client's event-loop monitor interval (its default `eventLoopMonitoringPrecision`, ms). */
@@ -75,6 +80,28 @@ const MAIN_LOOP_RESOLUTION_MS = 10;
  */
 function mainLoopDelay(m: Map<string, number>): number {
   return Math.max(0, maximum(m, 'nodejs_eventloop_lag_p99_seconds') * 1000 - MAIN_LOOP_RESOLUTION_MS);
+}
+
+/**
+ * UDP sockets the egress process holds: its descriptors that are sockets (/proc/<pid>/fd) and
+ * appear in the kernel's UDP tables (/proc/<pid>/net/udp, udp6), by inode.
+ */
+async function udpSockets(pid: number): Promise<number> {
+  const inodes = new Set<string>();
+  for (const table of ['udp', 'udp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode) inodes.add(inode);
+    }
+  }
+  let n = 0;
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode && inodes.has(inode)) n++;
+  }
+  return n;
 }
 
 /** Holds `n` viewers from a separate load process; egress figures cover the steady window only. */
@@ -94,10 +121,14 @@ async function runStep(n: number): Promise<StepFigures> {
   let atHolding: Promise<Map<string, number>> | undefined;
   let atEnd: Promise<Map<string, number>> | undefined;
   let srtp: string | undefined;
+  let sockets: Promise<number> | undefined;
   load.stdout?.on('data', (d) => {
     out += d;
     // The first scrape also resets the egress's event-loop histogram: its p99 covers the window.
-    if (!atHolding && out.includes('"event":"holding"')) atHolding = scrape(metricsUrl);
+    if (!atHolding && out.includes('"event":"holding"')) {
+      atHolding = scrape(metricsUrl);
+      sockets = udpSockets(rig.egress.pid!);
+    }
     if (!atEnd && out.includes('"event":"window-end"')) {
       atEnd = scrape(metricsUrl);
       srtp = /"event":"window-end","srtp":"(\w+)"/.exec(out)?.[1];
@@ -126,6 +157,7 @@ async function runStep(n: number): Promise<StepFigures> {
       fanoutDelay: Number.NaN,
       clientCpu: 0,
       srtp,
+      udpSockets: 0,
     };
   const [m0, m1] = await Promise.all([atHolding, atEnd]);
   const seconds = Number(values.seconds);
@@ -140,6 +172,7 @@ async function runStep(n: number): Promise<StepFigures> {
     fanoutDelay: maximum(m1, 'corecast_egress_worker_fanout_delay_p99_seconds') * 1000,
     clientCpu: figures.client_cpu ?? 0,
     srtp,
+    udpSockets: (await sockets) ?? 0,
   };
   const lost = [
     code !== 0 && `load client exit ${code}`,
@@ -179,6 +212,7 @@ try {
     emit(`egress.step.${n}.fanout_delay_p99`, step.fanoutDelay, 'ms', { what: 'ingest to the last viewer sent, worst worker' });
     emit(`egress.step.${n}.cpu_per_viewer`, (1000 * step.cpu) / Math.max(1, step.connected), 'ms/s');
     emit(`egress.step.${n}.load_client_cpu`, step.clientCpu, 'cores', { srtp: step.srtp });
+    emit(`egress.step.${n}.udp_sockets`, step.udpSockets, 'sockets', { iceMux: values['ice-mux'], what: 'UDP sockets of the egress process (RTP ingest included)' });
     if (!step.pass) console.error(`step ${n}: ${step.why}`);
     // Steps go on while every packet arrives; the 20 ms event-loop bound is judged per step.
     if (!step.delivered) break;

@@ -47,6 +47,8 @@ export interface RigOptions {
   readonly clock?: boolean | 'video-only';
   /** Extra egress configuration (merged over the defaults). */
   readonly config?: Partial<EgressConfigInput>;
+  /** Extra environment of the egress process. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Encodes the load clip once (720p30, ~2.5 Mbps constrained-baseline H.264, Opus); returns a looping playlist of it. */
@@ -112,7 +114,8 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
     ],
     maxViewers: 100000,
     // Load viewers are werift peers on loopback: their candidates are taken here.
-    ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true },
+    // udpPort 0: a media port of its own, whatever else runs on this machine.
+    ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true, udpPort: 0 },
     logLevel: 'warn',
     media: { workers: options.workers },
     // Load viewers (whep-viewer.ts) answer nothing but ICE consent checks (every ~5 s).
@@ -122,6 +125,7 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
   };
   const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), join(root, 'egress-pod/src/main.ts')], {
     CORECAST_EGRESS_CONFIG: JSON.stringify(config),
+    ...options.env,
   });
   // The source starts once the egress listens: its first keyframe must not be lost.
   await waitFor('egress /healthz', async () => ((await fetch(`${base}/healthz`)).ok ? true : undefined), 60_000).catch(

@@ -51,6 +51,8 @@ export interface StartOptions {
   readonly log?: Logger;
   /** Register Node's default process metrics (default true). */
   readonly defaultMetrics?: boolean;
+  /** Every viewer on ice.udpPort (default true); false: werift's socket per viewer, for comparisons. */
+  readonly iceMux?: boolean;
   /** The fan-out worker thread's module (default: the real one; tests give one that fails on purpose). */
   readonly workerScript?: URL;
 }
@@ -68,7 +70,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   const fanout = { gop: { maxBytes: gopCache.maxBytes, maxAgeMs: gopCache.maxAgeSeconds * 1000 }, timing: gopCache.timing };
   const workers = workerCount(config.media.workers);
   // Every viewer on one UDP port (ice.udpPort), every worker on it too (ice-mux.ts).
-  const podMux = await openPodMux(config.ice, workers, log);
+  const podMux = await openPodMux(config.ice, workers, log, options.iceMux ?? true);
   const pool =
     workers > 0
       ? await WorkerPool.start({

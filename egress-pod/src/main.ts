@@ -17,7 +17,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(resolved.config.logLevel);
-  const egress = await startEgress(resolved, { log });
+  // CORECAST_EGRESS_ICE_MUX=off: werift's socket per viewer instead of ice.udpPort (benchmarks only).
+  const egress = await startEgress(resolved, { log, iceMux: process.env.CORECAST_EGRESS_ICE_MUX !== 'off' });
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
     egress.stop().then(

@@ -16,7 +16,8 @@ import { z } from 'zod';
 import { ChartAuth, ChartMedia, chartPath, egressFromChart } from './config/chart-sections.ts';
 import { DERIVED_EGRESS_KEYS, OperatorConfig } from './config/schema.ts';
 
-export { DEFAULT_DENIED_CIDRS, OperatorConfig, type OperatorConfigInput } from './config/schema.ts';
+export { DEFAULT_DENIED_CIDRS } from './config/ffmpeg.ts';
+export { OperatorConfig, type OperatorConfigInput } from './config/schema.ts';
 
 /** What the operator takes from its environment (the chart sets these from the downward API). */
 export interface Identity {

@@ -6,7 +6,8 @@
  */
 import { EgressAuth, EgressIce, PORTS } from '@corecast/api';
 import { z } from 'zod';
-import { DNS_SUBDOMAIN, embed, hostPortRanges, loadBalancerFields, QUALIFIED_NAME } from './schema.ts';
+import { DNS_SUBDOMAIN } from './fields.ts';
+import { embed, hostPortRanges, loadBalancerFields, QUALIFIED_NAME } from './schema.ts';
 
 /** A list without repeats (values.schema.json says uniqueItems; the program checks the same). */
 export function unique<T extends z.ZodArray>(list: T): T {

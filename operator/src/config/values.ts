@@ -8,18 +8,10 @@
  */
 import { z } from 'zod';
 import { chartAuthFields, ChartMedia, unique } from './chart-sections.ts';
-import {
-  egressFields,
-  ffmpeg,
-  gateway,
-  ingress,
-  LOG_LEVELS,
-  namespaceName,
-  OperatorConfig,
-  pods,
-  publicBaseUrl,
-  resourceList,
-} from './schema.ts';
+import { ffmpeg } from './ffmpeg.ts';
+import { LOG_LEVELS, namespaceName, resourceList } from './fields.ts';
+import { gateway, ingress, publicBaseUrl } from './routing.ts';
+import { egressFields, OperatorConfig, pods } from './schema.ts';
 
 const labels = z.record(z.string(), z.string());
 const optionalName = (what: string) =>
