@@ -1,7 +1,7 @@
 /**
  * media.mode loadBalancer against the real API server: a WebRTC Process gets its media Service
- * (type LoadBalancer, the ICE ports) and no egress pod until the Service has an address; then
- * the egress pod advertises it, and a new address replaces the pod.
+ * (type LoadBalancer, one UDP port: the egress pod's ICE port) and no egress pod until the
+ * Service has an address; then the egress pod advertises it, and a new address replaces the pod.
  *
  * No cloud controller runs here (the control plane is etcd, kube-apiserver and
  * kube-controller-manager without a cloud provider), so nothing ever gives the Service an
@@ -40,7 +40,6 @@ before(async () => {
   op = await startOperator(c, [ns], {
     config: {
       egress: {
-        ice: { portRange: { min: 50000, max: 50009 } },
         loadBalancer: { enabled: true, annotations: { 'lb.example.com/udp': 'true' } },
       },
     },
@@ -65,7 +64,7 @@ describe('media.mode loadBalancer against the real API server', () => {
   test('media Service first; the egress pod once the load balancer has an address; a new address, a new pod', async () => {
     await createProcess(c, ns, processFixture('lb', withWebrtc()));
 
-    // 1. The media Service, as built: LoadBalancer, ten named UDP ports, owned by the Process.
+    // 1. The media Service, as built: LoadBalancer, one named UDP port, owned by the Process.
     const svc = await eventually('Service lb-media', async () => {
       try {
         return await c.core.readNamespacedService({ namespace: ns, name: 'lb-media' });
@@ -79,7 +78,7 @@ describe('media.mode loadBalancer against the real API server', () => {
     assert.equal(svc.metadata?.annotations?.['lb.example.com/udp'], 'true');
     assert.deepEqual(
       svc.spec?.ports?.map((p) => `${p.name} ${p.protocol} ${p.port}->${p.targetPort}`),
-      Array.from({ length: 10 }, (_, i) => `ice-${50000 + i} UDP ${50000 + i}->${50000 + i}`),
+      ['ice-udp UDP 8189->8189'],
     );
     assert.deepEqual(
       svc.metadata?.ownerReferences?.map((r) => [r.kind, r.uid, r.controller]),
@@ -105,7 +104,8 @@ describe('media.mode loadBalancer against the real API server', () => {
     const pod = await waitForPod(c, ns, 'lb-egress');
     const ice = egressConfigOf(pod).ice;
     assert.deepEqual(ice.advertise, { addresses: ['203.0.113.7'], addressEnv: [], only: true });
-    assert.deepEqual(ice.portRange, { min: 50000, max: 50009 });
+    // The load balancer listens on the port the pod binds and advertises: no mapping to announce.
+    assert.deepEqual([ice.udpPort, ice.advertisedPort, ice.portRange], [8189, undefined, undefined]);
     assert.equal(pod.metadata?.annotations?.[MEDIA_ADDRESSES_ANNOTATION], '203.0.113.7');
     await eventually('Ready no longer waiting for the load balancer', async () => {
       const reason = readyOf(await getProcess(c, ns, 'lb'))?.reason;
