@@ -41,8 +41,16 @@ function closeSocket(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.close(() => resolve()));
 }
 
-/** Opens (no workers) or reserves (workers) the media port; throws a clear error when it is taken. */
-export async function openPodMux(ice: EgressIce, workers: number, log: Logger): Promise<PodMux> {
+/**
+ * Opens (no workers) or reserves (workers) the media port; throws a clear error when it is taken.
+ * `enabled: false` leaves werift its own socket per viewer (benchmarks compare the two).
+ */
+export async function openPodMux(ice: EgressIce, workers: number, log: Logger, enabled = true): Promise<PodMux> {
+  if (!enabled) {
+    log.warn('ICE mux off: werift binds a UDP socket per viewer and address (comparison runs only)');
+    const none = async () => {};
+    return { setup: undefined, mux: undefined, port: 0, release: none, close: none };
+  }
   if (ice.portRange) {
     log.warn({ portRange: ice.portRange, udpPort: ice.udpPort }, 'ice.portRange is ignored: every viewer shares ice.udpPort');
   }
