@@ -11,7 +11,7 @@
  * address are dropped, so no packet leaves the machine. werift's default STUN server
  * (a public address) is replaced by a loopback address with a short gather time-out.
  */
-import { interceptIceData, offerOnlySrtpProfile, srtpProfileOf } from '@corecast/rtc-fastpath';
+import { interceptIceData, LOOPBACK, loopbackOnly, offerOnlySrtpProfile, srtpProfileOf } from '@corecast/rtc-fastpath';
 import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
 
 /** What one viewer saw. */
@@ -37,16 +37,6 @@ export interface ViewerOptions {
    * (AES_CM_128_HMAC_SHA1_80, what Chromium negotiates with werift) or 'gcm' (AEAD_AES_128_GCM).
    */
   srtp?: 'ctr' | 'gcm';
-}
-
-const LOOPBACK = '127.0.0.1';
-
-/** Keeps only the loopback ICE candidates of an SDP (and every non-candidate line). */
-export function loopbackOnly(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((line) => !line.startsWith('a=candidate:') || line.split(' ')[4] === LOOPBACK)
-    .join('\r\n');
 }
 
 /** Counts a sequence-number stream: packets and gaps (16-bit wrap aware, RFC 3550 §A.1 in spirit). */

@@ -14,6 +14,8 @@ export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 export { answerAsDtlsServer } from './dtls.ts';
 // No public STUN server, no process-ending socket error: werift's ICE agent made fit for a server.
 export { guardSockets, removeDefaultStun, usesNoStun } from './ice-guards.ts';
+// werift peers that only ever use loopback (a worker's warm-up, load viewers, tests).
+export { LOOPBACK, loopbackOnly, loopbackPeerConfig } from './loopback.ts';
 // For load generators: a werift viewer that costs little and picks the server's SRTP profile.
 export { interceptIceData, offerOnlySrtpProfile, type SrtpProfileName, srtpProfileOf } from './load-client.ts';
 // The werift version the private reaches were checked against.

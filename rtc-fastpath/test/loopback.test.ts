@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { RtpHeader, RtpPacket, RTCPeerConnection, useH264, useOPUS } from 'werift';
+import { RtpHeader, RtpPacket, RTCPeerConnection } from 'werift';
 import {
   answerAsDtlsServer,
   interceptIceData,
+  loopbackOnly,
+  loopbackPeerConfig,
   offerOnlySrtpProfile,
   recycleArena,
   removeDefaultStun,
@@ -19,27 +21,9 @@ import {
   ViewerSender,
 } from '../src/index.ts';
 
-const LOOPBACK = '127.0.0.1';
 const PACKETS = 50;
 
-function peer(): RTCPeerConnection {
-  return new RTCPeerConnection({
-    codecs: { video: [useH264()], audio: [useOPUS()] },
-    iceServers: [],
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: [LOOPBACK],
-    iceFilterCandidatePair: (pair) => pair.localCandidate.host === LOOPBACK && pair.remoteCandidate.host === LOOPBACK,
-    bundlePolicy: 'max-bundle',
-  });
-}
-
-/** Only the loopback candidates of an SDP: no check leaves the machine. */
-function loopbackOnly(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((line) => !line.startsWith('a=candidate:') || line.split(' ')[4] === LOOPBACK)
-    .join('\r\n');
-}
+const peer = () => new RTCPeerConnection(loopbackPeerConfig());
 
 /** A connected viewer/server pair; the server has one sendonly video transceiver. */
 async function connect(profile: SrtpProfileName): Promise<{ viewer: RTCPeerConnection; server: RTCPeerConnection }> {

@@ -6,29 +6,10 @@
  * the server like a real session, SRTP keys) and throws them away. Nothing leaves the machine: no STUN server (werift's public
  * default removed), loopback candidate pairs only.
  */
-import { RTCPeerConnection, useH264, useOPUS } from 'werift';
-import { answerAsDtlsServer, removeDefaultStun } from '@corecast/rtc-fastpath';
+import { RTCPeerConnection } from 'werift';
+import { answerAsDtlsServer, loopbackOnly, loopbackPeerConfig, removeDefaultStun } from '@corecast/rtc-fastpath';
 
-const LOOPBACK = '127.0.0.1';
-
-function peer(): RTCPeerConnection {
-  return new RTCPeerConnection({
-    codecs: { video: [useH264()], audio: [useOPUS()] },
-    iceServers: [],
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: [LOOPBACK],
-    iceFilterCandidatePair: (pair) => pair.localCandidate.host === LOOPBACK && pair.remoteCandidate.host === LOOPBACK,
-    bundlePolicy: 'max-bundle',
-  });
-}
-
-/** Only loopback candidates of an SDP. */
-function loopbackOnly(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((line) => !line.startsWith('a=candidate:') || line.split(' ')[4] === LOOPBACK)
-    .join('\r\n');
-}
+const peer = () => new RTCPeerConnection(loopbackPeerConfig());
 
 /** Connects two peers over loopback and closes them; resolves true when they connected within `timeoutMs`. */
 export async function warmUp(timeoutMs = 3000): Promise<boolean> {
