@@ -4,9 +4,11 @@
  * stale writes are handled.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ANNOTATIONS, EGRESS_CONFIG_ENV, GROUP, PLURAL, VERSION } from '@corecast/api';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { process as processFixture, withSpec, withWebrtc } from '../../api/test/fixtures/processes.ts';
 import { objectDiff } from '../src/children/derivative.ts';
 import { buildEgressPod } from '../src/children/egress-pod.ts';
@@ -29,6 +31,7 @@ import {
   namespace,
   patchProcess,
   startOperator,
+  TEST_IMAGES,
   testConfig,
   waitForNoPod,
   waitForPod,
@@ -282,6 +285,109 @@ describe('reconcile against the real API server', () => {
       'left alone',
     );
     assert.equal(svc.metadata?.ownerReferences, undefined);
+    // Known in gather, before any write: no child of this Process was created or changed.
+    const childWrites = requests.filter(
+      (r) => (r.method === 'PATCH' || r.method === 'DELETE') && /\/(pods|services|ingresses|networkpolicies)\/taken(-|$)/.test(r.path),
+    );
+    assert.deepEqual(
+      childWrites.map((r) => `${r.method} ${r.path}`),
+      [],
+    );
+    assert.equal(await getPod(c, ns, 'taken-ffmpeg'), undefined, 'no FFmpeg pod beside a taken name');
     void merge;
+  });
+
+  test('our own child the caches do not show (its labels edited away) is taken back, not reported as taken', async () => {
+    await createProcess(c, ns, processFixture('relabel'));
+    await waitForPod(c, ns, 'relabel-ffmpeg');
+    // The FFmpeg NetworkPolicy loses the operator's labels: the caches no longer show it, the API server still has it.
+    await c.net.patchNamespacedNetworkPolicy({ namespace: ns, name: 'relabel-ffmpeg', body: { metadata: { labels: null } } }, merge);
+    // A change to the Process reconciles it (the policy's own watch event no longer names the Process).
+    await patchProcess(c, ns, 'relabel', { metadata: { labels: { touched: 'yes' } } });
+    await eventually('labels put back on NetworkPolicy relabel-ffmpeg', async () => {
+      const np = await c.net.readNamespacedNetworkPolicy({ namespace: ns, name: 'relabel-ffmpeg' });
+      return np.metadata?.labels?.['corecast.dev/process'] === 'relabel';
+    });
+    const p = await waitForReady(c, ns, 'relabel', 'Starting');
+    assert.notEqual(p.status?.conditions?.[0]?.reason, 'NameTaken');
+  });
+});
+
+describe('every write runs to its end and every failure is reported', () => {
+  let refuseNs: string;
+  let refuseOp: Operator | undefined;
+  const policy = { name: '' };
+  const lines: { msg?: string; err?: { message?: string } }[] = [];
+
+  before(async () => {
+    refuseNs = await namespace(c, 'refuse');
+    // The API server refuses every new pod in this namespace (a ValidatingAdmissionPolicy);
+    // Services, NetworkPolicies and Ingresses are let through.
+    const admission = c.kc.makeApiClient(AdmissionregistrationV1Api);
+    policy.name = `corecast-test-refuse-pods-${refuseNs}`;
+    await admission.createValidatingAdmissionPolicy({
+      body: {
+        metadata: { name: policy.name },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }] },
+          validations: [{ expression: 'false', message: 'pods are refused in this namespace' }],
+        },
+      },
+    });
+    await admission.createValidatingAdmissionPolicyBinding({
+      body: {
+        metadata: { name: policy.name },
+        spec: {
+          policyName: policy.name,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': refuseNs } } },
+        },
+      },
+    });
+    // The API server loads the policy in the background: wait until a pod is refused.
+    const probe = { metadata: { name: 'probe' }, spec: { containers: [{ name: 'c', image: TEST_IMAGES.ffmpeg }] } };
+    await eventually('the policy refusing pods', async () => {
+      try {
+        await c.core.createNamespacedPod({ namespace: refuseNs, body: probe });
+      } catch (err) {
+        if (/pods are refused/.test(String((err as { body?: unknown }).body ?? err))) return true;
+        throw err;
+      }
+      await c.core.deleteNamespacedPod({ namespace: refuseNs, name: 'probe', gracePeriodSeconds: 0 });
+      return false;
+    });
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    refuseOp = await startOperator(c, [refuseNs], { name: 'refuse-operator', log: pino({ level: 'error' }, sink) });
+  });
+
+  after(async () => {
+    await refuseOp?.stop();
+    const admission = c.kc.makeApiClient(AdmissionregistrationV1Api);
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: policy.name }).catch(() => {});
+    await admission.deleteValidatingAdmissionPolicy({ name: policy.name }).catch(() => {});
+  });
+
+  test('two refused pods are both named in the error, and the other children are still written', async () => {
+    await createProcess(c, refuseNs, processFixture('refuse', withWebrtc()));
+    const failure = await eventually('a reconcile error naming both pods', () =>
+      lines.find((l) => /Pod\/refuse-ffmpeg/.test(l.err?.message ?? '') && /Pod\/refuse-egress/.test(l.err?.message ?? '')),
+    );
+    assert.equal(failure.msg, 'reconcile failed; retrying with backoff');
+    // Each failure in the API server's own words.
+    const refused = (pod: string) =>
+      `create Pod/${pod}: 422: pods "${pod}" is forbidden: ValidatingAdmissionPolicy '${policy.name}' with binding '${policy.name}' denied request: pods are refused in this namespace`;
+    assert.equal(failure.err?.message, `2 of 6 writes failed: ${refused('refuse-ffmpeg')}; ${refused('refuse-egress')}`);
+    // The writes that could succeed did, in the same pass.
+    const svc = await c.core.readNamespacedService({ namespace: refuseNs, name: 'refuse-egress' });
+    assert.equal(svc.metadata?.labels?.['corecast.dev/process'], 'refuse');
+    await c.net.readNamespacedIngress({ namespace: refuseNs, name: 'refuse' });
+    await c.net.readNamespacedNetworkPolicy({ namespace: refuseNs, name: 'refuse-ffmpeg' });
+    await c.net.readNamespacedNetworkPolicy({ namespace: refuseNs, name: 'refuse-egress' });
   });
 });

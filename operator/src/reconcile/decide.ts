@@ -6,8 +6,10 @@ import { ValidationError } from '@corecast/api';
 import { ffmpegArgv } from '../children/ffmpeg-pod.ts';
 import { stableStringify } from '../children/hash.ts';
 import { routeKind } from '../config.ts';
+import { KIND_NAMES } from '../kube/apply.ts';
 import { type DecideContext, decideEgress, decideFfmpeg, decideFfmpegPolicy } from './decide-children.ts';
 import { actionEvents, transitionEvents } from './events.ts';
+import { isHeld } from './gather.ts';
 import { mediaRecheckMs, mediaWait } from './media-wait.ts';
 import { computeStatus } from './status.ts';
 import type { ApplyAction, DeleteAction, Observed, Plan } from './types.ts';
@@ -18,14 +20,10 @@ const ROUTE_OBJECTS = { ingress: 'Ingress', gateway: 'HTTPRoute', none: undefine
 export interface PlanContext extends DecideContext {
   /** Base URL of the status URLs. */
   readonly baseUrl?: string;
-  /** Set when an object with a child's name exists and belongs to someone else: act on nothing, report it. */
-  readonly nameTaken?: string;
 }
 
-/** True while `autostart: false` holds a Process that has not been changed since it was created. */
-export function isHeld(o: Observed): boolean {
-  return !o.process.spec.autostart && o.process.generation <= 1;
-}
+/** How long to wait before looking again when a child's name is taken (any change to the Process also does). */
+export const NAME_TAKEN_RETRY_MS = 60_000;
 
 /** The plan for one Process. */
 export function decide(o: Observed, ctx: PlanContext): Plan {
@@ -51,13 +49,19 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
     if (!(err instanceof ValidationError)) throw err;
     return statusOnly(o, computeStatus(o, { ...base, invalid: err.message }));
   }
-  if (ctx.nameTaken) return statusOnly(o, computeStatus(o, { ...base, argv, nameTaken: ctx.nameTaken }));
+  // A wanted child's name is held by an object someone else controls (gather asked the API
+  // server): act on nothing, report it.
+  const taken = o.uncached?.find((c) => !c.ours);
+  if (taken) {
+    const nameTaken = `${KIND_NAMES[taken.kind]} ${taken.name} already exists and is not managed by this Process`;
+    return { ...statusOnly(o, computeStatus(o, { ...base, argv, nameTaken })), requeueAfterMs: NAME_TAKEN_RETRY_MS };
+  }
 
   // 2. The FFmpeg pod and its NetworkPolicy, 3. the egress children.
   const policy = decideFfmpegPolicy(o, ctx);
   const ffmpeg = decideFfmpeg(o, ctx, order, argv);
   const egress = decideEgress(o, ctx);
-  const applies: ApplyAction[] = [...policy.applies, ...(ffmpeg.apply ? [ffmpeg.apply] : []), ...egress.applies];
+  const applies: ApplyAction[] = [...policy.applies, ...(ffmpeg.apply ? [ffmpeg.apply] : []), ...egress.applies].map((a) => takeBack(a, o));
   const deletes: DeleteAction[] = [...policy.deletes, ...(ffmpeg.delete ? [ffmpeg.delete] : []), ...egress.deletes];
 
   // 4. The status, written only when it differs; 5. Events for what changed.
@@ -70,6 +74,15 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
     events: [...actionEvents(applies, deletes), ...(changed ? transitionEvents(o.status, status) : [])],
     ...requeue(ffmpeg.requeueAfterMs, mediaRecheckMs(o)),
   };
+}
+
+/**
+ * A create of a child that exists already as this Process's (gather found it; the caches do
+ * not show it) is forced, so the apply takes back the fields another manager changed.
+ */
+function takeBack(a: ApplyAction, o: Observed): ApplyAction {
+  const ours = a.verb === 'create' && o.uncached?.some((c) => c.ours && c.kind === a.kind && c.name === a.object.metadata?.name);
+  return ours ? { ...a, force: true } : a;
 }
 
 /** The sooner of two optional waits, as a plan field. */

@@ -2,11 +2,10 @@
  * The Process reconciler: gather → decide → act, safe to run any number of times.
  * Only this file talks to the API server on a reconcile's behalf.
  */
-import { KIND } from '@corecast/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
 import { applyChild, applyStatus, deleteChild, KIND_NAMES, readChild } from '../kube/apply.ts';
-import { isConflict, type Kube } from '../kube/client.ts';
+import { apiMessage, isConflict, type Kube } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/recorder.ts';
 import type { ChildKind } from '../kube/sources.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -15,18 +14,19 @@ import { decide } from './decide.ts';
 import { type Caches, gather } from './gather.ts';
 import type { Resolve } from './load-balancer.ts';
 import { type EgressPods, MediaInputs } from './media-inputs.ts';
-import type { ApplyAction, Observed, Plan } from './types.ts';
+import type { Observed, Plan } from './types.ts';
 
-/** A child's name is held by an object that some other owner controls. */
-export class NameTakenError extends Error {
-  constructor(kind: ChildKind, name: string) {
-    super(`${KIND_NAMES[kind]} ${name} already exists and is not managed by this Process`);
-    this.name = 'NameTakenError';
+/** Some of a reconcile's writes failed; each failure is listed (the others ran to their end). */
+export class WritesFailedError extends AggregateError {
+  constructor(failures: readonly { what: string; err: unknown }[], total: number) {
+    const why = failures.map((f) => `${f.what}: ${apiMessage(f.err)}`);
+    super(
+      failures.map((f) => f.err),
+      `${failures.length} of ${total} writes failed: ${why.join('; ')}`,
+    );
+    this.name = 'WritesFailedError';
   }
 }
-
-/** How long to wait before trying again when a child's name is taken (any change to the Process also retries). */
-const NAME_TAKEN_RETRY_MS = 60_000;
 
 /** What the reconciler needs. */
 export interface ReconcilerDeps {
@@ -58,41 +58,21 @@ export class ProcessReconciler {
     const { caches, config, clock, baseUrl } = this.#d;
     const log = this.#d.log.child({ process: key });
 
-    // 1. Read the Process and its children from the caches. Gone or being deleted: the
+    // 1. Read the Process and its children from the caches, and ask the API server whose the
+    //    names of wanted children the caches do not show are. Gone or being deleted: the
     //    garbage collector removes the children (owner references), nothing to do.
-    const gathered = gather(key, caches);
+    const read = (kind: ChildKind, namespace: string, name: string) => readChild(this.#d.kube, kind, namespace, name);
+    const gathered = await gather(key, caches, { config, read });
     // With a media Service its load balancer's address (a host name is resolved here, so decide
     // stays pure); with host networking the slot of host ports the egress pod holds.
     const observed = await this.#media.observe(key, gathered);
     if (!observed) return {};
 
     // 2. Decide.
-    const ctx = { config, now: clock.now(), baseUrl };
-    let plan = decide(observed, ctx);
+    const plan = decide(observed, { config, now: clock.now(), baseUrl });
 
     // 3. Act: deletes and applies (independent of each other, so at once).
-    try {
-      await Promise.all([
-        ...plan.deletes.map((d) => deleteChild(this.#d.kube, d.kind, observed.process.namespace, d.name, d.uid)),
-        ...plan.applies.map((a) => this.#apply(observed, a)),
-      ]);
-    } catch (err) {
-      if (!(err instanceof NameTakenError)) throw err;
-      plan = decide(observed, { ...ctx, nameTaken: err.message });
-      await this.#finish(observed, plan, log);
-      return { requeueAfterMs: NAME_TAKEN_RETRY_MS };
-    }
-    if (plan.applies.length + plan.deletes.length > 0) {
-      log.info(
-        {
-          applied: plan.applies.map(
-            (a) => `${KIND_NAMES[a.kind]}/${a.object.metadata?.name} (${a.verb}${a.drift ? ` at ${a.drift}` : ''})`,
-          ),
-          deleted: plan.deletes.map((d) => `${KIND_NAMES[d.kind]}/${d.name}`),
-        },
-        'children changed',
-      );
-    }
+    await this.#write(observed, plan, log);
 
     // 4. Status (only when it changed) and 5. Events.
     await this.#finish(observed, plan, log);
@@ -117,25 +97,32 @@ export class ProcessReconciler {
   }
 
   /**
-   * Applies a child. Before a create the name is looked up: the caches only hold objects with
-   * the operator's label, and a server-side apply would merge into a stranger's object with the
-   * same name (adding fields and an owner reference) instead of failing. An existing object is
-   * taken over only when it is this Process's (the cache lagged, a label was edited away, or an
-   * earlier Process of the same name left it for the garbage collector).
+   * Runs every write of the plan at once and waits for all of them: a refused write neither
+   * hides another's failure nor leaves writes running unseen behind an early rejection. What
+   * succeeded is logged; the failures are thrown together (the reconcile is retried, and the
+   * status waits for a pass whose writes all went through). A create never lands on a
+   * stranger's object: gather found taken names, and decide plans no write then.
    */
-  async #apply(observed: Observed, a: ApplyAction): Promise<void> {
+  async #write(observed: Observed, plan: Plan, log: Logger): Promise<void> {
     const { kube } = this.#d;
-    if (a.force) {
-      await applyChild(kube, a.kind, a.object, true);
-      return;
-    }
-    const name = a.object.metadata?.name ?? '';
-    const existing = await readChild(kube, a.kind, observed.process.namespace, name);
-    if (existing) {
-      const controller = existing.metadata?.ownerReferences?.find((r) => r.controller);
-      const ours = controller?.uid === observed.process.uid || (controller?.kind === KIND && controller.name === observed.process.name);
-      if (!ours) throw new NameTakenError(a.kind, name);
-    }
-    await applyChild(kube, a.kind, a.object, existing !== undefined);
+    const ns = observed.process.namespace;
+    const writes = [
+      ...plan.deletes.map((d) => ({
+        what: `delete ${KIND_NAMES[d.kind]}/${d.name}`,
+        run: () => deleteChild(kube, d.kind, ns, d.name, d.uid),
+      })),
+      ...plan.applies.map((a) => ({
+        what: `${a.verb} ${KIND_NAMES[a.kind]}/${a.object.metadata?.name}${a.drift ? ` at ${a.drift}` : ''}`,
+        run: () => applyChild(kube, a.kind, a.object, a.force),
+      })),
+    ];
+    if (writes.length === 0) return;
+    const results = await Promise.allSettled(writes.map((w) => w.run()));
+    const done = writes.filter((_, i) => results[i]?.status === 'fulfilled').map((w) => w.what);
+    const failures = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ what: writes[i]?.what ?? '', err: r.reason as unknown }] : [],
+    );
+    if (done.length > 0) log.info({ done }, 'children changed');
+    if (failures.length > 0) throw new WritesFailedError(failures, writes.length);
   }
 }

@@ -31,6 +31,16 @@ export interface Observed {
   readonly hostSlot?: SlotResult;
   /** The Process that holds this name's path (Ingress or HTTPRoute), when it is another one (older, elsewhere). */
   readonly routeHolder?: { readonly namespace: string; readonly name: string };
+  /** Wanted children the caches do not show but the API server has (gather asks): this Process's or someone else's. */
+  readonly uncached?: readonly UncachedChild[];
+}
+
+/** An object with a wanted child's name that the caches do not show. */
+export interface UncachedChild {
+  readonly kind: ChildKind;
+  readonly name: string;
+  /** Controlled by this Process (taken back with a forced apply); false: someone else's, left alone. */
+  readonly ours: boolean;
 }
 
 /** An object to server-side apply. */

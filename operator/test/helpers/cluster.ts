@@ -107,14 +107,14 @@ export function testConfig(namespaces: string[], over: Record<string, unknown> =
 export async function startOperator(
   c: Cluster,
   namespaces: string[],
-  opts: { config?: Record<string, unknown>; hooks?: RequestHooks[]; name?: string } & Pick<OperatorOptions, 'onFatal'> = {},
+  opts: { config?: Record<string, unknown>; hooks?: RequestHooks[]; name?: string } & Pick<OperatorOptions, 'onFatal' | 'log'> = {},
 ): Promise<Operator> {
   const name = opts.name ?? 'test-operator';
   const op = new Operator({
     config: testConfig(namespaces, opts.config),
     identity: { name, namespace: namespaces[0] },
     kubeConfig: c.kc,
-    log: pino({ level: process.env.CORECAST_TEST_LOG ?? 'warn', base: { instance: name } }),
+    log: opts.log ?? pino({ level: process.env.CORECAST_TEST_LOG ?? 'warn', base: { instance: name } }),
     ...(opts.hooks ? { requestHooks: opts.hooks } : {}),
     ...(opts.onFatal ? { onFatal: opts.onFatal } : {}),
   });
