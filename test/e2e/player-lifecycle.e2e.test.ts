@@ -50,7 +50,7 @@ describe('player page and session lifecycle in Chromium', { timeout: 300000 }, (
         streams: [{ processId: 'demo', video: { port: rtp.videoPort }, audio: { port: rtp.audioPort } }],
         // Loopback only: Chromium is started with --allow-loopback-in-peer-connection, and the
         // pod takes its loopback candidates (a pod's default drops them).
-        ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true },
+        ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true, udpPort: 0 },
         session: { livenessTimeoutSeconds: 5 },
         logLevel: 'info',
         ...overrides,

@@ -9,15 +9,17 @@
 import { z } from 'zod';
 import { chartAuthFields, ChartMedia, unique } from './chart-sections.ts';
 import { ffmpeg } from './ffmpeg.ts';
-import { LOG_LEVELS, namespaceName, resourceList } from './fields.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN, LOG_LEVELS, namespaceName, resourceList } from './fields.ts';
 import { gateway, ingress, publicBaseUrl } from './routing.ts';
 import { egressFields, OperatorConfig, pods } from './schema.ts';
 
 const labels = z.record(z.string(), z.string());
-const optionalName = (what: string) =>
+/** A name of this kind, or "" for the chart's choice. */
+const optionalName = (what: string, name: RegExp, maxLength: number) =>
   z
     .string()
-    .regex(/^$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, `must be ${what} or ""`)
+    .max(maxLength)
+    .regex(new RegExp(`^$|${name.source}`), `must be ${what} or ""`)
     .default('');
 const httpPort = z.number().int().min(1).max(65535);
 const resources = z.strictObject({ requests: resourceList.optional(), limits: resourceList.optional() });
@@ -98,7 +100,11 @@ export const ChartValues = z
       })
       .prefault({}),
     serviceAccount: z
-      .strictObject({ create: z.boolean().default(true), name: optionalName('a ServiceAccount name'), annotations: labels.default({}) })
+      .strictObject({
+        create: z.boolean().default(true),
+        name: optionalName('a ServiceAccount name', DNS_SUBDOMAIN, 253),
+        annotations: labels.default({}),
+      })
       .prefault({}),
     rbac: z.strictObject({ create: z.boolean().default(true) }).prefault({}),
     publicBaseUrl: publicBaseUrl.default(''),
@@ -126,7 +132,7 @@ export const ChartValues = z
         grafanaDashboard: z
           .strictObject({
             enabled: z.boolean().default(false),
-            namespace: optionalName('a namespace name'),
+            namespace: optionalName('a namespace name', DNS_LABEL, 63),
             labels: labels.default({ grafana_dashboard: '1' }),
           })
           .prefault({}),
