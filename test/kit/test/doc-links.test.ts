@@ -4,7 +4,7 @@
  * .git left out). A citation is
  * - a relative Markdown link, `[text](path)` (resolved from the citing file; a leading `/` from
  *   the repository root), in Markdown files and in comments alike;
- * - a Markdown file named anywhere in them (`DESIGN.md`, `docs/deploy.md`);
+ * - a Markdown file named anywhere in them (`CHANGES.md`, `docs/deploy.md`);
  * - a repository path: a name with a `/` that starts at a top-level folder of the repository
  *   (`egress-pod/src/whep/errors.ts`), or at a workspace folder (`src/…`, `test/…`, `bench/…`,
  *   `scripts/…`, `templates/…`), resolved from the citing file's folder or any folder above it;
@@ -121,10 +121,10 @@ describe('every file the repository cites exists', () => {
 
   it('reads the citations it is meant to', () => {
     const text = [
-      '// See DESIGN.md and egress-pod/src/whep/errors.ts (and src/index.ts), [map](../docs/map.md#top).',
+      '// See GONE.md and egress-pod/src/whep/errors.ts (and src/index.ts), [map](../docs/map.md#top).',
       '// Not these: https://example.org/a/b.md, ice/src/ice.ts, **/*.test.ts, <name>/x.ts, ${dir}/y.ts.',
     ].join('\n');
-    assert.deepEqual(citedPaths(text).sort(), ['../docs/map.md', 'DESIGN.md', 'egress-pod/src/whep/errors.ts', 'src/index.ts']);
+    assert.deepEqual(citedPaths(text).sort(), ['../docs/map.md', 'GONE.md', 'egress-pod/src/whep/errors.ts', 'src/index.ts']);
     assert.deepEqual(markdownLinks(text), ['../docs/map.md']);
     assert.equal(commentText('a.ts', "const x = 'docs/gone.md'; // docs/here.md"), ' // docs/here.md');
     assert.equal(commentText('a.sh', 'echo x # see docs/deploy.md'), ' # see docs/deploy.md');
