@@ -1,7 +1,8 @@
 /**
  * The token from Core's login plays: `POST /api/login` on the Core API, then a WHEP POST with
  * that access token to a real egress (hs256, the same key, the Process's namespace) fed by a
- * real FFmpeg, and a werift viewer that receives video. A refresh token does not play.
+ * real FFmpeg, and a werift viewer that receives video. A refresh token does not play. Failed
+ * logins are limited per client address.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -15,7 +16,7 @@ import { pino } from 'pino';
 import { type Egress, resolveConfig, startEgress } from '../../egress-pod/src/index.ts';
 import { feed, testConfig, whepUrl } from '../../egress-pod/test/helpers.ts';
 import { createCoreApi } from '../src/core-api/app.ts';
-import { JwtOut, JwtRefreshOut } from '../src/core-api/schemas.ts';
+import { ErrorOut, JwtOut, JwtRefreshOut } from '../src/core-api/schemas.ts';
 import { makeKube } from '../src/kube/client.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 
@@ -89,6 +90,21 @@ describe('the login token plays on an egress pod', { timeout: 180000 }, () => {
   test('the access token from /api/login: 201 and video', async () => {
     const pair = await login();
     assert.equal(await play(pair.access_token), 201);
+  });
+
+  test('failed logins from one client address: 429 with Retry-After past ten a minute, whatever it writes first in X-Forwarded-For', async () => {
+    const attempt = (password: string, forwarded: string) =>
+      fetch(`${base}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwarded },
+        body: JSON.stringify({ username: 'admin', password }),
+      });
+    for (let i = 0; i < 10; i++) assert.equal((await attempt('guess', '203.0.113.5')).status, 403);
+    const blocked = await attempt('let-me-in', '198.51.100.7, 203.0.113.5');
+    assert.equal(blocked.status, 429);
+    assert.ok(Number(blocked.headers.get('retry-after')) > 0);
+    assert.deepEqual(ErrorOut.parse(await blocked.json()).code, 429);
+    assert.equal((await attempt('let-me-in', '203.0.113.6')).status, 200, 'another address logs in');
   });
 
   test('an access token from /api/login/refresh plays too; the refresh token itself does not (403)', async () => {

@@ -11,8 +11,8 @@ import type { Kube } from '../kube/client.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { CoreApiError } from './errors.ts';
 import { processRoutes, readJson } from './routes.ts';
-import { LoginIn } from './schemas.ts';
-import type { AboutOut } from './schemas.ts';
+import { createLoginLimit } from './login-limit.ts';
+import { type AboutOut, LoginIn } from './schemas.ts';
 import { ProcessStore } from './store.ts';
 import { type Credentials, createTokens, type TokenSettings } from './tokens.ts';
 
@@ -38,6 +38,8 @@ export interface CoreApiOptions {
    * so a page of another origin still needs the user's password or token.
    */
   readonly corsOrigins?: '*' | readonly string[];
+  /** Failed logins allowed per client address and minute before 429 (default 10). */
+  readonly loginFailuresPerMinute?: number;
 }
 
 /** The Core API version whose endpoints and shapes this app follows (clients read it from `GET /api`). */
@@ -52,8 +54,13 @@ export function createCoreApi(options: CoreApiOptions): Koa {
   const startedAt = clock.now();
   const name = options.about?.name ?? `corecast/${namespace}`;
 
+  const limit = createLoginLimit(options.loginFailuresPerMinute ?? 10, clock);
+
   const app = new Koa();
+  // Behind the ingress: the client address is the last X-Forwarded-For entry (the one the
+  // ingress added), not the first, which the client can write itself.
   app.proxy = true;
+  app.maxIpsCount = 1;
   app.use(async (ctx, next) => {
     try {
       await next();
@@ -98,11 +105,14 @@ export function createCoreApi(options: CoreApiOptions): Koa {
   });
 
   router.post('/api/login', async (ctx) => {
+    const wait = limit.retryAfter(ctx.ip);
+    if (wait > 0) throw new CoreApiError(429, 'Too many failed logins; try again later', [], { 'Retry-After': String(wait) });
     const parsed = LoginIn.safeParse(await readJson(ctx, 64 * 1024));
     if (!parsed.success) throw new CoreApiError(400, 'Invalid login data', ['username and password (strings) are required']);
     const pair = await tokens.login(parsed.data.username, parsed.data.password);
     if (!pair) {
-      log.info({ user: parsed.data.username.slice(0, 64) }, 'login refused');
+      limit.failed(ctx.ip);
+      log.info({ user: parsed.data.username.slice(0, 64), client: ctx.ip }, 'login refused');
       throw new CoreApiError(403, 'Invalid username or password');
     }
     ctx.body = pair;
