@@ -296,6 +296,8 @@ describe('processes', () => {
     assert.equal(p.spec.reference, 'changed');
     assert.equal(p.spec.reconnectDelaySeconds, 15, 'given up by the API → the default');
     error(await api('PUT', '/api/v3/process/nobody', { body: config('nobody') }), 404);
+    error(await api('GET', '/api/v3/process/..%2F..%2Fsecrets'), 404);
+    error(await api('GET', '/api/v3/process/restreamer-ui:ingest:1/state'), 404);
     assert.match(error(await api('PUT', '/api/v3/process/made-by-api', { body: config('renamed') }), 400), /cannot be renamed/);
   });
 

@@ -15,6 +15,11 @@ import { ConfigIn, type ConfigOut } from './schemas.ts';
 /** A process id usable as a Process name: a DNS-1035 label short enough for every child name. */
 const NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
+/** True when `id` can be a Process name (any other id names no process). */
+export function isProcessName(id: string): boolean {
+  return id.length <= PROCESS_NAME_MAX && NAME.test(id);
+}
+
 /** Core fields accepted but not kept, and why (docs/core-api.md lists them). */
 export const IGNORED = {
   'input[].cleanup / output[].cleanup': 'there is no managed storage to clean up',
@@ -75,7 +80,7 @@ function processName(id: string | undefined, pathId: string | undefined, refused
     return pathId;
   }
   const name = id || pathId || `p-${randomBytes(8).toString('hex')}`;
-  if (name.length > PROCESS_NAME_MAX || !NAME.test(name)) {
+  if (!isProcessName(name)) {
     refused.push({
       field: 'id',
       message: `"${name}" is not a usable process id: it names Kubernetes objects, so it must be a DNS-1035 label of at most ${PROCESS_NAME_MAX} characters (lower-case letters, digits and "-", starting with a letter)`,

@@ -8,7 +8,7 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Clock } from '../runtime/clock.ts';
 import { badRequest, CoreApiError, zodFields } from './errors.ts';
-import { toCoreConfig, toProcess } from './mapping.ts';
+import { isProcessName, toCoreConfig, toProcess } from './mapping.ts';
 import { CommandIn } from './schemas.ts';
 import type { ProcessStore } from './store.ts';
 import { METADATA_ANNOTATION, metadataOf, parseFilter, processOf, type ProcessObject, reportOf, selectProcesses, stateOf } from './view.ts';
@@ -62,7 +62,12 @@ function actionToken(clock: Clock): string {
 /** Adds the process endpoints to a router mounted at `/api/v3`. */
 export function processRoutes(router: Router, deps: RouteDeps): void {
   const { store, clock, log } = deps;
-  const id = (ctx: Koa.Context): string => String(ctx.params.id ?? '');
+  /** The id in the URL; one that cannot be a Process name is unknown without asking the API server. */
+  const id = (ctx: Koa.Context): string => {
+    const value = String(ctx.params.id ?? '');
+    if (!isProcessName(value)) throw new CoreApiError(404, `Unknown process ID "${value.slice(0, 100)}"`);
+    return value;
+  };
 
   router.get('/process', async (ctx) => {
     const selected = selectProcesses(await store.list(), {
