@@ -91,10 +91,10 @@ describe('helm lint', () => {
 });
 
 describe('every helm-values file renders and the API server accepts it', () => {
-  test('there are the five situations of the quick starts and docs/deploy.md', () => {
+  test('there are the six situations of the quick starts and docs/deploy.md', () => {
     assert.deepEqual(
       helmValuesFiles().map((f) => basename(f)),
-      ['cloud.yaml', 'host-network.yaml', 'kind.yaml', 'local-node.yaml', 'turn.yaml'],
+      ['cloud.yaml', 'host-network.yaml', 'kind.yaml', 'local-node.yaml', 'node-port.yaml', 'turn.yaml'],
     );
   });
 
@@ -577,9 +577,9 @@ describe('values.schema.json and the chart refuse bad values with a clear messag
     ['a misspelt key', { operator: { replica: 2 } }, "- at '/operator': additional properties 'replica' not allowed"],
     ['an unknown auth mode', { 'auth.mode': 'HS256' }, "- at '/auth/mode': value must be one of 'hs256', 'jwks', 'none'"],
     [
-      'a host ICE port range without max',
-      { 'media.hostNetwork.icePorts': { min: 50000 } },
-      "- at '/media/hostNetwork/icePorts': missing property 'max'",
+      'a host ICE port below 1024',
+      { 'media.hostNetwork.icePorts': { min: 80, max: 100 } },
+      "- at '/media/hostNetwork/icePorts/min': minimum: got 80, want 1,024",
     ],
     ['an ICE port out of range', { 'media.udpPort': 70000 }, "- at '/media/udpPort': maximum: got 70,000, want 65,535"],
     ['a public address that is no IP', { 'media.publicAddresses': ['1.2.3'] }, "- at '/media/publicAddresses/0': 'anyOf' failed"],
