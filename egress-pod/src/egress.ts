@@ -11,13 +11,13 @@ import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
 import { openPodMux, registerMuxMetrics } from './ice-mux.ts';
 import { createLogger, type Logger } from './log.ts';
-import { EgressMetrics } from './metrics.ts';
+import { EgressMetrics, registerResourceMetrics } from './metrics.ts';
 import { createApp, metricsHandler } from './server.ts';
 import { Stream } from './stream.ts';
 import { SessionStore } from './whep/sessions.ts';
 import { workerCount } from './workers/cores.ts';
 import { WorkerPool } from './workers/pool.ts';
-import { registerResourceMetrics, threadResources } from './workers/resources.ts';
+import { threadResources } from './workers/resources.ts';
 
 /** A running egress. */
 export interface Egress {

@@ -5,6 +5,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { DROP_REASONS } from './rtp/check.ts';
 import type { LoopFigures } from './workers/protocol.ts';
+import type { Resources } from './workers/resources.ts';
 
 /** The pod's metrics. Label `process` is the process id; `kind` is video or audio. */
 export class EgressMetrics {
@@ -214,4 +215,20 @@ function registerTimingGauges(registry: Registry, readings: WorkerReadings): voi
   );
   // Collected in registration order: p99 (which reads them all) first.
   for (const m of [p99, max, fanoutP99, fanoutMax]) registry.registerMetric(m);
+}
+
+/** Registers `corecast_egress_thread_resources{thread,type}`, collected from `threads` at each scrape. */
+export function registerResourceMetrics(registry: Registry, threads: () => Promise<Record<string, Resources>>): void {
+  new Gauge({
+    name: 'corecast_egress_thread_resources',
+    help: 'Active resources per thread (libuv handles and requests by type, sessions, viewers): a leak shows as growth.',
+    labelNames: ['thread', 'type'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [thread, counts] of Object.entries(await threads())) {
+        for (const [type, n] of Object.entries(counts)) this.set({ thread, type }, n);
+      }
+    },
+  });
 }
