@@ -180,8 +180,11 @@ describe('login and about', () => {
     assert.equal(anon.headers.get('access-control-allow-origin'), '*', 'the page can read the 401 and show a login');
   });
 
-  test('an unknown endpoint is a 404 in Core error shape', async () => {
+  test('an unknown endpoint is a 404, a wrong method a 405, both in Core error shape', async () => {
     error(await api('GET', '/api/v3/nothing-here'), 404);
+    const wrongMethod = await api('PATCH', '/api/v3/process');
+    error(wrongMethod, 405);
+    assert.match(wrongMethod.headers.get('allow') ?? '', /GET/);
   });
 });
 

@@ -64,7 +64,9 @@ export function createCoreApi(options: CoreApiOptions): Koa {
   app.use(async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new CoreApiError(404, `No such endpoint: ${ctx.method} ${ctx.path}`);
+      // Statuses the routers set without a body (404 no route, 405 from allowedMethods) get Core's shape too.
+      if (ctx.status === 404 && ctx.body == null) throw new CoreApiError(404, `No such endpoint: ${ctx.method} ${ctx.path}`);
+      if (ctx.status === 405 && ctx.body == null) throw new CoreApiError(405, `${ctx.method} is not allowed on ${ctx.path}`);
     } catch (err) {
       const e = err instanceof CoreApiError ? err : internal(err, log, ctx);
       ctx.status = e.status;
@@ -84,7 +86,8 @@ export function createCoreApi(options: CoreApiOptions): Koa {
 
   router.get('/api', async (ctx) => {
     const full = (await bearerSubject(ctx)) !== undefined;
-    // Core answers every field only to an authenticated client; others learn the name and how to log in.
+    // Every field only for an authenticated client (Core's description: only the name otherwise);
+    // `app` and `auths` also tell a client which login to offer.
     const about: AboutOut = {
       app: 'Corecast',
       auths: ['localjwt'],
