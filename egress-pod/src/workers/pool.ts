@@ -280,7 +280,9 @@ export class WorkerPool {
       // A new thread that fails before it is ready ends up here again, one attempt further.
       this.#spawn(index).then(
         () => this.#options.log.info({ worker: index }, 'media worker restarted'),
-        (err: unknown) => this.#options.log.warn({ err, worker: index }, 'restarted media worker ended before it was ready'),
+        (err: unknown) => {
+          if (!this.#stopping) this.#options.log.warn({ err, worker: index }, 'restarted media worker ended before it was ready');
+        },
       );
     }, delay);
     this.#restarts.add(timer);
