@@ -16,7 +16,7 @@ import { WhepTestClient } from '@corecast/testkit/whep-client';
 import type { EgressConfigInput } from '@corecast/api';
 import { createLogger, type Egress, resolveConfig, signEmbedToken, startEgress } from '../src/index.ts';
 import { offer } from './fixtures.ts';
-import { feed, testConfig, whepUrl } from './helpers.ts';
+import { feed, logSink, testConfig, whepUrl } from './helpers.ts';
 
 const SECRET = 'an HS256 secret of enough length 0123456789';
 const EMBED_SECRET = 'the embed secret, also long enough 0123456789';
@@ -26,16 +26,6 @@ const CLAIM = 'corecast.dev/processes';
 /** The namespace of the egresses under test; tokens name `<namespace>/<process>`. */
 const NS = 'tenant-b';
 const now = () => Math.floor(Date.now() / 1000);
-
-/** Captures the egress's log lines. */
-function logSink() {
-  const stream = new PassThrough();
-  let text = '';
-  stream.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  return { stream, text: () => text };
-}
 
 async function startWithLog(overrides: Partial<EgressConfigInput>, env: Record<string, string>, sink: PassThrough): Promise<Egress> {
   const config = testConfig({

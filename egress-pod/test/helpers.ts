@@ -1,4 +1,5 @@
-/** Shared set-up of the egress tests: an egress on loopback with free ports, and its source. */
+/** Shared set-up of the egress tests: an egress on loopback with free ports, its source, its log. */
+import { PassThrough } from 'node:stream';
 import type { EgressConfigInput } from '@corecast/api';
 import { type FfmpegRun, type PatternOptions, startTestPattern } from '@corecast/testkit/ffmpeg';
 import { waitUntil } from '@corecast/testkit/whep-client';
@@ -55,4 +56,19 @@ export async function metric(egress: Egress, name: string, labels: Record<string
     if (Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)) sum += v.value;
   }
   return sum;
+}
+
+/** A log destination that keeps what the egress writes: as text, and as parsed lines. */
+export function logSink(): { stream: PassThrough; text: () => string; lines: () => Record<string, unknown>[] } {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  const lines = (): Record<string, unknown>[] =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l): Record<string, unknown> => JSON.parse(l));
+  return { stream, text: () => text, lines };
 }

@@ -6,31 +6,17 @@
  * slot is restarted after a backoff that grows while the new threads keep failing.
  */
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { BroadcastChannel } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
 import type { FfmpegRun } from '@corecast/testkit/ffmpeg';
 import { WhepTestClient, waitUntil } from '@corecast/testkit/whep-client';
 import { createLogger, type Egress, resolveConfig, startEgress } from '../src/index.ts';
 import { FAIL_AT_START, FAIL_CHANNEL } from './failing-media-worker.ts';
-import { feed, metric, testConfig, whepUrl } from './helpers.ts';
+import { feed, logSink, metric, testConfig, whepUrl } from './helpers.ts';
 
-/** The log lines of the egress, parsed. */
-function logSink() {
-  const stream = new PassThrough();
-  let text = '';
-  stream.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  const lines = (): Record<string, unknown>[] =>
-    text
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { stream, lines };
-}
-
-async function readyz(egress: Egress): Promise<{ status: number; body: { ready: boolean; workers?: { running: number; wanted: number } } }> {
+async function readyz(
+  egress: Egress,
+): Promise<{ status: number; body: { ready: boolean; workers?: { running: number; wanted: number } } }> {
   const res = await fetch(`${egress.url}/readyz`);
   return { status: res.status, body: (await res.json()) as { ready: boolean; workers?: { running: number; wanted: number } } };
 }
@@ -87,7 +73,11 @@ describe('a fan-out worker that fails', { timeout: 180000 }, () => {
     assert.ok(ended, 'the failure is logged');
     assert.equal(ended.worker, 0);
     assert.equal(ended.viewers, 1);
-    assert.match(String((ended.err as { message?: string } | undefined)?.message), /deliberate failure in media worker 0/, 'with its cause');
+    assert.match(
+      String((ended.err as { message?: string } | undefined)?.message),
+      /deliberate failure in media worker 0/,
+      'with its cause',
+    );
     assert.equal(await metric(egress, 'corecast_egress_sessions_closed_total', { process: 'demo', reason: 'worker-exit' }), 1);
     assert.equal(await viewersOf(0), 0, "the dead worker's viewers are gone");
     assert.equal(await viewersOf(1), 1, "the other worker's viewer plays on");
@@ -108,7 +98,10 @@ describe('a fan-out worker that fails', { timeout: 180000 }, () => {
       .map((l) => Number(l.restartInMs));
     assert.ok(delays.length >= 4, `${delays.length} failures logged`);
     for (let i = 1; i < 4; i++) assert.ok(delays[i]! > delays[i - 1]!, `backoff grows: ${delays.join(', ')} ms`);
-    const atStart = log.lines().filter((l) => l.msg === 'media worker ended; its viewers were closed, a new one starts after the delay').at(-1);
+    const atStart = log
+      .lines()
+      .filter((l) => l.msg === 'media worker ended; its viewers were closed, a new one starts after the delay')
+      .at(-1);
     assert.match(String((atStart?.err as { message?: string } | undefined)?.message), /deliberate failure as media worker 0 starts/);
     assert.equal((await readyz(egress)).status, 503);
 

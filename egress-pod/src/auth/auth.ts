@@ -146,7 +146,8 @@ export function tokenKey(auth: AuthConfig, secret: Buffer | undefined): TokenKey
 }
 
 /** The claims of an accepted token, or why it was refused (for the log). */
-export type Verdict = { readonly ok: true; readonly claims: Readonly<Record<string, unknown>> } | { readonly ok: false; readonly reason: string };
+export type Verdict =
+  { readonly ok: true; readonly claims: Readonly<Record<string, unknown>> } | { readonly ok: false; readonly reason: string };
 
 /** koa-jwt's options, with the one jsonwebtoken option its typings leave out. */
 interface VerifyOptions extends jwt.Options {
