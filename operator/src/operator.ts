@@ -1,7 +1,8 @@
 /**
  * The operator: informers feeding a work queue, workers running the Process reconciler,
  * leader election, metrics and health. `main.ts` builds one from the configuration; tests and
- * the benchmark build several in one process.
+ * the benchmark build several in one process. What is watched, owned and indexed, and which
+ * changes reconcile which Process, is declared in watches.ts; this file builds it.
  *
  * Start order (as controller-runtime's manager): servers, informers (a standby keeps warm
  * caches too), then — once leading, or at once without leader election — the workers, and
@@ -9,16 +10,17 @@
  * Stop order: no new work, in-flight reconciles finish, the Lease is released, informers stop.
  */
 
-import { LABELS, withTimeout } from '@corecast/api';
+import { withTimeout } from '@corecast/api';
 import { type KubeConfig, Watch } from '@kubernetes/client-node';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { type Identity, type OperatorConfig, publicBaseUrl } from './config.ts';
 import { type Kube, makeKube, type RequestHooks } from './kube/client.ts';
 import { httpRoutesServed, mayRemoveHttpRoutes } from './kube/gateway-api.ts';
-import { Informer } from './kube/informer.ts';
+import { Informer, type InformerHandlers } from './kube/informer.ts';
+import { KeyIndex } from './kube/key-index.ts';
 import { EventRecorder } from './kube/recorder.ts';
-import { CHILD_KINDS, type ChildKind, childSource, type ProcessObject, processSource } from './kube/sources.ts';
+import { type ChildKind, childSource, type ProcessObject, processSource } from './kube/sources.ts';
 import { type DeepReadonly, type KubeObject, objectKey, type Pod, splitKey } from './kube/types.ts';
 import type { Caches } from './reconcile/gather.ts';
 import { egressPodsOf } from './reconcile/media-inputs.ts';
@@ -29,6 +31,7 @@ import { type Listening, serveHealth, serveMetrics } from './runtime/http.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { CONTROLLER_NAME, OperatorMetrics } from './runtime/metrics.ts';
 import { WorkQueue } from './runtime/queue.ts';
+import { type Change, type IndexLookup, PROCESS_CONTROLLER, PROCESS_NAME_INDEX, type WatchSpec } from './watches.ts';
 
 /** What an operator is built from. */
 export interface OperatorOptions {
@@ -61,8 +64,8 @@ export class Operator {
   readonly #controller: Controller;
   readonly #processInformers = new Map<string, Informer<ProcessObject>>();
   readonly #childInformers = new Map<ChildKind, Map<string, Informer<KubeObject>>>();
-  /** Process keys by name, for route conflicts. */
-  readonly #byName = new Map<string, Set<string>>();
+  /** The indexes over cached Processes (watches.ts). */
+  readonly #indexes = new Map(PROCESS_CONTROLLER.indexes.processes.map((i) => [i.name, new KeyIndex()]));
   readonly #elector: LeaderElector | undefined;
   readonly #recorder: EventRecorder;
   #servers: Listening[] = [];
@@ -97,7 +100,7 @@ export class Operator {
         egressPodsOf([...(this.#childInformers.get('pods')?.values() ?? [])].flatMap((i) => i.list()) as DeepReadonly<Pod>[]),
     });
     this.#controller = new Controller({
-      name: CONTROLLER_NAME,
+      name: PROCESS_CONTROLLER.name,
       queue: this.#queue,
       reconcile: reconciler.reconcile,
       workers: config.workers,
@@ -240,29 +243,51 @@ export class Operator {
     };
   }
 
+  /** Informers as watches.ts declares them: Processes (the primary kind, indexed) and the owned kinds, per scope. */
   #buildInformers(): void {
+    const setup = PROCESS_CONTROLLER;
     for (const ns of this.#scopes()) {
       const procs = new Informer(processSource(this.kube, ns), new Watch(this.kube.kubeConfig), this.#informerOptions('processes'));
-      procs.on({
-        add: (p) => this.#processChanged(undefined, p),
-        update: (old, p) => this.#processChanged(old, p),
-        delete: (p) => this.#processGone(p),
-      });
+      procs.on(
+        handlers<ProcessObject>((c) => {
+          this.#indexProcess(c);
+          if (c.type === 'delete' && c.obj.metadata?.uid) this.#recorder.forget(c.obj.metadata.uid);
+          this.#enqueue(setup.for.watch, c);
+          for (const w of setup.watches) this.#enqueue(w.watch, c);
+        }),
+      );
       this.#processInformers.set(ns ?? '', procs);
     }
-    for (const kind of CHILD_KINDS) this.#buildChildInformers(kind);
+    for (const kind of setup.owns.kinds) this.#buildChildInformers(kind);
   }
 
-  /** An informer of one child kind per scope; each change reconciles the child's Process. */
+  /** An informer of one owned kind per scope; each change reconciles the Processes the owns watch maps it to. */
   #buildChildInformers(kind: ChildKind): void {
     const byNs = this.#childInformers.get(kind) ?? new Map<string, Informer<KubeObject>>();
     for (const ns of this.#scopes()) {
       const inf = new Informer<KubeObject>(childSource(this.kube, kind, ns), new Watch(this.kube.kubeConfig), this.#informerOptions(kind));
-      const toOwner = (obj: DeepReadonly<KubeObject>) => this.#enqueueOwner(obj);
-      inf.on({ add: toOwner, update: (_old, obj) => toOwner(obj), delete: toOwner });
+      inf.on(handlers<KubeObject>((c) => this.#enqueue(PROCESS_CONTROLLER.owns.watch, c)));
       byNs.set(ns ?? '', inf);
     }
     this.#childInformers.set(kind, byNs);
+  }
+
+  /** Keeps the Process indexes current (before the watches read them). */
+  #indexProcess(c: Change<ProcessObject>): void {
+    const key = objectKey(c.obj);
+    for (const spec of PROCESS_CONTROLLER.indexes.processes) {
+      const index = this.#indexes.get(spec.name);
+      if (c.type === 'delete') index?.delete(key);
+      else index?.set(key, spec.value(c.obj));
+    }
+  }
+
+  readonly #lookup: IndexLookup = (index, value) => this.#indexes.get(index)?.keys(value) ?? [];
+
+  /** Adds the Process keys a watch maps a change to, when the change matters to it. */
+  #enqueue<T>(watch: WatchSpec<T>, c: Change<T>): void {
+    if (watch.when && !watch.when(c)) return;
+    for (const key of watch.map(c, this.#lookup)) this.#queue.add(key);
   }
 
   /**
@@ -280,7 +305,7 @@ export class Operator {
           'gateway.enabled is true, but the API server does not serve HTTPRoutes (gateway.networking.k8s.io/v1): install the Gateway API CRDs (standard channel) first',
         );
       }
-      this.#buildChildInformers('httproutes');
+      this.#buildChildInformers(PROCESS_CONTROLLER.owns.ifServed);
       return;
     }
     try {
@@ -293,54 +318,8 @@ export class Operator {
       this.log.warn({ err }, 'could not tell whether HTTPRoutes left from gateway mode can be removed; not watching them');
       return;
     }
-    this.#buildChildInformers('httproutes');
+    this.#buildChildInformers(PROCESS_CONTROLLER.owns.ifServed);
     this.log.info('watching HTTPRoutes to remove any left from gateway mode');
-  }
-
-  /** A child changed: reconcile its Process (named by the process label). */
-  #enqueueOwner(obj: DeepReadonly<KubeObject>): void {
-    const ns = obj.metadata?.namespace;
-    const owner = obj.metadata?.labels?.[LABELS.process];
-    if (ns && owner) this.#queue.add(`${ns}/${owner}`);
-  }
-
-  #processChanged(old: DeepReadonly<ProcessObject> | undefined, p: DeepReadonly<ProcessObject>): void {
-    const key = objectKey(p);
-    const name = p.metadata?.name ?? '';
-    if (!old) {
-      const keys = this.#byName.get(name) ?? new Set<string>();
-      keys.add(key);
-      this.#byName.set(name, keys);
-    }
-    // Status-only updates (our own writes) need no reconcile; spec (generation), annotations
-    // (restart, reload), labels and deletion do.
-    const m = p.metadata;
-    const o = old?.metadata;
-    const relevant =
-      !old ||
-      m?.generation !== o?.generation ||
-      m?.deletionTimestamp !== o?.deletionTimestamp ||
-      JSON.stringify(m?.annotations ?? {}) !== JSON.stringify(o?.annotations ?? {}) ||
-      JSON.stringify(m?.labels ?? {}) !== JSON.stringify(o?.labels ?? {});
-    if (relevant) this.#queue.add(key);
-    // Another namespace's Process of the same name may win or lose the path now.
-    const webrtc = (x: DeepReadonly<ProcessObject> | undefined) =>
-      (x?.spec as { webrtc?: { enabled?: unknown } } | undefined)?.webrtc?.enabled === true;
-    if (!old || webrtc(old) !== webrtc(p) || m?.deletionTimestamp !== o?.deletionTimestamp) this.#enqueueSameName(name, key);
-  }
-
-  #processGone(p: DeepReadonly<ProcessObject>): void {
-    const key = objectKey(p);
-    const name = p.metadata?.name ?? '';
-    this.#byName.get(name)?.delete(key);
-    if (this.#byName.get(name)?.size === 0) this.#byName.delete(name);
-    if (p.metadata?.uid) this.#recorder.forget(p.metadata.uid);
-    this.#queue.add(key);
-    this.#enqueueSameName(name, key);
-  }
-
-  #enqueueSameName(name: string, except: string): void {
-    for (const k of this.#byName.get(name) ?? []) if (k !== except) this.#queue.add(k);
   }
 
   #caches(): Caches {
@@ -352,10 +331,19 @@ export class Operator {
     return {
       process: (key) => processInformer(splitKey(key).namespace)?.get(key),
       processesNamed: (name) =>
-        [...(this.#byName.get(name) ?? [])]
+        this.#lookup(PROCESS_NAME_INDEX.name, name)
           .map((k) => processInformer(splitKey(k).namespace)?.get(k))
           .filter((p): p is DeepReadonly<ProcessObject> => p !== undefined),
       child: (kind, key) => childInformer(kind, splitKey(key).namespace)?.get(key),
     };
   }
+}
+
+/** Informer handlers that pass every event on as one Change. */
+function handlers<T>(on: (c: Change<T>) => void): InformerHandlers<T> {
+  return {
+    add: (obj) => on({ type: 'add', obj }),
+    update: (old, obj) => on({ type: 'update', old, obj }),
+    delete: (obj) => on({ type: 'delete', obj }),
+  };
 }
