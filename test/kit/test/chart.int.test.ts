@@ -201,7 +201,7 @@ describe('media through a node port (helm-values/node-port.yaml)', () => {
     const objects = await renderChart({
       namespace: 'corecast-system',
       valuesFiles: [join(helmValuesDir, 'node-port.yaml')],
-      setJson: { 'media.tcpPort': 8443, 'media.iceLite': false },
+      setJson: { 'media.tcpPort': 8443 },
     });
     const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
     assert.equal(config.egress.nodePort.enabled, true);
