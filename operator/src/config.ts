@@ -43,7 +43,9 @@ function resolveChartSections(value: unknown, source: string): { value: unknown;
   if (!isRecord(value) || !('auth' in value || 'media' in value)) return { value, path: (p) => [...p] };
   const { auth, media, ...rest } = value;
   const sections = parseOrThrow(ChartSections, { auth, media }, source);
-  const egress = isRecord(rest.egress) ? rest.egress : {};
+  if (rest.egress !== undefined && !isRecord(rest.egress))
+    throw new ValidationError(source, [{ path: 'egress', message: 'must be a map' }]);
+  const egress = rest.egress ?? {};
   const clash = DERIVED_EGRESS_KEYS.filter((k) => k in egress);
   if (clash.length > 0) {
     const message = 'comes from the auth and media sections: set it there';

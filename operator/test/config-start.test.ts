@@ -96,6 +96,7 @@ describe("the chart's auth and media values in the configuration file", () => {
       /egress\.ice: comes from the auth and media sections: set it there/,
     );
     assert.equal(parseConfig({ images, auth: { mode: 'none' }, egress: { maxViewersPerPod: 5 } }, id).egress.maxViewersPerPod, 5);
+    assert.throws(() => parseConfig({ images, auth: { mode: 'none' }, egress: 'lots' }, id), /egress: must be a map/);
   });
 
   test("a quantity written as a number (YAML's cpu: 1) is taken as its text", () => {
