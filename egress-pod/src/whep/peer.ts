@@ -42,7 +42,8 @@ export function peerConfig(settings: PeerSettings, profileLevelId: string | unde
     iceLite: ice.lite,
     iceUseIpv4: gather,
     iceUseIpv6: gather && ice.ipv6,
-    iceUseTcp: ice.tcp,
+    // ice.tcpPort: passive ICE-TCP on the pod's one TCP port (ice-mux.ts).
+    iceUseTcp: ice.tcp || ice.tcpPort !== undefined,
     iceTransportPolicy: ice.relayOnly ? 'relay' : 'all',
     // A STUN/TURN server that does not answer must not cost the whole gathering budget (504):
     // after 60 % of it werift gives up on that server and answers with what it has.

@@ -85,7 +85,7 @@ export interface SessionHooks {
 
 /** The remote candidates a session uses, by the configuration's `ice` section. */
 export function candidatePolicy(ice: EgressIce): CandidatePolicy {
-  return { ipv6: ice.ipv6, tcp: ice.tcp, allowLoopback: ice.allowLoopbackCandidates, maxCandidates: ice.maxRemoteCandidates };
+  return { ipv6: ice.ipv6, tcp: ice.tcp || ice.tcpPort !== undefined, allowLoopback: ice.allowLoopbackCandidates, maxCandidates: ice.maxRemoteCandidates };
 }
 
 /** Answers an offer with a new session: in this thread (Session.open) or in a fan-out worker. */
