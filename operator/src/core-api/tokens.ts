@@ -50,7 +50,8 @@ type Use = 'access' | 'refresh';
 /** Builds the token issuer and checker; throws on settings the egress pods would not accept. */
 export function createTokens(settings: TokenSettings, credentials: Credentials, namespace: string, clock: Clock): Tokens {
   const max = settings.maxTokenLifetimeSeconds ?? 86400;
-  const ttl = { access: settings.accessTtlSeconds ?? 600, refresh: settings.refreshTtlSeconds ?? 86400 };
+  // Core's lifetimes by default (10 minutes, 24 hours), never past the egress pods' cap.
+  const ttl = { access: settings.accessTtlSeconds ?? Math.min(600, max), refresh: settings.refreshTtlSeconds ?? Math.min(86400, max) };
   if (settings.secret.length < MIN_SECRET_BYTES) {
     throw new Error(`the token key is ${settings.secret.length} bytes; at least ${MIN_SECRET_BYTES} are needed`);
   }
