@@ -1,12 +1,12 @@
 /**
  * The API's reads and writes of Process resources in one namespace.
  *
- * Configs are written by server-side apply under the API's own field manager, without force:
- * the API owns exactly the fields its clients sent, a field left out of a replace is given up
- * (and falls back to another manager's value or the default), and a field another manager
- * (kubectl, a GitOps controller) owns with a different value is never overwritten: the apply
- * fails and the client gets 409 naming it. Commands and metadata are small merge patches of one
- * field each, guarded the same way by reading who owns the field first.
+ * Configs are written by server-side apply under the API's own field manager: the API owns
+ * exactly the fields its clients sent, and a field left out of a replace is given up (it falls
+ * back to another manager's value or the default). A field another manager holds (ownership.ts:
+ * anything a server-side applier applied, anything an imperative writer set away from its
+ * default) is never overwritten: the client gets 409 naming it. Commands and metadata are merge
+ * patches of one field each, guarded by the same rule.
  */
 import { API_VERSION, GROUP, KIND, PLURAL, type ProcessSpecInput, VERSION } from '@corecast/api';
 import { applyOptions, isConflict, isNotFound, type Kube, mergePatchOptions } from '../kube/client.ts';
