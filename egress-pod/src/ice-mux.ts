@@ -12,7 +12,8 @@
  */
 import type { Socket } from 'node:dgram';
 import type { EgressIce } from '@corecast/api';
-import { bindMuxSocket, MUX_DROP_REASONS, UdpMux, useThreadMux } from '@corecast/rtc-fastpath';
+import { createServer } from 'node:net';
+import { bindMuxSocket, MUX_DROP_REASONS, TcpMux, UdpMux, useThreadMux } from '@corecast/rtc-fastpath';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from './log.ts';
 import type { Resources } from './workers/resources.ts';
@@ -21,6 +22,8 @@ import type { Resources } from './workers/resources.ts';
 export interface MuxSetup {
   readonly port: number;
   readonly ipv6: boolean;
+  /** The ICE-TCP port (ice.tcpPort), when set. */
+  readonly tcpPort?: number | undefined;
 }
 
 /** The port, reserved (workers) or opened (main thread). */
@@ -64,8 +67,14 @@ export async function openPodMux(ice: EgressIce, workers: number, log: Logger, e
       shared: false,
       onError: (err) => log.warn({ err: err.message }, 'media socket error'),
     }).catch((err: unknown) => Promise.reject(taken(err)));
+    if (ice.tcpPort !== undefined) {
+      await TcpMux.open(ice.tcpPort, mux, false).catch(async (err: unknown) => {
+        await mux.close();
+        throw new Error(`ice.tcpPort ${ice.tcpPort} cannot be listened on (${(err as Error).message})`);
+      });
+    }
     useThreadMux(mux);
-    log.info({ udpPort: mux.port }, 'every viewer on one UDP port');
+    log.info({ udpPort: mux.port, tcpPort: mux.tcpPort }, 'every viewer on one UDP port');
     return {
       setup: undefined,
       mux,
@@ -82,9 +91,10 @@ export async function openPodMux(ice: EgressIce, workers: number, log: Logger, e
   const held = await bindMuxSocket(4, ice.udpPort, ice.udpPort === 0).catch((err: unknown) => Promise.reject(taken(err)));
   const port = held.address().port;
   if (ice.udpPort !== 0) await closeSocket(held);
+  if (ice.tcpPort !== undefined) await probeTcp(ice.tcpPort);
   log.info({ udpPort: port, workers }, 'every viewer on one UDP port, shared by the fan-out workers');
   return {
-    setup: { port, ipv6: ice.ipv6 },
+    setup: { port, ipv6: ice.ipv6, tcpPort: ice.tcpPort },
     mux: undefined,
     port,
     release: async () => {
@@ -103,8 +113,19 @@ export async function joinPodMux(setup: MuxSetup, index: number, log: Logger): P
     shared: true,
     onError: (err) => log.warn({ err: err.message }, 'media socket error'),
   });
+  if (setup.tcpPort !== undefined) await TcpMux.open(setup.tcpPort, mux, true);
   useThreadMux(mux);
   return mux;
+}
+
+/** Listens on a TCP port exclusively for a moment: throws when anything else holds it. */
+async function probeTcp(port: number): Promise<void> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`ice.tcpPort ${port} cannot be listened on (${err.message})`)));
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => resolve());
+  });
+  await new Promise<void>((r) => server.close(() => r()));
 }
 
 /**

@@ -116,6 +116,12 @@ export class Demux<S> {
     return stun.transactionId;
   }
 
+  /** Counts a drop decided elsewhere (the TCP mux); returns undefined for the caller's convenience. */
+  countDrop(reason: DropReason): undefined {
+    this.#dropped.set(reason, (this.#dropped.get(reason) ?? 0) + 1);
+    return undefined;
+  }
+
   #forward(owner: number): Decision<S> {
     this.#forwarded++;
     return { t: 'forward', owner };

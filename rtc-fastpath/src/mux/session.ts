@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:dgram';
 import { type AddressKey, addressKey } from './table.ts';
+import type { TcpTarget } from './tcp-mux.ts';
 import type { UdpMux } from './udp-mux.ts';
 
 /** What an authenticated check did (demux.ts). */
@@ -89,6 +90,8 @@ export class MuxSession {
   readonly #pending = new Map<string, VirtualTransport>();
   readonly #heard = new Map<AddressKey, number>();
   #closed = false;
+  /** werift's passive TCP protocols of this agent, whose port is the TCP mux's. */
+  readonly #tcp: TcpTarget[] = [];
   /** Called for each authenticated check, before werift sees it. */
   onCheck: ((host: string, port: number, check: CheckInfo) => void) | undefined;
 
@@ -132,6 +135,16 @@ export class MuxSession {
     return t;
   }
 
+  /** A passive TCP protocol of the agent takes the connections the TCP mux authenticates. */
+  addTcp(protocol: TcpTarget): void {
+    this.#tcp.push(protocol);
+  }
+
+  /** Where an authenticated ICE-TCP connection goes (undefined: the agent has no passive TCP). */
+  tcpTarget(): TcpTarget | undefined {
+    return this.#closed ? undefined : this.#tcp[0];
+  }
+
   /** When the last datagram from `host:port` reached this session (performance.now() ms). */
   lastHeard(host: string, port: number): number | undefined {
     return this.#heard.get(addressKey(host, port));
@@ -172,6 +185,7 @@ export class MuxSession {
     this.#transports.length = 0;
     this.#pending.clear();
     this.#heard.clear();
+    this.#tcp.length = 0;
     this.#mux.release(this);
   }
 }

@@ -32,7 +32,14 @@ export type LinkMessage =
   /** `owner` let these addresses go (its session closed). */
   | { readonly t: 'unroute'; readonly keys: readonly AddressKey[]; readonly owner: number }
   /** Thread `owner` started: whatever routes led to an earlier thread of that index are stale. */
-  | { readonly t: 'hello'; readonly owner: number };
+  | { readonly t: 'hello'; readonly owner: number }
+  /** An ICE-TCP connection thread `from` accepted for a session of the receiving thread (tcp-mux.ts). */
+  | { readonly t: 'tcp-open'; readonly id: string; readonly host: string; readonly port: number; readonly first: Uint8Array; readonly from: number }
+  /** Bytes read from such a connection, or its end. */
+  | { readonly t: 'tcp-data'; readonly id: string; readonly data: Uint8Array }
+  | { readonly t: 'tcp-close'; readonly id: string }
+  /** Bytes the owner writes to such a connection (undefined: close it). */
+  | { readonly t: 'tcp-write'; readonly id: string; readonly data: Uint8Array | undefined };
 
 /** One thread's end of the links. */
 export class ThreadLink {

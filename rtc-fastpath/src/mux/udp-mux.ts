@@ -11,6 +11,7 @@ import { Demux, type DropReason } from './demux.ts';
 import { type AddressKey, addressKey, type TableSizes } from './table.ts';
 import { type LinkMessage, ThreadLink } from './thread-link.ts';
 import { MuxSession } from './session.ts';
+import { authenticateTcp, PipedSocket, type TcpMux } from './tcp-mux.ts';
 
 /** How a thread's mux is opened. */
 export interface MuxOptions {
@@ -35,6 +36,8 @@ export interface MuxStats extends TableSizes {
   /** Datagrams handed to another thread / received from one. */
   readonly forwarded: number;
   readonly received: number;
+  /** ICE-TCP connections piped between this thread and another. */
+  readonly tcpPiped: number;
 }
 
 /** How long another thread routes a STUN answer to us after we sent a check (ms). */
@@ -58,6 +61,9 @@ export class UdpMux {
   readonly #options: MuxOptions;
   readonly #sockets: { readonly 4: Socket; readonly 6: Socket | undefined };
   readonly #link: ThreadLink | undefined;
+  #tcp: TcpMux | undefined;
+  /** ICE-TCP connections other threads accepted for sessions of this one. */
+  readonly #pipes = new Map<string, PipedSocket>();
   readonly #sweep: NodeJS.Timeout;
   /** When each address was last announced as expected to answer (ms), and for which session. */
   readonly #announced = new Map<AddressKey, { readonly at: number; readonly session: MuxSession }>();
@@ -96,6 +102,21 @@ export class UdpMux {
   /** This thread's owner index. */
   get owner(): number {
     return this.#options.owner;
+  }
+
+  /** The links to the other threads (undefined when this thread is alone). */
+  get link(): ThreadLink | undefined {
+    return this.#link;
+  }
+
+  /** The ICE-TCP port (undefined: no ICE-TCP on one port). */
+  get tcpPort(): number | undefined {
+    return this.#tcp?.port;
+  }
+
+  /** The thread's ICE-TCP listener (tcp-mux.ts). */
+  useTcp(tcp: TcpMux): void {
+    this.#tcp = tcp;
   }
 
   /** The socket of a family (undefined: that family is off). */
@@ -161,6 +182,7 @@ export class UdpMux {
       dropped: this.demux.dropped(),
       forwarded: this.demux.forwarded,
       received: this.#received,
+      tcpPiped: this.#pipes.size + (this.#tcp?.piped ?? 0),
     };
   }
 
@@ -170,6 +192,9 @@ export class UdpMux {
     this.#closed = true;
     clearInterval(this.#sweep);
     this.#link?.close();
+    for (const p of this.#pipes.values()) p.closed();
+    this.#pipes.clear();
+    await this.#tcp?.close();
     await Promise.all(
       [this.#sockets[4], this.#sockets[6]].filter((s) => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))),
     );
@@ -209,7 +234,36 @@ export class UdpMux {
       case 'hello':
         this.demux.table.forgetOwner(m.owner);
         break;
+      case 'tcp-open':
+        this.#tcpOpen(m.id, m.host, m.port, m.first, m.from);
+        break;
+      case 'tcp-data':
+        this.#pipes.get(m.id)?.emit('data', Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+        break;
+      case 'tcp-close':
+        this.#pipes.get(m.id)?.closed();
+        this.#pipes.delete(m.id);
+        break;
+      case 'tcp-write':
+        this.#tcp?.write(m.id, m.data);
+        break;
     }
+  }
+
+  /** Another thread accepted an ICE-TCP connection for one of our sessions: authenticate, then pipe. */
+  #tcpOpen(id: string, host: string, port: number, first: Uint8Array, from: number): void {
+    const target = authenticateTcp(this, first);
+    if (!target) {
+      this.#link?.send(from, { t: 'tcp-write', id, data: undefined });
+      return;
+    }
+    const socket = new PipedSocket(host, port, (data) => {
+      if (data === undefined) this.#pipes.delete(id);
+      this.#link?.send(from, { t: 'tcp-write', id, data });
+    });
+    this.#pipes.set(id, socket);
+    target.registerSocket(socket, [host, port]);
+    socket.emit('data', Buffer.from(first.buffer, first.byteOffset, first.byteLength));
   }
 
   #sweepNow(): void {

@@ -23,6 +23,7 @@
  */
 import type { RTCPeerConnection } from 'werift';
 import type { MuxSession } from './session.ts';
+import type { TcpTarget } from './tcp-mux.ts';
 import type { UdpMux } from './udp-mux.ts';
 
 /** A selected pair that heard nothing for this long has lost its path (ms): a viewer sends RTCP every second or so. */
@@ -45,6 +46,7 @@ interface Protocol {
   localCandidate?: { ufrag?: string };
   connectionMade?: (...args: unknown[]) => Promise<void>;
   datagramReceived?: (data: Buffer, addr: [string, number]) => void;
+  registerSocket?: (socket: unknown, remoteAddr: [string, number]) => unknown;
 }
 
 let threadMux: UdpMux | undefined;
@@ -122,6 +124,15 @@ function hook(agent: Agent, mux: UdpMux): MuxSession {
         transport.onData = (data, addr) => protocol.datagramReceived!(data, addr);
         protocol.transport = transport;
       };
+    } else if (protocol.type === 'tcp' && 'server' in protocol && typeof protocol.registerSocket === 'function' && mux.tcpPort !== undefined) {
+      // A passive TCP protocol (TcpPassiveProtocol): no listening socket of its own; its
+      // candidate carries the TCP mux's port, which hands it authenticated connections.
+      const tcpPort = mux.tcpPort;
+      protocol.connectionMade = async (localIp: unknown) => {
+        (protocol as { localIp?: unknown }).localIp = localIp;
+      };
+      Object.defineProperty(protocol, 'listeningPort', { get: () => tcpPort });
+      session.addTcp(protocol as TcpTarget);
     }
     ensureProtocol(protocol);
   };
@@ -159,6 +170,7 @@ export function muxCounts(): Record<string, number> {
     'mux-routes': s.routes,
     'mux-forwarded': s.forwarded,
     'mux-received': s.received,
+    'mux-tcp-piped': s.tcpPiped,
   };
   for (const [reason, n] of Object.entries(s.dropped)) out[`mux-dropped-${reason}`] = n;
   return out;
