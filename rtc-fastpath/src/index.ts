@@ -23,6 +23,7 @@ export { VERIFIED_WERIFT } from './verified.ts';
 // The ICE UDP mux: every viewer of the pod on one UDP port per address family (src/mux/).
 export { attachMux, currentMux, detachMux, muxCounts, useThreadMux } from './mux/werift-hook.ts';
 export { bindMuxSocket, type MuxOptions, type MuxStats, UdpMux } from './mux/udp-mux.ts';
+export { TcpMux } from './mux/tcp-mux.ts';
 export { DROP_REASONS as MUX_DROP_REASONS, type DropReason as MuxDropReason } from './mux/demux.ts';
 // A signed connectivity check (tests and tools).
 export { bindingRequest } from './mux/stun.ts';
