@@ -15,6 +15,7 @@ import { buildNetworkPolicy, buildService, icePorts } from '../src/children/rout
 import type { Pod, Service } from '../src/kube/types.ts';
 import { decide } from '../src/reconcile/decide.ts';
 import { HostPortSlots } from '../src/reconcile/host-ports.ts';
+import { MediaInputs } from '../src/reconcile/media-inputs.ts';
 import { SLOT_RETRY_MS } from '../src/reconcile/media-wait.ts';
 import type { Plan } from '../src/reconcile/types.ts';
 import { config, live, observed, running, view, withWebrtc } from './helpers/fixtures.ts';
@@ -197,6 +198,19 @@ describe('host networking', () => {
     fresh.release('ns/d');
     assert.deepEqual(fresh.take('ns/f', undefined, [cPod]), { slot: 0 });
     assert.equal(fresh.size, 3);
+  });
+
+  test('the reconcile takes a slot for a WebRTC Process and gives it up when the Process is gone or WebRTC is off', async () => {
+    const inputs = new MediaInputs(cfg, () => []);
+    assert.deepEqual((await inputs.observe('ns/demo', observed(demo)))?.hostSlot, { slot: 0 });
+    assert.deepEqual((await inputs.observe('ns/other', observed(view('other', withWebrtc()))))?.hostSlot, { slot: 1 });
+    assert.equal(await inputs.observe('ns/demo', undefined), undefined);
+    const off = await inputs.observe('ns/other', observed(view('other', withWebrtc({ enabled: false }))));
+    assert.equal(off?.hostSlot, undefined);
+    assert.equal(inputs.slots.size, 0);
+    // Another mode takes no slot at all.
+    const pod = new MediaInputs(config(), () => []);
+    assert.equal((await pod.observe('ns/demo', observed(demo)))?.hostSlot, undefined);
   });
 
   test('decide: no free slot, no egress pod (Warning NoHostPorts, looked at again); a slot, the pod', () => {
