@@ -1,21 +1,14 @@
 /**
- * Two guards around werift's ICE agent (ice/src/ice.ts `Connection`, reached through each
- * ICE transport's `connection`, which werift's types do not expose) that a server cannot
- * do without: no query to a public STUN server, and no process-ending 'error' event from a
- * peer's UDP socket.
+ * Two guards around werift's ICE agent (ice/src/ice.ts `Connection`, each ICE transport's
+ * `connection`) that a server cannot do without: no query to a public STUN server, and no
+ * process-ending 'error' event from a peer's UDP socket.
  */
-import type { RTCPeerConnection } from 'werift';
+import type { RTCIceTransport, RTCPeerConnection } from 'werift';
 
-/** The parts of werift's ICE connection these guards touch. */
-interface ConnectionInternals {
-  stunServer?: unknown;
-  protocols?: unknown[];
-}
-
-/** A transport's ICE connection; undefined when werift's transport no longer has one. */
-function connectionOf(transport: unknown): ConnectionInternals | undefined {
-  // `unknown` first: werift keeps the connection out of its public types.
-  return (transport as { connection?: ConnectionInternals }).connection;
+/** The agent's protocols, one per gathered address (private in werift's types). */
+function protocolsOf(transport: RTCIceTransport): unknown[] {
+  // `unknown` first: werift declares `protocols` private.
+  return (transport.connection as unknown as { protocols?: unknown[] } | undefined)?.protocols ?? [];
 }
 
 /** werift's built-in fallback STUN server (ice.ts `DEFAULT_STUN_SERVER`). */
@@ -31,7 +24,9 @@ const WERIFT_DEFAULT_STUN = 'stun.l.google.com';
  */
 export function removeDefaultStun(pc: RTCPeerConnection): void {
   for (const transport of pc.iceTransports) {
-    const connection = connectionOf(transport);
+    // `stunServer` is a public field, but werift sets it in the constructor: an agent without the
+    // own property is one whose fallback may come from elsewhere.
+    const connection = transport.connection as RTCIceTransport['connection'] | undefined;
     if (!connection || !('stunServer' in connection)) {
       throw new Error('werift ICE transport has no connection.stunServer; refusing to gather (it may contact a public STUN server)');
     }
@@ -42,15 +37,12 @@ export function removeDefaultStun(pc: RTCPeerConnection): void {
 
 /** True when the peer's ICE agents will query no STUN server at all. */
 export function usesNoStun(pc: RTCPeerConnection): boolean {
-  return pc.iceTransports.every((t) => {
-    const connection = connectionOf(t);
-    return connection !== undefined && connection.stunServer === undefined;
-  });
+  return pc.iceTransports.every((t) => t.connection !== undefined && t.connection.stunServer === undefined);
 }
 
 /** The STUN server each ICE agent of the peer will query (undefined: none), in transport order. */
 export function stunServersOf(pc: RTCPeerConnection): unknown[] {
-  return pc.iceTransports.map((t) => connectionOf(t)?.stunServer);
+  return pc.iceTransports.map((t) => t.connection?.stunServer);
 }
 
 const guarded = new WeakSet<object>();
@@ -63,7 +55,7 @@ const guarded = new WeakSet<object>();
  */
 export function guardSockets(pc: RTCPeerConnection, onError: (err: Error) => void): void {
   for (const transport of pc.iceTransports) {
-    for (const protocol of connectionOf(transport)?.protocols ?? []) {
+    for (const protocol of protocolsOf(transport)) {
       const socket = (protocol as { transport?: { socket?: NodeJS.EventEmitter } }).transport?.socket;
       if (socket && typeof socket.on === 'function' && !guarded.has(socket)) {
         guarded.add(socket);
