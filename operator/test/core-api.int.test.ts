@@ -189,8 +189,8 @@ describe('login and about', () => {
 });
 
 describe('processes', () => {
-  test('create → the Process exists, applied by the API field manager; create again → 409', async () => {
-    const r = await api('POST', '/api/v3/process', { body: config('made-by-api') });
+  test('create with WebRTC on → the Process exists, applied by the API field manager, its pods are built; create again → 409', async () => {
+    const r = await api('POST', '/api/v3/process', { body: config('made-by-api', { webrtc: { enabled: true, force_transcode: true } }) });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const answered = ConfigOut.parse(r.body);
     assert.equal(answered.reconnect_delay_seconds, 5);
@@ -203,7 +203,10 @@ describe('processes', () => {
       JSON.stringify(managers),
     );
     assert.match(error(await api('POST', '/api/v3/process', { body: config('made-by-api') }), 409), /already exists/);
+    assert.deepEqual(p.spec.webrtc, { enabled: true, forceTranscode: true, videoPayloadType: 102, audioPayloadType: 111, maxViewers: 8 });
+    assert.equal(answered.webrtc.enabled, true);
     await waitForPod(c, ns, 'made-by-api-ffmpeg');
+    await waitForPod(c, ns, 'made-by-api-egress');
   });
 
   test('400 naming the field: refused, mistyped and out-of-range fields; 413 for a huge body', async () => {
@@ -340,6 +343,8 @@ describe('processes', () => {
       'restreamer-ui': { name: 'Lobby', n: 2 },
       other: 'x',
     });
+    const all = { 'restreamer-ui': { name: 'Lobby', n: 2 }, other: 'x' };
+    assert.deepEqual((await api('GET', '/api/v3/process/made-by-api/metadata/')).body, all, 'an empty key: every key');
     const stored = (await read('made-by-api')).metadata.annotations?.[METADATA_ANNOTATION];
     assert.deepEqual(JSON.parse(stored ?? '{}'), { 'restreamer-ui': { name: 'Lobby', n: 2 }, other: 'x' });
     assert.equal((await api('PUT', '/api/v3/process/made-by-api/metadata/other', { raw: 'null' })).status, 200);
