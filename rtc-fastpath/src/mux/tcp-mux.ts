@@ -129,6 +129,8 @@ export class TcpMux {
   readonly #mux: UdpMux;
   /** Connections this thread accepted for other threads, by id. */
   readonly #piped = new Map<string, Socket>();
+  /** Every open connection (the server's close waits for them). */
+  readonly #open = new Set<Socket>();
   #next = 0;
 
   private constructor(server: Server, mux: UdpMux) {
@@ -164,6 +166,8 @@ export class TcpMux {
 
   async #accept(socket: Socket): Promise<void> {
     socket.on('error', () => {});
+    this.#open.add(socket);
+    socket.once('close', () => this.#open.delete(socket));
     const first = await firstFrame(socket);
     const host = socket.remoteAddress?.replace(/^::ffff:/, '');
     const port = socket.remotePort;
@@ -204,7 +208,7 @@ export class TcpMux {
 
   /** Stops listening and closes the connections held for others. */
   async close(): Promise<void> {
-    for (const s of this.#piped.values()) s.destroy();
+    for (const s of this.#open) s.destroy();
     this.#piped.clear();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
