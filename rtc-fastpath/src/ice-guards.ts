@@ -57,7 +57,8 @@ export function guardSockets(pc: RTCPeerConnection, onError: (err: Error) => voi
   for (const transport of pc.iceTransports) {
     for (const protocol of protocolsOf(transport)) {
       const socket = (protocol as { transport?: { socket?: NodeJS.EventEmitter } }).transport?.socket;
-      if (socket && typeof socket.on === 'function' && !guarded.has(socket)) {
+      // The ICE mux's shared socket has its own listener; one of a peer's would keep the peer alive.
+      if (socket && typeof socket.on === 'function' && !guarded.has(socket) && !isMuxSocket(socket)) {
         guarded.add(socket);
         socket.on('error', onError);
       }
