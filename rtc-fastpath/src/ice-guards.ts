@@ -4,6 +4,7 @@
  * process-ending 'error' event from a peer's UDP socket.
  */
 import type { RTCIceTransport, RTCPeerConnection } from 'werift';
+import { isMuxSocket } from './mux/udp-mux.ts';
 
 /** The agent's protocols, one per gathered address (private in werift's types). */
 function protocolsOf(transport: RTCIceTransport): unknown[] {

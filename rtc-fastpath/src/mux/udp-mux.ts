@@ -43,6 +43,14 @@ export interface MuxStats extends TableSizes {
 /** How long another thread routes a STUN answer to us after we sent a check (ms). */
 const EXPECT_MS = 30_000;
 
+/** The sockets of every mux of this thread. */
+const muxSockets = new WeakSet<object>();
+
+/** True for a socket the ICE mux owns (shared by every session: no per-peer listener on it). */
+export function isMuxSocket(socket: object): boolean {
+  return muxSockets.has(socket);
+}
+
 /** Binds one socket of the mux; resolves once it listens. */
 export function bindMuxSocket(family: 4 | 6, port: number, reusePort: boolean): Promise<Socket> {
   const socket = createSocket({ type: family === 4 ? 'udp4' : 'udp6', reusePort, ...(family === 6 ? { ipv6Only: true } : {}) });
@@ -77,6 +85,7 @@ export class UdpMux {
     for (const family of [4, 6] as const) {
       const socket = sockets[family];
       if (!socket) continue;
+      muxSockets.add(socket);
       socket.on('message', (data, rinfo) => this.#inbound(data, rinfo.address, rinfo.port, family, undefined));
       socket.on('error', (err) => options.onError?.(err));
     }
