@@ -36,6 +36,8 @@ export interface MuxStats extends TableSizes {
   /** Datagrams handed to another thread / received from one. */
   readonly forwarded: number;
   readonly received: number;
+  /** The IPv4 socket's kernel send buffer (bytes), as granted. */
+  readonly sendBuffer: number;
   /** ICE-TCP connections piped between this thread and another. */
   readonly tcpPiped: number;
 }
@@ -51,9 +53,23 @@ export function isMuxSocket(socket: object): boolean {
   return muxSockets.has(socket);
 }
 
+/**
+ * Kernel buffer asked for each mux socket (bytes). One socket now carries what a socket per
+ * viewer did: a keyframe sent to every viewer at once is a burst of thousands of datagrams, and
+ * the default send buffer (~208 KiB) would make libuv queue them. The kernel caps the size at
+ * net.core.wmem_max / rmem_max; what it granted is in the mux's stats.
+ */
+const SOCKET_BUFFER = 8 * 1024 * 1024;
+
 /** Binds one socket of the mux; resolves once it listens. */
 export function bindMuxSocket(family: 4 | 6, port: number, reusePort: boolean): Promise<Socket> {
-  const socket = createSocket({ type: family === 4 ? 'udp4' : 'udp6', reusePort, ...(family === 6 ? { ipv6Only: true } : {}) });
+  const socket = createSocket({
+    type: family === 4 ? 'udp4' : 'udp6',
+    reusePort,
+    ...(family === 6 ? { ipv6Only: true } : {}),
+    sendBufferSize: SOCKET_BUFFER,
+    recvBufferSize: SOCKET_BUFFER,
+  });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.bind({ port, address: family === 4 ? '0.0.0.0' : '::' }, () => {
@@ -191,6 +207,7 @@ export class UdpMux {
       dropped: this.demux.dropped(),
       forwarded: this.demux.forwarded,
       received: this.#received,
+      sendBuffer: this.#sockets[4].getSendBufferSize(),
       tcpPiped: this.#pipes.size + (this.#tcp?.piped ?? 0),
     };
   }

@@ -171,6 +171,7 @@ export function muxCounts(): Record<string, number> {
     'mux-forwarded': s.forwarded,
     'mux-received': s.received,
     'mux-tcp-piped': s.tcpPiped,
+    'mux-send-buffer-bytes': s.sendBuffer,
   };
   for (const [reason, n] of Object.entries(s.dropped)) out[`mux-dropped-${reason}`] = n;
   return out;
