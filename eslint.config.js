@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'crds/**', 'charts/**', 'test/control-plane/**', 'egress-pod/src/player/client.js'] },
+  { ignores: ['**/node_modules/**', 'crds/**', 'charts/**', 'test/control-plane/**', 'egress-pod/src/player/client.js', '**/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

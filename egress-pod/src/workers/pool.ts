@@ -50,6 +50,8 @@ export interface PoolHealth {
   readonly wanted: number;
 }
 
+/** The thread's module beside this one: media-worker.ts as written, or .js where it was compiled (dist/, the image). */
+const WORKER_SCRIPT = import.meta.url.endsWith('.ts') ? './media-worker.ts' : './media-worker.js';
 /** Delay before a failed worker's slot gets a new thread; it grows while the slot's threads keep failing. */
 const RESTART_BACKOFF: BackoffOptions = { baseMs: 250, capMs: 30_000, jitter: 0.2 };
 /** A thread that ran this long before it ended starts its slot's backoff over. */
@@ -203,7 +205,7 @@ export class WorkerPool {
     const worker = new WorkerHandle(
       index,
       setup,
-      o.script ?? new URL('./media-worker.ts', import.meta.url),
+      o.script ?? new URL(WORKER_SCRIPT, import.meta.url),
       (from, m) => this.#onMessage(from, m),
       (from, code) => this.#onExit(from, code),
     );

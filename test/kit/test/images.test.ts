@@ -68,9 +68,10 @@ describe('container images', () => {
     });
   }
 
-  for (const [dockerfile, program] of [
-    ['operator/Dockerfile', 'operator/src/main.ts'],
-    ['egress-pod/Dockerfile', 'egress-pod/src/main.ts'],
+  // The program each image starts, and the source it is (the egress image runs its build stage's dist/).
+  for (const [dockerfile, program, source] of [
+    ['operator/Dockerfile', 'operator/src/main.ts', 'operator/src/main.ts'],
+    ['egress-pod/Dockerfile', 'egress-pod/dist/main.js', 'egress-pod/src/main.ts'],
   ] as const) {
     test(`${dockerfile}: installs production dependencies only and starts ${program} on Node 24`, () => {
       const d = dockerfiles.find((f) => f.path === dockerfile)!;
@@ -79,12 +80,19 @@ describe('container images', () => {
       assert.match(d.text, /^ARG RUNTIME_IMAGE=gcr\.io\/distroless\/nodejs24-debian12:nonroot$/m);
       const entry = JSON.parse(/^ENTRYPOINT\s+(\[.*\])$/m.exec(d.lastStage)?.[1] ?? '[]');
       assert.deepEqual(entry, ['/nodejs/bin/node', program]);
-      assert.ok(existsSync(join(root, program)), `${program} does not exist`);
+      assert.ok(existsSync(join(root, source)), `${source} does not exist`);
+      if (program !== source) {
+        const workspace = source.split('/')[0]!;
+        assert.match(d.text, new RegExp(`tsc -p "\\$ws/tsconfig\\.build\\.json"`), 'the build stage compiles each workspace');
+        assert.ok(existsSync(join(root, workspace, 'tsconfig.build.json')), `${workspace}/tsconfig.build.json does not exist`);
+        assert.match(d.lastStage, new RegExp(`^COPY --from=build /app/${workspace}/dist ./${workspace}/dist/$`, 'm'));
+        assert.match(d.lastStage, /--conditions=corecast-js/, 'the workspaces resolve to their dist/ in the image');
+      }
     });
 
     test(`${dockerfile}: copies every workspace's package.json, so npm ci accepts the lockfile`, () => {
       const d = dockerfiles.find((f) => f.path === dockerfile)!;
-      const copied = copySources(d.text).filter((s) => s.endsWith('/package.json'));
+      const copied = [...new Set(copySources(d.text).filter((s) => s.endsWith('/package.json')))];
       assert.deepEqual(copied.sort(), pkg.workspaces.map((w) => `${w}/package.json`).sort());
     });
   }
