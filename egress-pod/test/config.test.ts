@@ -127,6 +127,30 @@ describe('egress configuration', () => {
       'embed.enabled: the secret in CORECAST_EMBED_SECRET is 5 bytes; at least 32 are needed (e.g. openssl rand -base64 48)',
     ],
     [
+      'a media port past 65535',
+      { ...stream, ice: { udpPort: 70000 } },
+      {},
+      'ice.udpPort: Too big: expected number to be <=65535',
+    ],
+    [
+      'the media port on an RTP leg',
+      { streams: [{ processId: 'demo', video: { port: 5004 }, audio: { port: 5006 } }], ice: { udpPort: 5004 } },
+      {},
+      'ice.udpPort: port 5004 is already used by streams[0].video',
+    ],
+    [
+      'the ICE-TCP port on the HTTP port',
+      { ...stream, ice: { tcpPort: 8080 } },
+      {},
+      'ice.tcpPort: must differ from http.port and metrics.port (8080)',
+    ],
+    [
+      'an ICE-TCP port of 0',
+      { ...stream, ice: { tcpPort: 0 } },
+      {},
+      'ice.tcpPort: Too small: expected number to be >=1',
+    ],
+    [
       'a one-port range',
       { ...stream, ice: { portRange: { min: 50000, max: 50000 } } },
       {},
