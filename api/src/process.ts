@@ -51,6 +51,17 @@ function endpoint(kind: 'input' | 'output') {
 const inputIds = uniqueIds('input');
 const outputIds = uniqueIds('output');
 
+/** An input or output list: 1–16 endpoints whose ids are unique (checked by zod and by the API server). */
+const endpoints = (kind: 'input' | 'output', ids: ReturnType<typeof uniqueIds>) =>
+  z
+    .array(endpoint(kind))
+    .min(1)
+    .max(16)
+    .meta({ 'x-kubernetes-validations': toValidations([ids]) })
+    .superRefine((items, ctx) => {
+      if (!ids.check(items)) ctx.addIssue({ code: 'custom', message: ids.message });
+    });
+
 /** Rule: the video and audio RTP legs need different payload types (they share one SDP). */
 const distinctPayloadTypes: CrossFieldRule<{ videoPayloadType: number; audioPayloadType: number }> = {
   cel: 'self.videoPayloadType != self.audioPayloadType',
@@ -132,24 +143,8 @@ export const ProcessSpec = z
       .max(256)
       .optional()
       .describe('Free-form label for grouping processes; replaces {reference} in addresses and options.'),
-    input: z
-      .array(endpoint('input'))
-      .min(1)
-      .max(16)
-      .meta({ 'x-kubernetes-validations': toValidations([inputIds]) })
-      .superRefine((items, ctx) => {
-        if (!inputIds.check(items)) ctx.addIssue({ code: 'custom', message: inputIds.message });
-      })
-      .describe('FFmpeg inputs, in order; at least one, ids unique.'),
-    output: z
-      .array(endpoint('output'))
-      .min(1)
-      .max(16)
-      .meta({ 'x-kubernetes-validations': toValidations([outputIds]) })
-      .superRefine((items, ctx) => {
-        if (!outputIds.check(items)) ctx.addIssue({ code: 'custom', message: outputIds.message });
-      })
-      .describe('FFmpeg outputs, in order; at least one, ids unique.'),
+    input: endpoints('input', inputIds).describe('FFmpeg inputs, in order; at least one, ids unique.'),
+    output: endpoints('output', outputIds).describe('FFmpeg outputs, in order; at least one, ids unique.'),
     options: ffmpegOptions('first, before every input (global options such as "-loglevel")'),
     reconnect: z.boolean().default(true).describe('Start FFmpeg again after it exits (for any reason), after reconnectDelaySeconds.'),
     reconnectDelaySeconds: z

@@ -13,23 +13,9 @@ import { chromiumInstalled, launchChromium, type TestBrowser } from '@corecast/t
 import { type FfmpegRun, ffmpegPath, startTestPattern } from '@corecast/testkit/ffmpeg';
 import { waitUntil } from '@corecast/testkit/whep-client';
 import type { Page } from 'playwright-core';
+import type { PlayerStatus } from '../../egress-pod/src/player/client.ts';
 import { EgressChild, freeTcpPort, freeUdpPort } from './egress-child.ts';
 
-/** What the player page exposes (egress-pod/src/player/client.ts PlayerStatus). */
-interface PlayerStatus {
-  state: string;
-  detail: string;
-  posts: number;
-  reconnects: number;
-  framesPresented: number;
-  framesDecoded: number;
-  keyFramesDecoded: number;
-  pliCount: number;
-  width: number;
-  height: number;
-  audioPacketsReceived: number;
-  sessionUrl: string;
-}
 
 const missing = [!ffmpegPath() && 'ffmpeg', !chromiumInstalled() && 'chromium'].filter(Boolean);
 
