@@ -55,10 +55,22 @@ describe('ICE mux demultiplexing (RFC 8445 §7.3, as pion UDPMux)', () => {
       malformed: 1,
       'unknown-ufrag': 2,
       'bad-integrity': 2,
+      replayed: 0,
       unbound: 1,
       'no-transaction': 0,
       'not-binding': 0,
     });
+  });
+
+  it('a signed check replayed from another address is dropped; its retransmission from the same address is not', () => {
+    const demux = new Demux<string>(0);
+    const a = session(demux, 'a');
+    const captured = check(a, { useCandidate: true });
+    assert.equal(demux.inbound(captured, '10.0.0.1', 5000, now).t, 'deliver');
+    assert.equal(demux.inbound(captured, '10.0.0.1', 5000, now).t, 'deliver', 'a retransmission');
+    assert.deepEqual(demux.inbound(captured, '10.0.0.66', 6666, now), { t: 'drop', reason: 'replayed' });
+    assert.deepEqual(demux.inbound(SRTCP, '10.0.0.66', 6666, now), { t: 'drop', reason: 'unbound' });
+    assert.deepEqual(demux.table.addressesOf('a'), [addressKey('10.0.0.1', 5000)]);
   });
 
   it('a moved viewer (NAT rebinding) is re-learned from its next authenticated check', () => {

@@ -19,10 +19,18 @@ import { ownerOf } from './credentials.ts';
 import { type AddressKey, addressKey, MuxTable } from './table.ts';
 
 /** Why a datagram was dropped (the label of the drop counter). */
-export type DropReason = 'malformed' | 'unknown-ufrag' | 'bad-integrity' | 'unbound' | 'no-transaction' | 'not-binding';
+export type DropReason = 'malformed' | 'unknown-ufrag' | 'bad-integrity' | 'replayed' | 'unbound' | 'no-transaction' | 'not-binding';
 
 /** Every drop reason, for zero-initialised counters. */
-export const DROP_REASONS: readonly DropReason[] = ['malformed', 'unknown-ufrag', 'bad-integrity', 'unbound', 'no-transaction', 'not-binding'];
+export const DROP_REASONS: readonly DropReason[] = [
+  'malformed',
+  'unknown-ufrag',
+  'bad-integrity',
+  'replayed',
+  'unbound',
+  'no-transaction',
+  'not-binding',
+];
 
 /** What to do with one datagram. */
 export type Decision<S> =
@@ -100,6 +108,8 @@ export class Demux<S> {
     if (!entry) return this.#drop('unknown-ufrag');
     // RFC 8445 §7.3: a check needs both; without them nobody learns anything from it.
     if (stun.fingerprintAt < 0 || !verifyIntegrity(data, stun, entry.password)) return this.#drop('bad-integrity');
+    // A signed check copied and sent again from elsewhere must not move the session there.
+    if (!this.table.noteCheck(entry.session, stun.transactionId, key)) return this.#drop('replayed');
     const before = this.table.boundTo(key);
     const known = this.table.addressesOf(entry.session);
     const freed = this.table.bind(key, entry.session);

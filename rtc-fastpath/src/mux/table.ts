@@ -32,7 +32,12 @@ interface Owned {
   readonly ufrags: string[];
   readonly addresses: Set<AddressKey>;
   readonly transactions: Set<string>;
+  /** The last checks' transaction ids and where they came from (replay detection). */
+  readonly checks: Map<string, AddressKey>;
 }
+
+/** Checks remembered per session: retransmissions of one arrive within seconds (RFC 8489 §6.2.1). */
+const RECENT_CHECKS = 32;
 
 /** Entry counts, for the gauge and the leak tests. */
 export interface TableSizes {
@@ -54,7 +59,7 @@ export class MuxTable<S> {
   #of(session: S): Owned {
     let owned = this.#owned.get(session);
     if (!owned) {
-      owned = { ufrags: [], addresses: new Set(), transactions: new Set() };
+      owned = { ufrags: [], addresses: new Set(), transactions: new Set(), checks: new Map() };
       this.#owned.set(session, owned);
     }
     return owned;
@@ -111,6 +116,19 @@ export class MuxTable<S> {
     if (session === undefined) return;
     this.#addresses.delete(key);
     this.#owned.get(session)?.addresses.delete(key);
+  }
+
+  /**
+   * Notes an authenticated check of `session` from `key`; false when the same transaction came
+   * before from another address — a copy replayed by someone who saw it, not a retransmission.
+   */
+  noteCheck(session: S, transactionId: string, key: AddressKey): boolean {
+    const checks = this.#of(session).checks;
+    const seen = checks.get(transactionId);
+    if (seen !== undefined) return seen === key;
+    checks.set(transactionId, key);
+    if (checks.size > RECENT_CHECKS) checks.delete(checks.keys().next().value!);
+    return true;
   }
 
   /** The session a remote address is bound to. */
