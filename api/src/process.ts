@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { PROCESS_NAME_MAX } from './constants.ts';
+import { ProcessProgress } from './progress.ts';
 import { type CrossFieldRule, toValidations, uniqueIds } from './rules.ts';
 
 /** Ids of inputs and outputs: used in placeholders and logs, so kept to a safe alphabet. */
@@ -215,6 +216,8 @@ export const ProcessStatus = z
     lastError: z.string().max(4096).optional().describe('The last error line FFmpeg printed before exiting.'),
     whepUrl: z.string().optional().describe('WHEP endpoint URL (POST an SDP offer here).'),
     playerUrl: z.string().optional().describe('Browser player page URL.'),
+    progress: ProcessProgress.optional(),
+    viewers: z.number().int().min(0).optional().describe('Viewers the egress pod serves now (WebRTC only).'),
   })
   .describe('Observed state, written by the operator.');
 

@@ -48,7 +48,7 @@ describe('generated CRD', () => {
     assert.deepEqual(crd.spec.names.shortNames, ['proc']);
     assert.deepEqual(
       v.additionalPrinterColumns.map((c: { name: string }) => c.name),
-      ['Order', 'Exec', 'WebRTC', 'Ready', 'Restarts', 'Player', 'Age'],
+      ['Order', 'Exec', 'WebRTC', 'Ready', 'FPS', 'Bitrate', 'Speed', 'Viewers', 'Restarts', 'Player', 'Age'],
     );
   });
 
