@@ -1,4 +1,5 @@
 /** Small HTTP pieces of the WHEP handlers: bounded bodies, content types, CORS and Link headers. */
+import { readBounded } from '@corecast/api';
 import type Koa from 'koa';
 import type { IceServerEntry } from '../config.ts';
 import { WhepError } from './errors.ts';
@@ -8,16 +9,9 @@ import { WhepError } from './errors.ts';
  * above it is refused before reading, and a body that grows past it is cut off (413).
  */
 export async function readBody(ctx: Koa.Context, limit: number): Promise<string> {
-  const declared = Number(ctx.get('content-length') || '0');
-  if (declared > limit) throw tooLarge(ctx, limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(ctx, limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const text = await readBounded(ctx.req, Number(ctx.get('content-length') || '0'), limit);
+  if (text === undefined) throw tooLarge(ctx, limit);
+  return text;
 }
 
 function tooLarge(ctx: Koa.Context, limit: number): WhepError {

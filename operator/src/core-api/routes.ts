@@ -2,7 +2,7 @@
  * The process endpoints of Core's API v3. Each handler reads in a fixed order: the id, the body
  * (bounded, JSON), the mapping to a Process, the store, the answer in Core's shape.
  */
-import { ANNOTATIONS } from '@corecast/api';
+import { ANNOTATIONS, readBounded } from '@corecast/api';
 import type Router from '@koa/router';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
@@ -26,15 +26,8 @@ const MAX_KEY = 256;
 
 /** Reads a JSON body of at most `limit` bytes; 400 when it is not JSON, 413 when too large. */
 export async function readJson(ctx: Koa.Context, limit: number): Promise<unknown> {
-  if (Number(ctx.get('content-length') || '0') > limit) throw tooLarge(ctx, limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(ctx, limit);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readBounded(ctx.req, Number(ctx.get('content-length') || '0'), limit);
+  if (text === undefined) throw tooLarge(ctx, limit);
   if (!text.trim()) throw new CoreApiError(400, 'A JSON body is required');
   try {
     return JSON.parse(text) as unknown;
