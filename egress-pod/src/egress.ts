@@ -11,12 +11,13 @@ import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
 import { openPodMux, registerMuxMetrics } from './ice-mux.ts';
 import { createLogger, type Logger } from './log.ts';
-import { EgressMetrics, registerResourceMetrics } from './metrics.ts';
+import { EgressMetrics, registerMemoryMetrics, registerResourceMetrics } from './metrics.ts';
 import { createApp, metricsHandler } from './server.ts';
 import { Stream } from './stream.ts';
 import { SessionStore } from './whep/sessions.ts';
 import { workerCount } from './workers/cores.ts';
 import { WorkerPool } from './workers/pool.ts';
+import { threadMemory } from './workers/memory.ts';
 import { threadResources } from './workers/resources.ts';
 
 /** A running egress. */
@@ -75,6 +76,8 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     workers > 0
       ? await WorkerPool.start({
           workers,
+          // auto: up to one per core, started and stopped with the load (pool.ts); a number: that many, always.
+          onDemand: config.media.workers === 'auto',
           mux: podMux.setup,
           processes: config.streams.map((s) => s.processId),
           fanout,
@@ -132,6 +135,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   });
   registerResourceMetrics(metrics.registry, threads);
   registerMuxMetrics(metrics.registry, threads);
+  registerMemoryMetrics(metrics.registry, async () => ({ main: threadMemory(), ...(await pool?.memory()) }));
   try {
     for (const stream of streams.values()) rtpPorts.set(stream.id, await stream.start());
   } catch (err) {

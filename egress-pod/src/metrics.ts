@@ -5,6 +5,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { DROP_REASONS } from './rtp/check.ts';
 import type { LoopFigures } from './workers/protocol.ts';
+import type { ThreadMemory } from './workers/memory.ts';
 import type { Resources } from './workers/resources.ts';
 
 /** The pod's metrics. Label `process` is the process id; `kind` is video or audio. */
@@ -228,6 +229,22 @@ export function registerResourceMetrics(registry: Registry, threads: () => Promi
       this.reset();
       for (const [thread, counts] of Object.entries(await threads())) {
         for (const [type, n] of Object.entries(counts)) this.set({ thread, type }, n);
+      }
+    },
+  });
+}
+
+/** Each thread's memory as V8 sees it (workers/memory.ts), in bytes by thread and type. */
+export function registerMemoryMetrics(registry: Registry, threads: () => Promise<Record<string, ThreadMemory>>): void {
+  new Gauge({
+    name: 'corecast_egress_thread_memory_bytes',
+    help: 'Memory per thread as V8 sees it: heap used, reserved and resident, malloced, external (Buffers and native objects), code and array buffers (main thread).',
+    labelNames: ['thread', 'type'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [thread, figures] of Object.entries(await threads())) {
+        for (const [type, n] of Object.entries(figures)) this.set({ thread, type }, n);
       }
     },
   });

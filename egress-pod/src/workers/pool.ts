@@ -21,6 +21,7 @@ import { WhepError } from '../whep/errors.ts';
 import type { SessionOpener } from '../whep/session-types.ts';
 import { BatchWriter, type FromWorker, type StatsDelta, type WorkerSetup } from './protocol.ts';
 import { RemoteSession } from './remote-session.ts';
+import type { ThreadMemory } from './memory.ts';
 import type { Resources } from './resources.ts';
 import { WorkerHandle } from './worker-thread.ts';
 
@@ -42,6 +43,12 @@ export interface PoolOptions {
   readonly mux?: MuxSetup | undefined;
   /** The worker thread's module (default: media-worker.ts; tests give one that fails on purpose). */
   readonly script?: URL;
+  /**
+   * Threads as the load needs them (`media.workers: auto`): one runs from the start, the next
+   * starts when every running one has a viewer, and one without viewers for IDLE_RETIRE_MS
+   * stops (never the last). Otherwise all `workers` run from the start and stay.
+   */
+  readonly onDemand?: boolean;
 }
 
 /** How many worker threads run, of how many the pod should have (readiness). */
@@ -56,6 +63,10 @@ const WORKER_SCRIPT = import.meta.url.endsWith('.ts') ? './media-worker.ts' : '.
 const RESTART_BACKOFF: BackoffOptions = { baseMs: 250, capMs: 30_000, jitter: 0.2 };
 /** A thread that ran this long before it ended starts its slot's backoff over. */
 const STABLE_MS = 60_000;
+/** An on-demand thread without viewers for this long stops (each is a V8 heap with werift loaded, ~40 MiB). */
+const IDLE_RETIRE_MS = 20_000;
+/** How often idle on-demand threads are looked for. */
+const RETIRE_CHECK_MS = 5_000;
 /** How long a scrape waits for a worker's timing figures. */
 const FIGURES_TIMEOUT_MS = 1000;
 
@@ -86,6 +97,13 @@ export class WorkerPool {
   /** Failures in a row of each slot's threads (the restart backoff's attempt). */
   readonly #failures = new Map<number, number>();
   readonly #restarts = new Set<NodeJS.Timeout>();
+  /** Slots whose thread should run: started, starting, or waiting for its restart. */
+  readonly #slots = new Set<number>();
+  /** On-demand threads being stopped for want of viewers (their end is no failure). */
+  readonly #retiring = new Set<WorkerHandle>();
+  /** When each thread was last seen without viewers (on demand). */
+  readonly #idleSince = new Map<WorkerHandle, number>();
+  #retireTimer: NodeJS.Timeout | undefined;
   #flushQueued = false;
   #stopping = false;
 
@@ -113,12 +131,17 @@ export class WorkerPool {
   static async start(options: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(options);
     try {
-      await Promise.all(Array.from({ length: pool.#wanted }, (_, i) => pool.#spawn(i)));
+      const first = options.onDemand ? 1 : pool.#wanted;
+      await Promise.all(Array.from({ length: first }, (_, i) => pool.#spawn(i)));
     } catch (err) {
       await pool.stop();
       throw err;
     }
-    options.log.info({ workers: pool.#workers.length }, 'fan-out workers ready');
+    options.log.info({ workers: pool.#workers.length, upTo: pool.#wanted, onDemand: options.onDemand === true }, 'fan-out workers ready');
+    if (options.onDemand && pool.#wanted > 1) {
+      pool.#retireTimer = setInterval(() => pool.#retireIdle(), RETIRE_CHECK_MS);
+      pool.#retireTimer.unref();
+    }
     return pool;
   }
 
@@ -129,7 +152,7 @@ export class WorkerPool {
 
   /** Threads running, of how many there should be: fewer while a failed worker waits for its restart. */
   health(): PoolHealth {
-    return { running: this.size, wanted: this.#wanted };
+    return { running: this.size, wanted: this.#slots.size };
   }
 
   get #wanted(): number {
@@ -159,6 +182,7 @@ export class WorkerPool {
   readonly open: SessionOpener = async (settings, hooks, offer, choice) => {
     const worker = this.#leastLoaded();
     worker.opening++;
+    this.#growIfBusy();
     try {
       // The pod-wide gathering lock (a fixed port range) spans workers: held here, for the whole open.
       const opened = await hooks.gatherLock(() => worker.request({ t: 'open', settings, offer, choice }));
@@ -183,9 +207,22 @@ export class WorkerPool {
     return out;
   }
 
+  /** Each running worker's heap figures (`worker-<n>` → bytes by type). */
+  async memory(): Promise<Record<string, ThreadMemory>> {
+    const out: Record<string, ThreadMemory> = {};
+    await Promise.all(
+      this.#workers.map(async (w) => {
+        const figures = w?.serving ? await w.heap().catch(() => undefined) : undefined;
+        if (figures) out[`worker-${w.index}`] = figures;
+      }),
+    );
+    return out;
+  }
+
   /** Stops every worker (sessions should be closed first). */
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#retireTimer);
     for (const timer of this.#restarts) clearTimeout(timer);
     this.#restarts.clear();
     await Promise.all(this.#workers.map((w) => w.terminate()));
@@ -193,13 +230,48 @@ export class WorkerPool {
 
   #leastLoaded(): WorkerHandle {
     let best: WorkerHandle | undefined;
-    for (const w of this.#workers) if (w.serving && (!best || w.load < best.load)) best = w;
+    for (const w of this.#workers) if (w.serving && !this.#retiring.has(w) && (!best || w.load < best.load)) best = w;
     // Every thread failed and waits for its restart: like a full pod, the client retries.
     if (!best) throw new WhepError('pod-full', 'no media worker is running; try again shortly', { 'Retry-After': '2' });
     return best;
   }
 
+  /** On demand: when every thread that runs or starts has a viewer, the next one starts, so a joiner finds one warm. */
+  #growIfBusy(): void {
+    if (!this.#options.onDemand || this.#stopping || this.#slots.size >= this.#wanted) return;
+    for (const w of this.#workers) if (w && this.#slots.has(w.index) && !this.#retiring.has(w) && w.alive && w.load === 0) return;
+    let index = 0;
+    while (this.#slots.has(index)) index++;
+    this.#spawn(index).then(
+      () => this.#options.log.info({ worker: index }, 'media worker started: every running one has viewers'),
+      (err: unknown) => {
+        if (!this.#stopping) this.#options.log.warn({ err, worker: index }, 'media worker ended before it was ready');
+      },
+    );
+  }
+
+  /** On demand: stops threads that had no viewer for IDLE_RETIRE_MS, newest slots first, keeping one. */
+  #retireIdle(): void {
+    const now = performance.now();
+    for (const w of [...this.#workers].reverse()) {
+      if (!w?.serving || this.#retiring.has(w)) continue;
+      if (w.load > 0) {
+        this.#idleSince.delete(w);
+        continue;
+      }
+      const since = this.#idleSince.get(w) ?? now;
+      this.#idleSince.set(w, since);
+      if (now - since < IDLE_RETIRE_MS || this.size - this.#retiring.size <= 1) continue;
+      this.#retiring.add(w);
+      this.#slots.delete(w.index);
+      this.#idleSince.delete(w);
+      this.#options.log.info({ worker: w.index }, 'media worker stopped: no viewers');
+      void w.terminate();
+    }
+  }
+
   async #spawn(index: number): Promise<void> {
+    this.#slots.add(index);
     const o = this.#options;
     const setup: WorkerSetup = { index, processes: o.processes, fanout: o.fanout, logLevel: o.logLevel, mux: o.mux };
     const worker = new WorkerHandle(
@@ -265,7 +337,8 @@ export class WorkerPool {
     const sessions = [...worker.sessions.values()];
     worker.sessions.clear();
     for (const s of sessions) s.event('closed', 'worker-exit');
-    if (this.#stopping) return;
+    this.#idleSince.delete(worker);
+    if (this.#retiring.delete(worker) || this.#stopping) return;
     const { index } = worker;
     const attempt = worker.upFor >= STABLE_MS ? 0 : (this.#failures.get(index) ?? 0);
     this.#failures.set(index, attempt + 1);

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Kind, FromWorker, Reply, ReplyOf, RequestOf, WorkerSetup } from './protocol.ts';
+import { heapFigures, type ThreadMemory } from './memory.ts';
 import { fromWire, type RemoteSession, type WorkerLink } from './remote-session.ts';
 
 /** Young-generation size of each worker's heap (MiB). */
@@ -127,6 +128,12 @@ export class WorkerHandle implements WorkerLink {
     pending.delete(reply.id);
     if (reply.ok) p?.resolve(reply.value);
     else p?.reject(fromWire(reply.error));
+  }
+
+  /** The thread's V8 heap figures (undefined once it ended). */
+  async heap(): Promise<ThreadMemory | undefined> {
+    if (this.#exited) return undefined;
+    return heapFigures(await this.#worker.getHeapStatistics());
   }
 
   /** Posts a media batch (a structured-clone copy per worker); `at` = when its first packet arrived. */
