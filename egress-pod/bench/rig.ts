@@ -49,6 +49,17 @@ export interface RigOptions {
   readonly config?: Partial<EgressConfigInput>;
   /** Extra environment of the egress process. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Run the JavaScript the image runs (each workspace's dist/, built here first) instead of the TypeScript sources. */
+  readonly compiled?: boolean;
+}
+
+/** Builds dist/ of the workspaces the egress runs (their tsconfig.build.json, as the image's build stage does). */
+export async function buildEgressJs(root: string): Promise<void> {
+  for (const ws of ['api', 'rtc-fastpath', 'egress-pod']) {
+    const tsc = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, ws, 'tsconfig.build.json')], { stdio: 'inherit' });
+    const code = await new Promise((r) => tsc.on('exit', r));
+    if (code !== 0) throw new Error(`tsc -p ${ws}/tsconfig.build.json failed (exit ${code})`);
+  }
 }
 
 /** Encodes the load clip once (720p30, ~2.5 Mbps constrained-baseline H.264, Opus); returns a looping playlist of it. */
@@ -123,7 +134,9 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
     session: { livenessTimeoutSeconds: 15, maxPerClient: 10000 },
     ...options.config,
   };
-  const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), join(root, 'egress-pod/src/main.ts')], {
+  if (options.compiled) await buildEgressJs(root);
+  const program = options.compiled ? ['--conditions=corecast-js', join(root, 'egress-pod/dist/main.js')] : [join(root, 'egress-pod/src/main.ts')];
+  const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), ...program], {
     CORECAST_EGRESS_CONFIG: JSON.stringify(config),
     ...options.env,
   });
