@@ -11,7 +11,7 @@ what=${1:-test}
 
 debs=(ffmpeg)
 [ "$what" = test ] && debs+=(chromium iproute2 unzip coturn tcpdump
-  containerd runc containernetworking-plugins iptables buildah mmdebstrap gcc libc6-dev)
+  containerd runc containernetworking-plugins iptables buildah mmdebstrap gcc libc6-dev make python3)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,6 +25,12 @@ fi
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ -n "${CI:-}" ]; then
   echo "installing npm packages (npm ci)"
   npm ci --no-fund --no-audit --loglevel=error
+fi
+# rtc-fastpath's batched UDP sends (an N-API addon built with node-gyp; its install script tries
+# too, but may run before Node's headers are unpacked). The tests want it; the demo can do without.
+if [ ! -f rtc-fastpath/build/Release/batch_send.node ]; then
+  if [ "$what" = test ]; then node_modules/.bin/node rtc-fastpath/native/build.mjs --require
+  else node_modules/.bin/node rtc-fastpath/native/build.mjs; fi
 fi
 
 if [ "$what" = test ]; then

@@ -11,7 +11,8 @@ import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
 import { openPodMux, registerMuxMetrics } from './ice-mux.ts';
 import { createLogger, type Logger } from './log.ts';
-import { EgressMetrics, registerMemoryMetrics, registerResourceMetrics } from './metrics.ts';
+import { sendPath } from '@corecast/rtc-fastpath';
+import { EgressMetrics, registerMemoryMetrics, registerResourceMetrics, registerSendPathMetric } from './metrics.ts';
 import { createApp, metricsHandler } from './server.ts';
 import { Stream } from './stream.ts';
 import { SessionStore } from './whep/sessions.ts';
@@ -135,6 +136,10 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   });
   registerResourceMetrics(metrics.registry, threads);
   registerMuxMetrics(metrics.registry, threads);
+  // Viewers' media leave in batches (sendmmsg) where the rtc-fastpath addon loaded, else one dgram send each.
+  const send = sendPath();
+  registerSendPathMetric(metrics.registry, send.path);
+  log.info({ path: send.path, why: send.why }, send.path === 'sendmmsg' ? 'media sends batched with sendmmsg' : 'media sent with dgram, one send per datagram');
   registerMemoryMetrics(metrics.registry, async () => ({ main: threadMemory(), ...(await pool?.memory()) }));
   try {
     for (const stream of streams.values()) rtpPorts.set(stream.id, await stream.start());

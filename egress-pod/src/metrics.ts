@@ -249,3 +249,15 @@ export function registerMemoryMetrics(registry: Registry, threads: () => Promise
     },
   });
 }
+
+/** Which path sends the viewers' media datagrams (1 on the one in use): the sendmmsg addon or dgram. */
+export function registerSendPathMetric(registry: Registry, path: 'sendmmsg' | 'dgram'): void {
+  const gauge = new Gauge({
+    name: 'corecast_egress_udp_send_path',
+    help: 'How media datagrams are sent: path="sendmmsg" (batched, the rtc-fastpath addon) or path="dgram" (one send each), 1 on the one in use.',
+    labelNames: ['path'],
+    registers: [registry],
+  });
+  gauge.set({ path: 'sendmmsg' }, path === 'sendmmsg' ? 1 : 0);
+  gauge.set({ path: 'dgram' }, path === 'dgram' ? 1 : 0);
+}

@@ -13,6 +13,7 @@
  * the old-generation collections V8 starts for external memory — out of the hot path.
  */
 import type { Socket } from 'node:dgram';
+import { flushSends } from './batch-send.ts';
 
 /** Bytes per slab. */
 const SLAB = 512 * 1024;
@@ -45,6 +46,8 @@ export function sendingOn(socket: Socket): void {
  * slab and the old one is freed with its last packet.
  */
 export function recycleArena(): void {
+  // Batched sends still hold slab buffers: out with them first.
+  flushSends();
   let queued = false;
   for (const socket of sentOn) {
     try {

@@ -18,13 +18,14 @@ import { isIP } from 'node:net';
 type Lookup = (address: string | undefined, callback: (err: Error | null, ip?: string) => void) => void;
 
 interface SocketState {
-  handle?: { lookup?: Lookup } | null;
+  handle?: { lookup?: Lookup; fd?: number } | null;
 }
 
 /** Marks a handle whose lookup was replaced. */
 const DIRECT = Symbol('corecast.directLookup');
 
-function stateOf(socket: Socket): SocketState | undefined {
+/** Node's internal state of a dgram socket (its `handle` is null once closed). */
+export function stateOf(socket: Socket): SocketState | undefined {
   const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
   return key === undefined ? undefined : ((socket as unknown as Record<symbol, SocketState | undefined>)[key] ?? undefined);
 }

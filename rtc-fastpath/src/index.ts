@@ -8,6 +8,8 @@
 export { onKeyframeRequest, ViewerSender } from './viewer-sender.ts';
 // The packet buffers' slab, recycled by a fan-out worker between its slices of work.
 export { recycleArena } from './arena.ts';
+// Batched UDP sends (sendmmsg through a small N-API addon, dgram where it cannot load).
+export { type BatchCounts, batchCounts, flushSends, type SendPath, sendBatched, sendPath, trimNativeHeap } from './batch-send.ts';
 // The RTP fixed header written straight into an outgoing buffer.
 export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 // The DTLS role of a viewer's peer.

