@@ -30,6 +30,10 @@ const { values } = parseArgs({
     'no-browser': { type: 'boolean', default: false },
     // off: werift's UDP socket per viewer and address instead of the one media port (comparison).
     'ice-mux': { type: 'string', default: 'on' },
+    // off: one dgram send per datagram instead of rtc-fastpath's sendmmsg batches (comparison).
+    'batch-send': { type: 'string', default: 'on' },
+    // Run the compiled dist/ the image runs instead of the TypeScript sources.
+    compiled: { type: 'boolean', default: false },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -43,7 +47,8 @@ const rig = await benchRig(dir, {
   gopSeconds: Number(values.gop),
   workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
   nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [],
-  env: { CORECAST_EGRESS_ICE_MUX: values['ice-mux'] },
+  env: { CORECAST_EGRESS_ICE_MUX: values['ice-mux'], CORECAST_BATCH_SEND: values['batch-send'] },
+  compiled: values.compiled,
 });
 const { whep } = rig;
 const metricsUrl = rig.metrics;
@@ -67,6 +72,8 @@ interface StepFigures {
   srtp: string | undefined;
   /** UDP sockets the egress process held with the step's viewers connected. */
   udpSockets: number;
+  /** Datagrams the load client's sockets dropped in the window (their kernel receive buffers overflowed). */
+  clientDrops: number;
 }
 
 /** prom-client's event-loop monitor interval (its default `eventLoopMonitoringPrecision`, ms). */
@@ -104,6 +111,24 @@ async function udpSockets(pid: number): Promise<number> {
   return n;
 }
 
+/** The kernel's drop counts of a process's UDP sockets (the last column of /proc/<pid>/net/udp{,6}), summed. */
+async function udpDrops(pid: number): Promise<number> {
+  const mine = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
+    const inode = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''))?.[1];
+    if (inode) mine.add(inode);
+  }
+  let drops = 0;
+  for (const table of ['udp', 'udp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 9 && mine.has(fields[9]!)) drops += Number(fields.at(-1));
+    }
+  }
+  return drops;
+}
+
 /** Holds `n` viewers from a separate load process; egress figures cover the steady window only. */
 async function runStep(n: number): Promise<StepFigures> {
   const load = start(node, [
@@ -122,15 +147,19 @@ async function runStep(n: number): Promise<StepFigures> {
   let atEnd: Promise<Map<string, number>> | undefined;
   let srtp: string | undefined;
   let sockets: Promise<number> | undefined;
+  let dropsAtHolding: Promise<number> | undefined;
+  let dropsAtEnd: Promise<number> | undefined;
   load.stdout?.on('data', (d) => {
     out += d;
     // The first scrape also resets the egress's event-loop histogram: its p99 covers the window.
     if (!atHolding && out.includes('"event":"holding"')) {
       atHolding = scrape(metricsUrl);
       sockets = udpSockets(rig.egress.pid!);
+      dropsAtHolding = udpDrops(load.pid!);
     }
     if (!atEnd && out.includes('"event":"window-end"')) {
       atEnd = scrape(metricsUrl);
+      dropsAtEnd = udpDrops(load.pid!);
       srtp = /"event":"window-end","srtp":"(\w+)"/.exec(out)?.[1];
     }
   });
@@ -158,6 +187,7 @@ async function runStep(n: number): Promise<StepFigures> {
       clientCpu: 0,
       srtp,
       udpSockets: 0,
+      clientDrops: 0,
     };
   const [m0, m1] = await Promise.all([atHolding, atEnd]);
   const seconds = Number(values.seconds);
@@ -173,11 +203,13 @@ async function runStep(n: number): Promise<StepFigures> {
     clientCpu: figures.client_cpu ?? 0,
     srtp,
     udpSockets: (await sockets) ?? 0,
+    clientDrops: ((await dropsAtEnd) ?? 0) - ((await dropsAtHolding) ?? 0),
   };
   const lost = [
     code !== 0 && `load client exit ${code}`,
     step.connected !== n && `${step.connected}/${n} viewers connected`,
     step.lossRatio !== 0 && `loss ${step.lossRatio}`,
+    step.clientDrops > 0 && `the load client's sockets dropped ${step.clientDrops} datagrams (its receive buffers overflowed)`,
     (figures.viewers_silent ?? 0) > 0 && `${figures.viewers_silent} silent viewers`,
     // A worker that falls behind queues packets (delay grows) or sheds them (overruns).
     step.fanoutDelay > MAX_FANOUT_DELAY_MS && `fan-out delay p99 ${step.fanoutDelay.toFixed(0)} ms`,
@@ -198,6 +230,7 @@ try {
   const idleRss = total(idle, 'process_resident_memory_bytes') / 2 ** 20;
   emit('egress.rss_idle', idleRss, 'MiB');
   emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'start', cores: availableParallelism() });
+  emit('egress.udp_send_path', total(idle, 'corecast_egress_udp_send_path{path="sendmmsg"}'), 'sendmmsg', { batchSend: values['batch-send'] });
 
   let best = 0;
   let delivered = 0;
@@ -212,6 +245,7 @@ try {
     emit(`egress.step.${n}.fanout_delay_p99`, step.fanoutDelay, 'ms', { what: 'ingest to the last viewer sent, worst worker' });
     emit(`egress.step.${n}.cpu_per_viewer`, (1000 * step.cpu) / Math.max(1, step.connected), 'ms/s');
     emit(`egress.step.${n}.load_client_cpu`, step.clientCpu, 'cores', { srtp: step.srtp });
+    emit(`egress.step.${n}.load_client_drops`, step.clientDrops, 'datagrams', { what: "drops counted by the kernel on the load client's sockets in the window" });
     emit(`egress.step.${n}.udp_sockets`, step.udpSockets, 'sockets', { iceMux: values['ice-mux'], what: 'UDP sockets of the egress process (RTP ingest included)' });
     if (!step.pass) console.error(`step ${n}: ${step.why}`);
     // Steps go on while every packet arrives; the 20 ms event-loop bound is judged per step.

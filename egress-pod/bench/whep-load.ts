@@ -21,6 +21,8 @@ const { values } = parseArgs({
     token: { type: 'string' },
     label: { type: 'string', default: 'whep-load' },
     srtp: { type: 'string', default: 'ctr' },
+    // Each viewer socket's kernel receive buffer (MiB): large enough that bursts are not dropped here.
+    rcvbuf: { type: 'string', default: '8' },
   },
 });
 if (!values.url) {
@@ -43,7 +45,13 @@ const viewers: WhepViewer[] = [];
 let failed = 0;
 const errors = new Map<string, number>();
 for (let i = 0; i < count; i++) {
-  const v = new WhepViewer({ url: values.url, token: values.token, verify: i < verify, srtp: values.srtp === 'gcm' ? 'gcm' : 'ctr' });
+  const v = new WhepViewer({
+    url: values.url,
+    token: values.token,
+    verify: i < verify,
+    srtp: values.srtp === 'gcm' ? 'gcm' : 'ctr',
+    receiveBuffer: Number(values.rcvbuf) * 2 ** 20,
+  });
   try {
     await v.connect();
     viewers.push(v);
@@ -91,6 +99,8 @@ emit('first_packet_p50', firsts[Math.floor(firsts.length / 2)] ?? 0, 'ms');
 // The delay is what exceeds one interval.
 emit('client_event_loop_delay_p99', Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS), 'ms');
 emit('client_cpu', (cpu.user + cpu.system) / 1e6 / seconds, 'cores');
+// What the kernel granted (it caps the request at net.core.rmem_max, then doubles it).
+emit('client_receive_buffer', Math.min(...viewers.map((v) => v.receiveBuffer)) / 2 ** 20, 'MiB');
 for (const [message, n] of errors) console.error(`${n} viewers failed: ${message}`);
 await Promise.all(viewers.map((v) => v.close().catch(() => undefined)));
 process.exit(0);

@@ -11,7 +11,7 @@
  * address are dropped, so no packet leaves the machine. werift's default STUN server
  * (a public address) is replaced by a loopback address with a short gather time-out.
  */
-import { interceptIceData, LOOPBACK, loopbackOnly, offerOnlySrtpProfile, srtpProfileOf } from '@corecast/rtc-fastpath';
+import { interceptIceData, LOOPBACK, loopbackOnly, offerOnlySrtpProfile, setIceReceiveBuffer, srtpProfileOf } from '@corecast/rtc-fastpath';
 import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
 
 /** What one viewer saw. */
@@ -37,6 +37,8 @@ export interface ViewerOptions {
    * (AES_CM_128_HMAC_SHA1_80, what Chromium negotiates with werift) or 'gcm' (AEAD_AES_128_GCM).
    */
   srtp?: 'ctr' | 'gcm';
+  /** Kernel receive buffer of the viewer's UDP sockets (bytes; the system default when unset). */
+  receiveBuffer?: number;
 }
 
 /** Counts a sequence-number stream: packets and gaps (16-bit wrap aware, RFC 3550 §A.1 in spirit). */
@@ -57,6 +59,8 @@ class SequenceCounter {
 
 /** A connected viewer. */
 export class WhepViewer {
+  /** The receive buffer the viewer's sockets got (bytes; 0 when left at the default). */
+  receiveBuffer = 0;
   readonly stats: ViewerStats = { packets: { video: 0, audio: 0 }, lost: { video: 0, audio: 0 }, firstPacketMs: null };
   private readonly pc: RTCPeerConnection;
   private readonly counters = { video: new SequenceCounter(), audio: new SequenceCounter() };
@@ -94,6 +98,7 @@ export class WhepViewer {
     await this.pc.setLocalDescription(await this.pc.createOffer());
     // Only the chosen profile is offered in the DTLS handshake, so the server has to use it.
     offerOnlySrtpProfile(this.pc, this.options.srtp ?? 'ctr');
+    if (this.options.receiveBuffer) this.receiveBuffer = setIceReceiveBuffer(this.pc, this.options.receiveBuffer);
     this.started = performance.now();
     const headers: Record<string, string> = { 'content-type': 'application/sdp' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;

@@ -19,7 +19,7 @@ export { guardSockets, removeDefaultStun, usesNoStun } from './ice-guards.ts';
 // werift peers that only ever use loopback (a worker's warm-up, load viewers, tests).
 export { LOOPBACK, loopbackOnly, loopbackPeerConfig } from './loopback.ts';
 // For load generators: a werift viewer that costs little and picks the server's SRTP profile.
-export { interceptIceData, offerOnlySrtpProfile, type SrtpProfileName, srtpProfileOf } from './load-client.ts';
+export { interceptIceData, offerOnlySrtpProfile, setIceReceiveBuffer, type SrtpProfileName, srtpProfileOf } from './load-client.ts';
 // The werift version the private reaches were checked against.
 export { VERIFIED_WERIFT } from './verified.ts';
 // The ICE UDP mux: every viewer of the pod on one UDP port per address family (src/mux/).

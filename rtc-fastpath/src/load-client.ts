@@ -12,7 +12,12 @@ export type SrtpProfileName = 'ctr' | 'gcm';
 interface DtlsInternals {
   srtpProfiles?: number[];
   srtp?: { localContext?: { profile?: number } };
-  iceTransport?: { connection?: { onData?: { execute: (data: Buffer, ...rest: unknown[]) => void } } };
+  iceTransport?: {
+    connection?: {
+      onData?: { execute: (data: Buffer, ...rest: unknown[]) => void };
+      protocols?: { transport?: { socket?: { setRecvBufferSize(bytes: number): void; getRecvBufferSize(): number } } }[];
+    };
+  };
 }
 
 function internalsOf(pc: RTCPeerConnection): DtlsInternals[] {
@@ -48,4 +53,24 @@ export function interceptIceData(pc: RTCPeerConnection, take: (data: Buffer) => 
     if (!take(data)) execute(data, ...rest);
   };
   return true;
+}
+
+/**
+ * Asks for `bytes` of kernel receive buffer on every UDP socket of the peer's ICE agent (bound
+ * once gathering ran, after setLocalDescription): a load viewer must never be the one dropping
+ * when the server sends a burst. The kernel caps the request at net.core.rmem_max and doubles
+ * it; returns the smallest size a socket got (0 when there was no socket).
+ */
+export function setIceReceiveBuffer(pc: RTCPeerConnection, bytes: number): number {
+  let smallest = 0;
+  for (const dtls of internalsOf(pc)) {
+    for (const protocol of dtls.iceTransport?.connection?.protocols ?? []) {
+      const socket = protocol.transport?.socket;
+      if (!socket) continue;
+      socket.setRecvBufferSize(bytes);
+      const got = socket.getRecvBufferSize();
+      smallest = smallest === 0 ? got : Math.min(smallest, got);
+    }
+  }
+  return smallest;
 }
