@@ -70,6 +70,7 @@ describe('ICE-TCP on one port', { timeout: 300000 }, () => {
     tcpPort = await freeTcpPort();
     egress = await startTestEgress({
       media: { workers: 2 },
+      streams: [{ processId: 'demo', video: { port: 0 }, audio: { port: 0 }, maxViewers: 40 }],
       ice: { advertise: { addresses: ['127.0.0.1'], only: true }, udpPort: 0, tcpPort },
     });
     ffmpeg = await feed(egress, 'demo', { size: '160x90', rate: 10 });
@@ -81,13 +82,17 @@ describe('ICE-TCP on one port', { timeout: 300000 }, () => {
 
   it('TCP-only viewers play through the one TCP port, whichever worker accepts their connection', async (t) => {
     const viewers: Awaited<ReturnType<typeof tcpViewer>>[] = [];
-    for (let i = 0; i < 6; i++) viewers.push(await tcpViewer(whepUrl(egress)));
     t.after(() => Promise.all(viewers.map((v) => v.pc.close())));
+    for (let i = 0; i < 16; i++) viewers.push(await tcpViewer(whepUrl(egress)));
     for (const v of viewers) {
       const passive = v.answer.split('\r\n').filter((l) => / tcp .* tcptype passive/i.test(l));
       assert.ok(passive.length > 0 && passive.every((l) => l.split(' ')[5] === String(tcpPort)), `passive candidates on ${tcpPort}: ${passive}`);
     }
     await waitUntil(() => viewers.every((v) => v.video() > 20), 60000, 'every TCP viewer receiving video');
+    // Connections spread over both workers' listeners: some reached the one that does not own
+    // their session and are piped (none of 16 would take 2^-16 odds).
+    const piped = await metric(egress, 'corecast_egress_thread_resources', { type: 'mux-tcp-piped' });
+    assert.ok(piped > 0, 'connections piped to the owning worker');
   });
 
   it('a connection whose first frame is not an authenticated check is closed without an answer', async (t) => {

@@ -192,6 +192,10 @@ describe('ICE UDP mux: every viewer on one port', { timeout: 600000 }, () => {
     assert.equal((await entries(egress)).sockets, socketsBefore, 'the mux sockets did not grow');
     assert.equal(await udpHandles(), handlesBefore, 'no UDP socket was bound for a viewer');
     assert.ok((await entries(egress)).sessions >= N, 'every viewer is in the mux');
+    // The kernel spreads viewers over both workers' sockets by address: about half reached the
+    // worker that does not own them and were passed on (all of them the same way would take
+    // 2^-100 odds).
+    assert.ok((await metric(egress, 'corecast_egress_ice_mux_forwarded_total')) > 0, 'datagrams passed between workers');
     await Promise.all(viewers.map((v) => v.delete()));
     await waitUntil(
       async () => {
