@@ -34,6 +34,8 @@ const { values } = parseArgs({
     'batch-send': { type: 'string', default: 'on' },
     // Run the compiled dist/ the image runs instead of the TypeScript sources.
     compiled: { type: 'boolean', default: false },
+    // Run every step even after one failed (comparisons at fixed viewer counts).
+    'keep-going': { type: 'boolean', default: false },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -249,10 +251,12 @@ try {
     emit(`egress.step.${n}.udp_sockets`, step.udpSockets, 'sockets', { iceMux: values['ice-mux'], what: 'UDP sockets of the egress process (RTP ingest included)' });
     if (!step.pass) console.error(`step ${n}: ${step.why}`);
     // Steps go on while every packet arrives; the 20 ms event-loop bound is judged per step.
-    if (!step.delivered) break;
-    delivered = n;
-    deliveredStep = step;
-    if (step.pass) best = n;
+    if (!step.delivered && !values['keep-going']) break;
+    if (step.delivered) {
+      delivered = n;
+      deliveredStep = step;
+      if (step.pass) best = n;
+    }
     await new Promise((r) => setTimeout(r, 3000)); // let closed sessions drain
   }
   // Fan-out on the main thread (0 workers) is one core's work too.

@@ -3,7 +3,8 @@
  * timeline, finds where a decoder can start (keyframes, with SPS/PPS put in front when missing,
  * README.md, "The FFmpeg command"), and tracks whether the source is up, down, or gone for good.
  */
-import { RtpHeader, RtpPacket } from 'werift';
+// werift's packet classes without the rest of werift (the main thread of a pod with workers).
+import { RtpHeader, RtpPacket } from '@corecast/rtc-fastpath';
 import { inspectH264, stapA } from './rtp/h264.ts';
 import { Timeline } from './rtp/timeline.ts';
 

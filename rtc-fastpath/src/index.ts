@@ -10,6 +10,8 @@ export { onKeyframeRequest, ViewerSender } from './viewer-sender.ts';
 export { recycleArena } from './arena.ts';
 // Batched UDP sends (sendmmsg through a small N-API addon, dgram where it cannot load).
 export { type BatchCounts, batchCounts, flushSends, type SendPath, sendBatched, sendPath, trimNativeHeap } from './batch-send.ts';
+// werift's RTP packet classes without loading the rest of werift (a pod's main thread parses RTP only).
+export { RtpHeader, RtpPacket } from './rtp-packet.ts';
 // The RTP fixed header written straight into an outgoing buffer.
 export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 // The DTLS role of a viewer's peer.
@@ -19,7 +21,14 @@ export { guardSockets, removeDefaultStun, usesNoStun } from './ice-guards.ts';
 // werift peers that only ever use loopback (a worker's warm-up, load viewers, tests).
 export { LOOPBACK, loopbackOnly, loopbackPeerConfig } from './loopback.ts';
 // For load generators: a werift viewer that costs little and picks the server's SRTP profile.
-export { interceptIceData, offerOnlySrtpProfile, setIceReceiveBuffer, type SrtpProfileName, srtpProfileOf } from './load-client.ts';
+export {
+  interceptIceData,
+  offerOnlySrtpProfile,
+  setIceReceiveBuffer,
+  SRTP_PROFILE_IDS,
+  type SrtpProfileName,
+  srtpProfileOf,
+} from './load-client.ts';
 // The werift version the private reaches were checked against.
 export { VERIFIED_WERIFT } from './verified.ts';
 // The ICE UDP mux: every viewer of the pod on one UDP port per address family (src/mux/).

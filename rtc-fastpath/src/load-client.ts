@@ -3,7 +3,14 @@
  * load viewer must cost far less than the server it measures, and must be able to pick the
  * SRTP profile the server will use. werift offers neither, so both go through its internals.
  */
-import { ProtectionProfileAeadAes128Gcm, ProtectionProfileAes128CmHmacSha1_80, type RTCPeerConnection } from 'werift';
+import type { RTCPeerConnection } from 'werift';
+
+/**
+ * The DTLS-SRTP protection profile ids werift uses (SRTP_AES128_CM_HMAC_SHA1_80, RFC 5764 §4.1.2;
+ * SRTP_AEAD_AES_128_GCM, RFC 7714 §14.2), as numbers: this module is loaded where werift's
+ * values are not. test/load-client.test.ts holds them to werift's constants.
+ */
+export const SRTP_PROFILE_IDS = { ctr: 0x0001, gcm: 0x0007 } as const;
 
 /** The two DTLS-SRTP profiles werift implements: AES-CM with HMAC-SHA1-80, and AES-GCM. */
 export type SrtpProfileName = 'ctr' | 'gcm';
@@ -28,7 +35,7 @@ function internalsOf(pc: RTCPeerConnection): DtlsInternals[] {
 /** The SRTP profile the peer's (first) DTLS transport negotiated; undefined before DTLS is up. */
 export function srtpProfileOf(pc: RTCPeerConnection): SrtpProfileName | undefined {
   const profile = internalsOf(pc)[0]?.srtp?.localContext?.profile;
-  return profile === ProtectionProfileAes128CmHmacSha1_80 ? 'ctr' : profile === ProtectionProfileAeadAes128Gcm ? 'gcm' : undefined;
+  return profile === SRTP_PROFILE_IDS.ctr ? 'ctr' : profile === SRTP_PROFILE_IDS.gcm ? 'gcm' : undefined;
 }
 
 /**
@@ -36,7 +43,7 @@ export function srtpProfileOf(pc: RTCPeerConnection): SrtpProfileName | undefine
  * server has to use it. Call once the transports exist (after createOffer) and before DTLS starts.
  */
 export function offerOnlySrtpProfile(pc: RTCPeerConnection, profile: SrtpProfileName): void {
-  const id = profile === 'gcm' ? ProtectionProfileAeadAes128Gcm : ProtectionProfileAes128CmHmacSha1_80;
+  const id = SRTP_PROFILE_IDS[profile];
   for (const dtls of internalsOf(pc)) dtls.srtpProfiles = [id];
 }
 

@@ -3,14 +3,17 @@
  * loopback candidate pairs checked, so no packet leaves the machine. A fan-out worker warms
  * werift up with such a pair; load viewers and tests use them too.
  */
-import { type PeerConfig, useH264, useOPUS } from 'werift';
+import type { PeerConfig } from 'werift';
 
 export const LOOPBACK = '127.0.0.1';
 
-/** The configuration of a loopback-only peer (H.264 and Opus, one bundled transport). */
-export function loopbackPeerConfig(): Partial<PeerConfig> {
+/**
+ * The configuration of a loopback-only peer with `codecs` (werift's useH264() and useOPUS(),
+ * given by the caller: this module is loaded where werift's values are not), one bundled transport.
+ */
+export function loopbackPeerConfig(codecs: PeerConfig['codecs']): Partial<PeerConfig> {
   return {
-    codecs: { video: [useH264()], audio: [useOPUS()] },
+    codecs,
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: [LOOPBACK],

@@ -14,7 +14,7 @@
  * werift's own path.
  */
 import type { Socket } from 'node:dgram';
-import { RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpSender, type RtpPacket } from 'werift';
+import type { RTCDtlsTransport, RTCRtpSender, RtcpPayloadSpecificFeedback, RtpPacket } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 import { packetBuffer, sendingOn } from './arena.ts';
 import { sendBatched } from './batch-send.ts';
@@ -27,6 +27,8 @@ const ignore = (): void => {};
 
 /** FIR's feedback message type in a PSFB packet (RFC 5104 §4.3.1). */
 const FIR_FMT = 4;
+/** RTCP payload-specific feedback (RFC 4585 §6.1). */
+const PSFB = 206;
 
 /** Packets kept per sender for retransmission (~0.8 s of 2.5 Mbps video). */
 const HISTORY = 256;
@@ -213,8 +215,10 @@ export function onKeyframeRequest(sender: RTCRtpSender, onRequest: () => void): 
   const pli = sender.onPictureLossIndication.subscribe(onRequest);
   let lastFir = -1;
   const fir = sender.dtlsTransport.onRtcp.subscribe((rtcp) => {
-    if (!(rtcp instanceof RtcpPayloadSpecificFeedback) || rtcp.feedback.count !== FIR_FMT) return;
-    const entries = (rtcp.feedback as unknown as { fir?: { ssrc: number; sequenceNumber: number }[] }).fir ?? [];
+    // Payload-specific feedback (RFC 4585 §6.1: packet type 206) by its type, not werift's class:
+    // this module is loaded where werift's values are not (a pod's main thread).
+    if (rtcp.type !== PSFB || (rtcp as RtcpPayloadSpecificFeedback).feedback.count !== FIR_FMT) return;
+    const entries = ((rtcp as RtcpPayloadSpecificFeedback).feedback as unknown as { fir?: { ssrc: number; sequenceNumber: number }[] }).fir ?? [];
     const entry = entries.find((e) => e.ssrc === sender.ssrc);
     if (!entry || entry.sequenceNumber === lastFir) return;
     lastFir = entry.sequenceNumber;

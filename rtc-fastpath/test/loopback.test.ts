@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { RtpHeader, RtpPacket, RTCPeerConnection } from 'werift';
+import { RtpHeader, RtpPacket, RTCPeerConnection, useH264, useOPUS } from 'werift';
 import {
   answerAsDtlsServer,
   interceptIceData,
@@ -23,7 +23,7 @@ import {
 
 const PACKETS = 50;
 
-const peer = () => new RTCPeerConnection(loopbackPeerConfig());
+const peer = () => new RTCPeerConnection(loopbackPeerConfig({ video: [useH264()], audio: [useOPUS()] }));
 
 /** A connected viewer/server pair; the server has one sendonly video transceiver. */
 async function connect(profile: SrtpProfileName): Promise<{ viewer: RTCPeerConnection; server: RTCPeerConnection }> {

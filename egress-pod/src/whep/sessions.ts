@@ -7,7 +7,6 @@ import type { EgressMetrics } from '../metrics.ts';
 import type { Stream } from '../stream.ts';
 import { WhepError } from './errors.ts';
 import type { OfferChoice } from './sdp.ts';
-import { Session } from './session.ts';
 import type { CloseReason, SessionHooks, SessionOpener, SessionSettings, WhepSession } from './session-types.ts';
 
 /** Who asks for a session: the credential's subject and the client's address. */
@@ -131,7 +130,7 @@ export class SessionStore {
     signal?.addEventListener('abort', gone, { once: true });
     try {
       if (signal?.aborted) throw clientGone();
-      const open = this.#options.open ?? Session.open;
+      const open = this.#options.open ?? openHere;
       const { session, answer } = await open(this.#options.settings(stream.id), this.#hooks(stream), offer, choice);
       if (signal?.aborted) {
         // Never indexed: closing it touches no counter (the slot was freed at the abort).
@@ -209,3 +208,10 @@ export class SessionStore {
 function clientGone(): WhepError {
   return new WhepError('bad-request', 'the request was aborted before the answer');
 }
+
+/**
+ * Opens a session on this thread (a pod without fan-out workers). session.ts brings werift's
+ * peer connection with it, so it is loaded on the first use: a pod with workers never loads it
+ * on its main thread.
+ */
+const openHere: SessionOpener = async (...args) => (await import('./session.ts')).Session.open(...args);

@@ -5,10 +5,9 @@
  * structured-clone copy each, no per-packet messages). Sessions are driven by small request
  * messages with numbered replies; workers report session events, stats and log lines.
  */
-import { RtpPacket } from 'werift';
 import type { FanoutOptions } from '../fanout.ts';
 import type { MuxSetup } from '../ice-mux.ts';
-import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
+import { RtpPacket, rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
 import type { OfferChoice, SdpFrag } from '../whep/sdp.ts';
 import type { CloseReason, SessionSettings } from '../whep/session-types.ts';
 import type { Resources } from './resources.ts';

@@ -6,10 +6,10 @@
  * the server like a real session, SRTP keys) and throws them away. Nothing leaves the machine: no STUN server (werift's public
  * default removed), loopback candidate pairs only.
  */
-import { RTCPeerConnection } from 'werift';
+import { RTCPeerConnection, useH264, useOPUS } from 'werift';
 import { answerAsDtlsServer, loopbackOnly, loopbackPeerConfig, removeDefaultStun } from '@corecast/rtc-fastpath';
 
-const peer = () => new RTCPeerConnection(loopbackPeerConfig());
+const peer = () => new RTCPeerConnection(loopbackPeerConfig({ video: [useH264()], audio: [useOPUS()] }));
 
 /** Connects two peers over loopback and closes them; resolves true when they connected within `timeoutMs`. */
 export async function warmUp(timeoutMs = 3000): Promise<boolean> {
