@@ -74,6 +74,8 @@ interface StepFigures {
   srtp: string | undefined;
   /** UDP sockets the egress process held with the step's viewers connected. */
   udpSockets: number;
+  /** Datagrams a second one worker passed to another (the mux's thread traffic; 0 with one worker). */
+  forwarded: number;
   /** Datagrams the load client's sockets dropped in the window (their kernel receive buffers overflowed). */
   clientDrops: number;
 }
@@ -189,6 +191,7 @@ async function runStep(n: number): Promise<StepFigures> {
       clientCpu: 0,
       srtp,
       udpSockets: 0,
+      forwarded: 0,
       clientDrops: 0,
     };
   const [m0, m1] = await Promise.all([atHolding, atEnd]);
@@ -205,6 +208,7 @@ async function runStep(n: number): Promise<StepFigures> {
     clientCpu: figures.client_cpu ?? 0,
     srtp,
     udpSockets: (await sockets) ?? 0,
+    forwarded: (total(m1, 'corecast_egress_ice_mux_forwarded_total') - total(m0, 'corecast_egress_ice_mux_forwarded_total')) / seconds,
     clientDrops: ((await dropsAtEnd) ?? 0) - ((await dropsAtHolding) ?? 0),
   };
   const lost = [
@@ -248,6 +252,7 @@ try {
     emit(`egress.step.${n}.cpu_per_viewer`, (1000 * step.cpu) / Math.max(1, step.connected), 'ms/s');
     emit(`egress.step.${n}.load_client_cpu`, step.clientCpu, 'cores', { srtp: step.srtp });
     emit(`egress.step.${n}.load_client_drops`, step.clientDrops, 'datagrams', { what: "drops counted by the kernel on the load client's sockets in the window" });
+    emit(`egress.step.${n}.mux_forwarded_per_second`, step.forwarded, 'datagrams/s', { what: 'passed between workers (inbound only)' });
     emit(`egress.step.${n}.udp_sockets`, step.udpSockets, 'sockets', { iceMux: values['ice-mux'], what: 'UDP sockets of the egress process (RTP ingest included)' });
     if (!step.pass) console.error(`step ${n}: ${step.why}`);
     // Steps go on while every packet arrives; the 20 ms event-loop bound is judged per step.
