@@ -132,7 +132,8 @@ async function probeTcp(port: number): Promise<void> {
  * `corecast_egress_ice_mux_dropped_total{reason}` (datagrams on the media port dropped unanswered:
  * unknown ufrag, bad integrity, unbound address, …), `corecast_egress_ice_mux_forwarded_total`
  * (handed to the worker that owns the session) and `corecast_egress_ice_mux_entries{kind}` (table
- * entries of every thread), read from the threads' resource counts (`mux-…`, resources.ts).
+ * entries of every thread), read from the threads' resource counts (`mux-…`, resources.ts; the
+ * counters, `mux-count-…`, are left out of the resources gauge, where growth means a leak).
  */
 export function registerMuxMetrics(registry: Registry, threads: () => Promise<Record<string, Resources>>): void {
   const sum = async (key: string) => Object.values(await threads()).reduce((n, r) => n + (r[key] ?? 0), 0);
@@ -145,7 +146,7 @@ export function registerMuxMetrics(registry: Registry, threads: () => Promise<Re
       const all = await threads();
       this.reset();
       for (const reason of MUX_DROP_REASONS) {
-        this.inc({ reason }, Object.values(all).reduce((n, r) => n + (r[`mux-dropped-${reason}`] ?? 0), 0));
+        this.inc({ reason }, Object.values(all).reduce((n, r) => n + (r[`mux-count-dropped-${reason}`] ?? 0), 0));
       }
     },
   });
@@ -155,7 +156,7 @@ export function registerMuxMetrics(registry: Registry, threads: () => Promise<Re
     registers: [registry],
     async collect() {
       this.reset();
-      this.inc(await sum('mux-forwarded'));
+      this.inc(await sum('mux-count-forwarded'));
     },
   });
   new Gauge({

@@ -228,7 +228,8 @@ export function registerResourceMetrics(registry: Registry, threads: () => Promi
     async collect() {
       this.reset();
       for (const [thread, counts] of Object.entries(await threads())) {
-        for (const [type, n] of Object.entries(counts)) this.set({ thread, type }, n);
+        // The ICE mux's counters only grow; they are its own metrics (ice-mux.ts), not resources.
+        for (const [type, n] of Object.entries(counts)) if (!type.startsWith('mux-count-')) this.set({ thread, type }, n);
       }
     },
   });

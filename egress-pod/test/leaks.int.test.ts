@@ -82,9 +82,10 @@ for (const workers of [0, 2]) {
       assert.equal(egress.streams.get('demo')!.fanout.size, 0);
       // Sockets and timers end asynchronously after a session closes: wait for them, then compare.
       // The main thread is shared with this test's own clients, so only its UDP sockets (the two
-      // ingest sockets, and the peers' when there are no workers) are the egress's to count there.
+      // ingest sockets, and the ICE mux's when there are no workers) are the egress's to count there.
+      const mainUdp = 2 + (baseline.get('main/mux-sockets') ?? 0);
       const leftovers = (now: Map<string, number>) =>
-        [...now].filter(([k, v]) => (k.startsWith('worker-') ? v > (baseline.get(k) ?? 0) : k === 'main/UDPWrap' && v !== 2));
+        [...now].filter(([k, v]) => (k.startsWith('worker-') ? v > (baseline.get(k) ?? 0) : k === 'main/UDPWrap' && v !== mainUdp));
       let now = await resources(egress);
       await waitUntil(
         async () => {
@@ -95,7 +96,11 @@ for (const workers of [0, 2]) {
         'resources back to the baseline',
       ).catch(() => undefined);
       assert.deepEqual(leftovers(now), [], `left behind, against ${JSON.stringify(Object.fromEntries(baseline))}`);
-      if (workers > 0) assert.equal(now.get('worker-0/UDPWrap') ?? 0, 0, 'no viewer socket left in a worker');
+      // A worker's only UDP socket is its share of the one media port (the ICE mux).
+      if (workers > 0) assert.equal(now.get('worker-0/UDPWrap') ?? 0, now.get('worker-0/mux-sockets'), 'no viewer socket left in a worker');
+      for (const kind of ['sessions', 'ufrags', 'addresses', 'transactions']) {
+        assert.equal(now.get(`${workers > 0 ? 'worker-0' : 'main'}/mux-${kind}`), 0, `no ICE mux ${kind} left`);
+      }
       assert.ok(baseline.has('main/UDPWrap'), `ingest sockets are counted: ${[...baseline.keys()]}`);
     });
   });

@@ -154,9 +154,10 @@ function hook(agent: Agent, mux: UdpMux): MuxSession {
 }
 
 /**
- * The thread's mux figures as flat counts for a resources gauge: `mux-<entry kind>` (ufrags,
- * addresses, transactions, routes, sockets) and `mux-dropped-<reason>`, `mux-forwarded`,
- * `mux-received`. Empty without a mux.
+ * The thread's mux figures as flat counts: gauges `mux-<entry kind>` (sessions, ufrags,
+ * addresses, transactions, routes, sockets, …) and counters, which only grow, under
+ * `mux-count-…` (`mux-count-dropped-<reason>`, `mux-count-forwarded`, `mux-count-received`).
+ * Empty without a mux.
  */
 export function muxCounts(): Record<string, number> {
   if (!threadMux) return {};
@@ -168,11 +169,11 @@ export function muxCounts(): Record<string, number> {
     'mux-addresses': s.addresses,
     'mux-transactions': s.transactions,
     'mux-routes': s.routes,
-    'mux-forwarded': s.forwarded,
-    'mux-received': s.received,
+    'mux-count-forwarded': s.forwarded,
+    'mux-count-received': s.received,
     'mux-tcp-piped': s.tcpPiped,
     'mux-send-buffer-bytes': s.sendBuffer,
   };
-  for (const [reason, n] of Object.entries(s.dropped)) out[`mux-dropped-${reason}`] = n;
+  for (const [reason, n] of Object.entries(s.dropped)) out[`mux-count-dropped-${reason}`] = n;
   return out;
 }
