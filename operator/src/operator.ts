@@ -25,6 +25,10 @@ import { type DeepReadonly, type KubeObject, objectKey, type Pod, splitKey } fro
 import type { Caches } from './reconcile/gather.ts';
 import { egressPodsOf } from './reconcile/media-inputs.ts';
 import { ProcessReconciler } from './reconcile/reconciler.ts';
+import { ProgressHub } from './progress/hub.ts';
+import { progressMetrics } from './progress/metrics.ts';
+import { serveProgress } from './progress/server.ts';
+import { cacheSources } from './progress/sources.ts';
 import { type Clock, systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
 import { type Listening, serveHealth, serveMetrics } from './runtime/http.ts';
@@ -58,6 +62,8 @@ export class Operator {
   readonly metrics: OperatorMetrics;
   readonly kube: Kube;
   readonly log: Logger;
+  /** Live progress of the running Processes (taken and written by the leader). */
+  readonly progress: ProgressHub;
   readonly #o: OperatorOptions;
   readonly #clock: Clock;
   readonly #queue: WorkQueue;
@@ -69,6 +75,7 @@ export class Operator {
   readonly #elector: LeaderElector | undefined;
   readonly #recorder: EventRecorder;
   #servers: Listening[] = [];
+  readonly #progressMetrics: ReturnType<typeof progressMetrics>;
   #workersStarted = false;
   #leading = false;
   #stopping = false;
@@ -108,6 +115,8 @@ export class Operator {
       metrics: this.metrics.controllerMetrics,
     });
     this.#buildInformers();
+    this.progress = new ProgressHub(config.progress, cacheSources(this.#caches(), () => this.#cachedProcesses()), this.#clock);
+    this.#progressMetrics = progressMetrics(this.metrics.registry, () => this.progress);
     const le = config.leaderElection;
     if (le.enabled) {
       this.#elector = new LeaderElector(
@@ -153,6 +162,7 @@ export class Operator {
         },
         config.health.port,
       ),
+      await serveProgress(this.progress, () => this.#leading, config.progress.port, this.#progressMetrics.report),
     ];
     for (const inf of this.#allInformers()) inf.start();
     if (this.#elector) this.#elector.start();
@@ -176,6 +186,7 @@ export class Operator {
     this.#stopping = true;
     this.#queue.shutDown();
     await withTimeout(this.#controller.stopped(), DRAIN_TIMEOUT_MS, () => undefined);
+    await this.progress.stop();
     await this.#elector?.stop();
     await Promise.all(this.#allInformers().map((i) => i.stop()));
     await Promise.all(this.#servers.map((s) => s.close()));
@@ -202,8 +213,19 @@ export class Operator {
     return this.#servers[1]?.port ?? 0;
   }
 
+  /** Port FFmpeg pods send progress to. */
+  get progressPort(): number {
+    return this.#servers[2]?.port ?? 0;
+  }
+
+  #cachedProcesses(): DeepReadonly<ProcessObject>[] {
+    return [...this.#processInformers.values()].flatMap((i) => i.list());
+  }
+
   #setLeading(leading: boolean): void {
     this.#leading = leading;
+    if (leading) this.progress.start(this.kube, this.log, this.#progressMetrics.writer);
+    else void this.progress.stop();
     if (this.#elector) this.metrics.leader.set({ name: this.#o.config.leaderElection.leaseName }, leading ? 1 : 0);
   }
 

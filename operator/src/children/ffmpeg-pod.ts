@@ -39,6 +39,11 @@ export const HEARTBEAT_FILE = `${PROGRESS_DIR}/progress`;
  * stays 0 for an audio-only job. `exec` makes FFmpeg the container's main process, so it gets
  * SIGTERM itself and its exit code is the container's. Only stderr (FFmpeg's log) reaches the
  * container log, so the termination message ends with FFmpeg's last error.
+ *
+ * Each whole block is also written to `<dir>/block`; with CORECAST_PROGRESS_SENDER set (the
+ * script PROGRESS_SENDER, given in the environment) a separate bash loop posts that file to the
+ * operator. The reader never waits on the
+ * network: a sender that hangs or dies costs reports, never the heartbeat or FFmpeg.
  */
 export function ffmpegWrapper(dir: string): string {
   const heartbeat = `"${dir}/progress"`;
@@ -49,16 +54,44 @@ export function ffmpegWrapper(dir: string): string {
     `: > ${heartbeat}`,
     `rm -f ${fifo}`,
     `mkfifo ${fifo}`,
-    'block= last=',
-    'while IFS= read -r line; do',
+    'sender=',
+    `if [ -n "\${CORECAST_PROGRESS_SENDER:-}" ] && command -v bash > /dev/null; then bash -c "$CORECAST_PROGRESS_SENDER" corecast-progress "${dir}" & sender=$!; fi`,
+    'block= last= all=',
+    '{ while IFS= read -r line; do',
+    '  all="$all$line',
+    '"',
     '  case "$line" in',
     '    total_size=*|out_time_us=*) block="$block $line" ;;',
-    `    progress=*) [ "$block" = "$last" ] || { : > ${heartbeat}; last=$block; }; block= ;;`,
+    `    progress=*) [ "$block" = "$last" ] || { : > ${heartbeat}; last=$block; }; printf '%s' "$all" > "${dir}/block" || :; block= all= ;;`,
     '  esac',
-    `done < ${fifo} &`,
+    `done < ${fifo}; [ -z "$sender" ] || kill "$sender" 2> /dev/null || :; } &`,
     `exec "$0" "$@" > ${fifo}`,
   ].join('\n');
 }
+
+/**
+ * Sends the latest progress block (`$1/block`) every CORECAST_PROGRESS_INTERVAL seconds to
+ * `POST http://$CORECAST_PROGRESS_HOST:$CORECAST_PROGRESS_PORT/progress/<namespace>/<name>`
+ * (header X-Corecast-Pod-Uid), over bash's /dev/tcp: the image has no HTTP client, and FFmpeg's
+ * own `-progress http://…` exits when the URL cannot be opened at start and sends nothing more
+ * after the connection drops (docs/progress.md). One short request per report, each on a new
+ * connection, so a new leader or a restarted operator gets the next one; a request gets 5 s.
+ * A non-204 answer (503 from a standby replica) is tried again at once, twice at most.
+ */
+export const PROGRESS_SENDER = [
+  'export LC_ALL=C',
+  // One request: connect, send, read the status line; run under timeout, so a silent peer costs 5 s.
+  `send='exec 3<>"/dev/tcp/$CORECAST_PROGRESS_HOST/$CORECAST_PROGRESS_PORT" || exit 1`,
+  'printf "POST /progress/%s/%s HTTP/1.1\\r\\nHost: %s\\r\\nX-Corecast-Pod-Uid: %s\\r\\nContent-Type: text/plain\\r\\n' +
+    'Content-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s" "$CORECAST_PROCESS_NAMESPACE" "$CORECAST_PROCESS_NAME" ' +
+    '"$CORECAST_PROGRESS_HOST" "$CORECAST_POD_UID" "${#1}" "$1" >&3',
+  `read -r proto code rest <&3; [ "$code" = 204 ]'`,
+  'while sleep "${CORECAST_PROGRESS_INTERVAL:-2}"; do',
+  '  body=$(cat "$1/block" 2> /dev/null) || continue',
+  '  case "$body" in *progress=*) ;; *) continue ;; esac',
+  '  for try in 1 2 3; do timeout 5 bash -c "$send" send "$body" 2> /dev/null && break; done',
+  'done',
+].join('\n');
 
 /** The wrapper the FFmpeg pod runs (see ffmpegWrapper). */
 export const FFMPEG_WRAPPER = ffmpegWrapper(PROGRESS_DIR);
@@ -75,6 +108,22 @@ export function staleProbe(staleTimeoutSeconds: number, heartbeat = HEARTBEAT_FI
     failureThreshold: 1,
     successThreshold: 1,
   };
+}
+
+/** The wrapper's environment for sending progress to `config.progress.endpoint` (none without one). */
+export function progressEnv(p: ProcessView, config: OperatorConfig) {
+  const endpoint = config.progress.endpoint;
+  if (!endpoint) return [];
+  const colon = endpoint.lastIndexOf(':');
+  return [
+    { name: 'CORECAST_PROGRESS_SENDER', value: PROGRESS_SENDER },
+    { name: 'CORECAST_PROGRESS_HOST', value: endpoint.slice(0, colon) },
+    { name: 'CORECAST_PROGRESS_PORT', value: endpoint.slice(colon + 1) },
+    { name: 'CORECAST_PROGRESS_INTERVAL', value: String(config.progress.reportIntervalSeconds) },
+    { name: 'CORECAST_PROCESS_NAMESPACE', value: p.namespace },
+    { name: 'CORECAST_PROCESS_NAME', value: p.name },
+    { name: 'CORECAST_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+  ];
 }
 
 /** Where FFmpeg sends the RTP legs: the egress Service of the same Process. */
@@ -115,6 +164,7 @@ export function buildFfmpegPod(
         imagePullPolicy: config.images.pullPolicy,
         command: ['sh', '-c', FFMPEG_WRAPPER, 'ffmpeg'],
         args: [...argv],
+        ...(config.progress.endpoint ? { env: progressEnv(p, config) } : {}),
         resources: limitsToResources(p.spec.limits),
         securityContext: restrictedContainerSecurity(),
         terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -66,7 +66,7 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
 
   // 4. The status, written only when it differs; 5. Events for what changed.
   const status = computeStatus(o, { ...base, ffmpeg, argv });
-  const changed = stableStringify(status) !== stableStringify(o.status);
+  const changed = stableStringify(status) !== stableStringify(reconcilerPart(o.status));
   return {
     applies,
     deletes,
@@ -92,11 +92,17 @@ function requeue(...waits: (number | undefined)[]): { requeueAfterMs?: number } 
 }
 
 function statusOnly(o: Observed, status: ReturnType<typeof computeStatus>): Plan {
-  const changed = stableStringify(status) !== stableStringify(o.status);
+  const changed = stableStringify(status) !== stableStringify(reconcilerPart(o.status));
   return {
     applies: [],
     deletes: [],
     ...(changed ? { status } : {}),
     events: changed ? transitionEvents(o.status, status) : [],
   };
+}
+
+/** The status without `progress` and `viewers`, which the progress writer owns (progress/hub.ts). */
+function reconcilerPart(status: Observed['status']): Observed['status'] {
+  const { progress: _progress, viewers: _viewers, ...own } = status;
+  return own;
 }

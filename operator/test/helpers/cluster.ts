@@ -97,6 +97,7 @@ export function testConfig(namespaces: string[], over: Record<string, unknown> =
       ingress: { host: 'stream.test', className: 'test' },
       metrics: { port: 0 },
       health: { port: 0 },
+      progress: { port: 0 },
       ...over,
     },
     { name: 'test-operator', namespace: namespaces[0] },

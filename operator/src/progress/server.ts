@@ -1,0 +1,80 @@
+/**
+ * The progress port: `POST /progress/<namespace>/<name>` from an FFmpeg pod's wrapper, the body
+ * one `-progress` block, header `X-Corecast-Pod-Uid` the pod's uid (from the downward API). A
+ * report is taken only from the Process's current FFmpeg pod. Answers: 204 taken, 400 not a
+ * block, 404 unknown Process or not its pod, 413 too large, 503 this replica is not the leader
+ * (the wrapper tries again at once, and the Service's next pick is likely another replica).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Listening } from '../runtime/http.ts';
+import type { ProgressHub } from './hub.ts';
+import { MAX_BLOCK_BYTES } from './parse.ts';
+
+/** Header carrying the reporting pod's uid. */
+export const POD_UID_HEADER = 'x-corecast-pod-uid';
+
+const PATH = /^\/progress\/([a-z0-9][-a-z0-9]{0,62})\/([a-z][-a-z0-9]{0,62})$/;
+
+function answer(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end(text ? `${text}\n` : undefined);
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BLOCK_BYTES) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Serves the progress port. `leading()` says whether this replica takes reports. */
+export function serveProgress(hub: ProgressHub, leading: () => boolean, port: number, onReport?: (accepted: boolean) => void): Promise<Listening> {
+  const server = createServer((req, res) => {
+    const m = PATH.exec(req.url?.split('?')[0] ?? '');
+    if (!m) return answer(res, 404, 'not found; reports go to /progress/<namespace>/<name>');
+    if (req.method !== 'POST') return answer(res, 405, 'POST only');
+    if (!leading()) {
+      res.setHeader('retry-after', '1');
+      return answer(res, 503, 'not the leader');
+    }
+    readBody(req).then(
+      (body) => {
+        if (body === undefined) return answer(res, 413, `a report is at most ${MAX_BLOCK_BYTES} bytes`);
+        const uid = req.headers[POD_UID_HEADER];
+        const refused = hub.report(`${m[1]}/${m[2]}`, typeof uid === 'string' ? uid : '', body);
+        onReport?.(refused === undefined);
+        if (refused === undefined) return answer(res, 204, '');
+        answer(res, refused === 'not-a-block' ? 400 : 404, refused);
+      },
+      () => answer(res, 400, 'bad request'),
+    );
+  });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

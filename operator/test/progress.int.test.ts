@@ -1,0 +1,140 @@
+/**
+ * Live progress end to end: a real FFmpeg under the pod's wrapper (real `sh`, `bash` and FFmpeg,
+ * run here as the kubelet would run the pod) sends its progress to a real operator, which writes
+ * it into the Process status on the real API server. The test plays the kubelet for the pod
+ * object (there is no node) and counts the operator's progress status writes against its write
+ * rounds: however many reports arrive, a Process gets at most one write per round.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { kubectl } from '@corecast/testkit/kube-tools';
+import { process as processFixture, withSpec } from '../../api/test/fixtures/processes.ts';
+import { ffmpegWrapper, PROGRESS_SENDER } from '../src/children/ffmpeg-pod.ts';
+import type { RequestRecord } from '../src/kube/client.ts';
+import type { Operator } from '../src/operator.ts';
+import { PROGRESS_FIELD_MANAGER } from '../src/progress/hub.ts';
+import { type Cluster, createProcess, eventually, getCluster, getProcess, namespace, startOperator, waitForPod } from './helpers/cluster.ts';
+
+let c: Cluster;
+let ns: string;
+let op: Operator;
+let dir: string;
+let ffmpeg: ChildProcess | undefined;
+const writes: RequestRecord[] = [];
+
+before(async () => {
+  c = await getCluster();
+  ns = await namespace(c, 'progress');
+  dir = await mkdtemp(join(tmpdir(), 'corecast-progress-'));
+  op = await startOperator(c, [ns], {
+    config: { progress: { port: 0, reportIntervalSeconds: 1, statusIntervalSeconds: 1 } },
+    hooks: [{ after: (r) => r.method === 'PATCH' && r.query.includes(`fieldManager=${PROGRESS_FIELD_MANAGER}`) && writes.push(r) }],
+  });
+});
+
+after(async () => {
+  ffmpeg?.kill('SIGKILL');
+  await op?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const progressWrites = (name: string) => writes.filter((w) => w.path.endsWith(`/processes/${name}/status`)).length;
+
+describe('live progress', () => {
+  test('a real FFmpeg reports; the status, kubectl get proc and /metrics show fps, bitrate and speed', async () => {
+    const name = 'live';
+    await createProcess(
+      c,
+      ns,
+      processFixture(
+        name,
+        withSpec({
+          // FFmpeg refuses to overwrite an existing output (here /dev/null) without -y.
+          options: ['-y'],
+          input: [{ id: 'pattern', address: 'testsrc2=size=160x120:rate=25', options: ['-re', '-f', 'lavfi'] }],
+          output: [{ id: 'discard', address: '/dev/null', options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts'] }],
+        }),
+      ),
+    );
+    const pod = await waitForPod(c, ns, `${name}-ffmpeg`);
+    const argv = pod.spec?.containers?.[0]?.args ?? [];
+    assert.ok(argv.includes('-progress'), 'the pod runs FFmpeg with -progress');
+    ffmpeg = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...argv], {
+      env: {
+        ...process.env,
+        CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
+        CORECAST_PROGRESS_HOST: '127.0.0.1',
+        CORECAST_PROGRESS_PORT: String(op.progressPort),
+        CORECAST_PROGRESS_INTERVAL: '1',
+        CORECAST_PROCESS_NAMESPACE: ns,
+        CORECAST_PROCESS_NAME: name,
+        CORECAST_POD_UID: pod.metadata?.uid ?? '',
+      },
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+
+    const shown = await eventually('progress in the status', async () => {
+      const p = (await getProcess(c, ns, name)) as { status?: { progress?: Record<string, unknown> } };
+      const g = p.status?.progress;
+      return g && (g.fps as number) > 0 && (g.speed as number) > 0 && (g.bitrateKbit as number) > 0 && (g.frame as number) > 0 ? g : undefined;
+    });
+    assert.deepEqual(
+      (shown.outputs as { id: string; address: string }[]).map((o) => [o.id, o.address]),
+      [['discard', '/dev/null']],
+    );
+    assert.deepEqual(
+      (shown.inputs as { id: string }[]).map((i) => i.id),
+      ['pattern'],
+    );
+    assert.match(String(shown.updatedAt), /^\d{4}-\d\d-\d\dT/);
+
+    const table = await kubectl(c.cp.kubeconfigPath, ['get', 'proc', '-n', ns, name]);
+    const [header, row] = table.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
+    for (const column of ['FPS', 'BITRATE', 'SPEED', 'VIEWERS']) assert.ok(header?.includes(column), `column ${column} in ${table}`);
+    const fps = Number(row?.[header!.indexOf('FPS')]);
+    assert.ok(fps > 0, `FPS column shows ${fps}`);
+
+    const metrics = await (await fetch(`http://127.0.0.1:${op.metricsPort}/metrics`)).text();
+    const line = metrics.split('\n').find((l) => l.startsWith(`corecast_process_fps{namespace="${ns}",process="${name}"}`));
+    assert.ok(line && Number(line.split(' ')[1]) > 0, `fps gauge: ${line}`);
+  });
+
+  test('many reports within a round still make at most one status write per round', async () => {
+    const name = 'live';
+    const pod = await waitForPod(c, ns, `${name}-ffmpeg`);
+    const roundsBefore = op.progress.rounds;
+    const writesBefore = progressWrites(name);
+    const block = 'frame=10\nfps=25.0\nstream_0_0_q=28.0\nbitrate= 100.0kbits/s\ntotal_size=1000\nout_time_us=400000\nspeed=1.0x\nprogress=continue\n';
+    // Flood: 200 reports on top of the wrapper's, until three more rounds have run.
+    while (op.progress.rounds < roundsBefore + 3) {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          fetch(`http://127.0.0.1:${op.progressPort}/progress/${ns}/${name}`, {
+            method: 'POST',
+            headers: { 'x-corecast-pod-uid': pod.metadata?.uid ?? '' },
+            body: block,
+          }).then((r) => r.status),
+        ),
+      );
+      assert.deepEqual(new Set(answers), new Set([204]));
+    }
+    const rounds = op.progress.rounds - roundsBefore;
+    const made = progressWrites(name) - writesBefore;
+    // A round in flight when counting began may write once more.
+    assert.ok(made <= rounds + 1, `${made} writes in ${rounds} rounds`);
+    assert.ok(made >= 1, 'the figures kept being written');
+  });
+
+  test('a report from another pod, or about an unknown Process, is refused', async () => {
+    const post = (path: string, uid: string, body = 'frame=1\nprogress=continue\n') =>
+      fetch(`http://127.0.0.1:${op.progressPort}${path}`, { method: 'POST', headers: { 'x-corecast-pod-uid': uid }, body }).then((r) => r.status);
+    assert.equal(await post(`/progress/${ns}/live`, 'not-the-pod'), 404);
+    assert.equal(await post(`/progress/${ns}/nothing`, 'x'), 404);
+    const pod = await waitForPod(c, ns, 'live-ffmpeg');
+    assert.equal(await post(`/progress/${ns}/live`, pod.metadata?.uid ?? '', 'frame=1\n'), 400);
+  });
+});
