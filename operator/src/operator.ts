@@ -29,6 +29,7 @@ import { ProgressHub } from './progress/hub.ts';
 import { progressMetrics } from './progress/metrics.ts';
 import { serveProgress } from './progress/server.ts';
 import { cacheSources } from './progress/sources.ts';
+import { pollViewers } from './progress/viewers.ts';
 import { type Clock, systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
 import { type Listening, serveHealth, serveMetrics } from './runtime/http.ts';
@@ -103,8 +104,7 @@ export class Operator {
       clock: this.#clock,
       log: this.log,
       baseUrl: publicBaseUrl(config),
-      egressPods: () =>
-        egressPodsOf([...(this.#childInformers.get('pods')?.values() ?? [])].flatMap((i) => i.list()) as DeepReadonly<Pod>[]),
+      egressPods: () => egressPodsOf(this.#cachedPods()),
     });
     this.#controller = new Controller({
       name: PROCESS_CONTROLLER.name,
@@ -218,13 +218,18 @@ export class Operator {
     return this.#servers[2]?.port ?? 0;
   }
 
+  #cachedPods(): DeepReadonly<Pod>[] {
+    return [...(this.#childInformers.get('pods')?.values() ?? [])].flatMap((i) => i.list()) as DeepReadonly<Pod>[];
+  }
+
   #cachedProcesses(): DeepReadonly<ProcessObject>[] {
     return [...this.#processInformers.values()].flatMap((i) => i.list());
   }
 
   #setLeading(leading: boolean): void {
     this.#leading = leading;
-    if (leading) this.progress.start(this.kube, this.log, this.#progressMetrics.writer);
+    const viewers = () => pollViewers(egressPodsOf(this.#cachedPods()), this.progress);
+    if (leading) this.progress.start(this.kube, this.log, this.#progressMetrics.writer, this.#o.config.progress.viewers ? viewers : undefined);
     else void this.progress.stop();
     if (this.#elector) this.metrics.leader.set({ name: this.#o.config.leaderElection.leaseName }, leading ? 1 : 0);
   }

@@ -144,12 +144,22 @@ export class ProgressHub {
     return { due: differing.slice(0, budget).map(({ key, status }) => ({ key, status })), deferred: Math.max(0, differing.length - budget) };
   }
 
-  /** Starts writing rounds (the leader only). */
-  start(kube: Kube, log: Logger, metrics?: WriterMetrics): void {
+  /**
+   * Starts writing rounds (the leader only). `poll`, when given, runs at the start of each round
+   * (the viewer counts); its results reach the status in the rounds after it finishes.
+   */
+  start(kube: Kube, log: Logger, metrics?: WriterMetrics, poll?: () => Promise<void>): void {
     if (this.#running) return;
     this.#running = true;
+    let polling = false;
     const tick = () => {
       if (!this.#running) return;
+      if (poll && !polling) {
+        polling = true;
+        void poll()
+          .catch((err: unknown) => log.warn({ err }, 'viewer poll failed'))
+          .finally(() => (polling = false));
+      }
       this.#round = this.writeRound(kube, log, metrics).then(
         () => undefined,
         () => undefined,

@@ -1,0 +1,96 @@
+/**
+ * Live progress without the API server: FFmpeg's own `-progress` output parsed (a real FFmpeg
+ * run), the write plan's budget and coalescing, and viewer counts read from a real egress
+ * metrics registry.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { EgressMetrics } from '../../egress-pod/src/metrics.ts';
+import { type LiveStatus, ProgressHub, type ProgressSources } from '../src/progress/hub.ts';
+import { parseProgressBlock, toStatusProgress } from '../src/progress/parse.ts';
+import { metricsUrl, viewersIn } from '../src/progress/viewers.ts';
+import { ManualClock } from './helpers/manual-clock.ts';
+
+const run = promisify(execFile);
+
+describe('parseProgressBlock', () => {
+  test("reads a real FFmpeg's progress output: the last complete block wins", async () => {
+    const { stdout } = await run('ffmpeg', [
+      ...['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-progress', 'pipe:1'],
+      ...['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-f', 'lavfi', '-i', 'sine'],
+      ...['-t', '2', '-map', '0:v', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-f', 'mpegts', 'pipe:2'],
+    ], { maxBuffer: 64 << 20, encoding: 'latin1' });
+    const f = parseProgressBlock(stdout);
+    assert.ok(f);
+    assert.equal(f.frame, 50);
+    assert.ok(f.sizeBytes > 0 && f.bitrateKbit > 0 && f.speed > 0, JSON.stringify(f));
+    assert.ok(Math.abs(f.timeSeconds - 2) < 0.1, `time ${f.timeSeconds}`);
+    assert.deepEqual([...f.streams.keys()], [0]);
+    const status = toStatusProgress(f, { input: [{ id: 'v', address: 'a' }, { id: 's', address: 'b' }], output: [{ id: 'o', address: 'c' }] }, 't');
+    assert.deepEqual(status.inputs?.map((i) => [i.id, i.index]), [['v', 0], ['s', 1]]);
+    assert.equal(status.outputs?.[0]?.streams?.[0]?.stream, 0);
+  });
+
+  test('N/A and negative start times read as 0; a torn block is not one', () => {
+    const f = parseProgressBlock('frame=0\nfps=0.00\nbitrate=N/A\ntotal_size=N/A\nout_time_us=-9223372036854775807\nspeed=N/A\nprogress=continue\n');
+    assert.deepEqual([f?.bitrateKbit, f?.sizeBytes, f?.timeSeconds, f?.speed, f?.q], [0, 0, 0, 0, -1]);
+    assert.equal(parseProgressBlock('frame=10\nfps=25\n'), undefined);
+  });
+});
+
+describe('ProgressHub.plan', () => {
+  const keys = Array.from({ length: 10 }, (_, i) => `ns/p${i}`);
+  const shown = new Map<string, LiveStatus>();
+  const sources: ProgressSources = {
+    process: (key) => (keys.includes(key) ? { endpoints: { input: [], output: [] }, ffmpegPodUid: `uid-${key}` } : undefined),
+    shown: (key) => shown.get(key) ?? {},
+    showing: () => [...shown.keys()],
+  };
+  const block = (frame: number) => `frame=${frame}\nfps=25\nprogress=continue\n`;
+
+  test('one write per Process however many reports came, cut at maxStatusWritesPerSecond × interval', () => {
+    const clock = new ManualClock(0);
+    const hub = new ProgressHub({ reportIntervalSeconds: 1, statusIntervalSeconds: 2, maxStatusWritesPerSecond: 3 }, sources, clock);
+    for (let r = 0; r < 50; r++) for (const key of keys) assert.equal(hub.report(key, `uid-${key}`, block(r)), undefined);
+    const { due, deferred } = hub.plan();
+    assert.equal(due.length, 6);
+    assert.equal(deferred, 4);
+    assert.equal(new Set(due.map((d) => d.key)).size, 6);
+    assert.equal(due[0]?.status.progress?.frame, 49, 'the latest figures');
+  });
+
+  test('figures from another pod are refused; stale figures are removed from the status', () => {
+    const clock = new ManualClock(0);
+    const hub = new ProgressHub({ reportIntervalSeconds: 1, statusIntervalSeconds: 5, maxStatusWritesPerSecond: 100 }, sources, clock);
+    assert.equal(hub.report('ns/p0', 'other', block(1)), 'not-its-pod');
+    assert.equal(hub.report('ns/unknown', 'x', block(1)), 'unknown-process');
+    assert.equal(hub.report('ns/p1', 'uid-ns/p1', block(1)), undefined);
+    shown.set('ns/p1', { progress: hub.desired('ns/p1').progress! });
+    assert.deepEqual(hub.plan().due, [], 'the status already shows it');
+    clock.advance(hub.staleMs + 1);
+    assert.deepEqual(hub.plan().due, [{ key: 'ns/p1', status: {} }], 'an empty apply removes the stale figures');
+    shown.clear();
+  });
+});
+
+describe('viewers', () => {
+  test("read from a real egress pod's metrics registry", async () => {
+    const m = new EgressMetrics(['demo', 'other'], { defaultMetrics: false });
+    m.viewers.set({ process: 'demo' }, 3);
+    const counts = viewersIn(await m.registry.metrics());
+    assert.deepEqual([...counts], [['demo', 3], ['other', 0]]);
+  });
+
+  test('only a running pod with an address and a metrics port is asked', () => {
+    const pod = (phase: string, podIP?: string) => ({
+      spec: { containers: [{ name: 'egress', ports: [{ name: 'metrics', containerPort: 21003 }] }] },
+      status: { phase, ...(podIP ? { podIP } : {}) },
+    });
+    assert.equal(metricsUrl(pod('Running', '10.0.0.7')), 'http://10.0.0.7:21003/metrics');
+    assert.equal(metricsUrl(pod('Running', 'fd00::7')), 'http://[fd00::7]:21003/metrics');
+    assert.equal(metricsUrl(pod('Pending', '10.0.0.7')), undefined);
+    assert.equal(metricsUrl(pod('Running')), undefined);
+  });
+});
