@@ -5,7 +5,7 @@
  * has no such call: a small N-API addon does it (native/batch_send.c, built at install by
  * native/build.mjs), reaching the socket's file descriptor through Node's private UDP handle.
  *
- * `sendBatched` queues a datagram on its socket's batch; the batch goes out when it is full,
+ * `sendBatched` queues a datagram on its socket's batch; the batch goes out when it is full (64),
  * when `flushSends()` is called (`recycleArena` does, before a slab is written over) or on the
  * next turn of the event loop (setImmediate), whichever comes first. Whatever the kernel does
  * not take at once (a full socket buffer) goes through `dgram`, which queues it in libuv.
@@ -56,7 +56,13 @@ function load(): { native: Native | undefined; path: SendPath } {
 
 const loaded = load();
 const native = loaded.native;
-const MAX = native?.maxBatch ?? 1;
+/**
+ * Datagrams per call. On loopback (and for a busy NIC queue) the kernel does each datagram's
+ * work inside the call, a few µs each: a batch of hundreds would run past the fan-out worker's
+ * time slice (its budget is measured around the sends). 64 keeps that inside the slice and still
+ * saves all but one call's overhead in 64.
+ */
+const MAX = Math.min(native?.maxBatch ?? 1, 64);
 
 /** The path this thread sends on. */
 export function sendPath(): SendPath {

@@ -75,6 +75,8 @@ loop.enable();
 const lateBy = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
 /** Ingest-to-last-viewer delay of each batch since the last 'loop' request (ms), bounded. */
 let delays: number[] = [];
+/** Set once the thread reports ready. */
+let ready = false;
 const MAX_DELAYS = 100_000;
 
 interface StreamState {
@@ -177,7 +179,7 @@ function drain(): void {
       }
     }
     queue.shift();
-    if (delays.length < MAX_DELAYS) delays.push(performance.timeOrigin + performance.now() - batch.at);
+    if (ready && delays.length < MAX_DELAYS) delays.push(performance.timeOrigin + performance.now() - batch.at);
   }
 }
 
@@ -193,8 +195,11 @@ function shedBacklog(): void {
   for (const s of streams) {
     s.recent.length = 0;
     s.fanout.skipped();
-    s.stats.overruns++;
   }
+  // Before the thread is ready (werift loading, the warm-up) batches wait with no viewer to
+  // delay: skipped quietly, not an overrun.
+  if (!ready) return;
+  for (const s of streams) s.stats.overruns++;
   log.warn({ batches: shed }, 'fan-out fell more than a second behind: skipped to the next keyframe');
   flushSoon();
 }
@@ -320,4 +325,8 @@ port.on('message', (message: ToWorker) => {
 if (setup.mux) await joinPodMux(setup.mux, setup.index, log);
 const warmed = await warmUp();
 if (!warmed) log.warn('werift warm-up over loopback did not connect; the first viewer may take longer');
+// Timing figures cover the thread's work for viewers, not its start.
+ready = true;
+delays = [];
+loop.reset();
 post({ t: 'ready' });
