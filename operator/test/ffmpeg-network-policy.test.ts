@@ -68,6 +68,24 @@ describe('FFmpeg NetworkPolicy builder', () => {
     assert.deepEqual(open.spec?.egress?.at(-1), { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }] });
   });
 
+  test("progress reports reach the operator's pods on the progress port, before the extra rules", () => {
+    const progress = { endpoint: 'corecast-operator.corecast-system.svc:8083', port: 8090, operatorNamespace: 'corecast-system' };
+    const labels = { 'app.kubernetes.io/name': 'corecast', 'app.kubernetes.io/component': 'operator' };
+    const extra = { to: [{ ipBlock: { cidr: '10.1.2.3/32' } }] };
+    const egress = buildFfmpegNetworkPolicy(
+      view('demo'),
+      config({ progress: { ...progress, operatorPodLabels: labels }, ffmpeg: { networkPolicy: { egress: [extra] } } }),
+    ).spec?.egress;
+    assert.deepEqual(egress?.at(-2), {
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'corecast-system' } }, podSelector: { matchLabels: labels } }],
+      ports: [{ protocol: 'TCP', port: 8090 }],
+    });
+    assert.deepEqual(egress?.at(-1), extra);
+    // Without the pods' labels (or without an endpoint) there is no rule to write.
+    const without = buildFfmpegNetworkPolicy(view('demo'), config({ progress })).spec?.egress;
+    assert.ok(!JSON.stringify(without).includes('8090'));
+  });
+
   test('egress pods on the node network: RTP to any address (no pod selector matches the node)', () => {
     const np = buildFfmpegNetworkPolicy(view('demo', withWebrtc()), config({ egress: { hostNetwork: true } }));
     assert.ok(np.spec?.egress?.some((r) => !r.to && r.ports?.some((p) => p.port === 5004)));

@@ -17,7 +17,16 @@ import { ffmpegWrapper, PROGRESS_SENDER } from '../src/children/ffmpeg-pod.ts';
 import type { RequestRecord } from '../src/kube/client.ts';
 import type { Operator } from '../src/operator.ts';
 import { PROGRESS_FIELD_MANAGER } from '../src/progress/hub.ts';
-import { type Cluster, createProcess, eventually, getCluster, getProcess, namespace, startOperator, waitForPod } from './helpers/cluster.ts';
+import {
+  type Cluster,
+  createProcess,
+  eventually,
+  getCluster,
+  getProcess,
+  namespace,
+  startOperator,
+  waitForPod,
+} from './helpers/cluster.ts';
 
 let c: Cluster;
 let ns: string;
@@ -80,7 +89,9 @@ describe('live progress', () => {
     const shown = await eventually('progress in the status', async () => {
       const p = (await getProcess(c, ns, name)) as { status?: { progress?: Record<string, unknown> } };
       const g = p.status?.progress;
-      return g && (g.fps as number) > 0 && (g.speed as number) > 0 && (g.bitrateKbit as number) > 0 && (g.frame as number) > 0 ? g : undefined;
+      return g && (g.fps as number) > 0 && (g.speed as number) > 0 && (g.bitrateKbit as number) > 0 && (g.frame as number) > 0
+        ? g
+        : undefined;
     });
     assert.deepEqual(
       (shown.outputs as { id: string; address: string }[]).map((o) => [o.id, o.address]),
@@ -93,7 +104,10 @@ describe('live progress', () => {
     assert.match(String(shown.updatedAt), /^\d{4}-\d\d-\d\dT/);
 
     const table = await kubectl(c.cp.kubeconfigPath, ['get', 'proc', '-n', ns, name]);
-    const [header, row] = table.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
+    const [header, row] = table
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s{2,}/));
     for (const column of ['FPS', 'BITRATE', 'SPEED', 'VIEWERS']) assert.ok(header?.includes(column), `column ${column} in ${table}`);
     const fps = Number(row?.[header!.indexOf('FPS')]);
     assert.ok(fps > 0, `FPS column shows ${fps}`);
@@ -108,7 +122,8 @@ describe('live progress', () => {
     const pod = await waitForPod(c, ns, `${name}-ffmpeg`);
     const roundsBefore = op.progress.rounds;
     const writesBefore = progressWrites(name);
-    const block = 'frame=10\nfps=25.0\nstream_0_0_q=28.0\nbitrate= 100.0kbits/s\ntotal_size=1000\nout_time_us=400000\nspeed=1.0x\nprogress=continue\n';
+    const block =
+      'frame=10\nfps=25.0\nstream_0_0_q=28.0\nbitrate= 100.0kbits/s\ntotal_size=1000\nout_time_us=400000\nspeed=1.0x\nprogress=continue\n';
     // Flood: 200 reports on top of the wrapper's, until three more rounds have run.
     while (op.progress.rounds < roundsBefore + 3) {
       const answers = await Promise.all(
@@ -131,7 +146,9 @@ describe('live progress', () => {
 
   test('a report from another pod, or about an unknown Process, is refused', async () => {
     const post = (path: string, uid: string, body = 'frame=1\nprogress=continue\n') =>
-      fetch(`http://127.0.0.1:${op.progressPort}${path}`, { method: 'POST', headers: { 'x-corecast-pod-uid': uid }, body }).then((r) => r.status);
+      fetch(`http://127.0.0.1:${op.progressPort}${path}`, { method: 'POST', headers: { 'x-corecast-pod-uid': uid }, body }).then(
+        (r) => r.status,
+      );
     assert.equal(await post(`/progress/${ns}/live`, 'not-the-pod'), 404);
     assert.equal(await post(`/progress/${ns}/nothing`, 'x'), 404);
     const pod = await waitForPod(c, ns, 'live-ffmpeg');

@@ -34,6 +34,17 @@ export function usesFfmpegNetworkPolicy(config: OperatorConfig): boolean {
 }
 
 /**
+ * The wrapper's progress reports to the operator's pods (progress.endpoint is their Service; a
+ * policy sees the pod behind it, on progress.port). None without an endpoint or the pods' labels.
+ */
+function progressRule(config: OperatorConfig): object | undefined {
+  const { endpoint, operatorPodLabels, operatorNamespace, port } = config.progress;
+  if (!endpoint || Object.keys(operatorPodLabels).length === 0) return undefined;
+  const namespaceSelector = operatorNamespace ? { matchLabels: { 'kubernetes.io/metadata.name': operatorNamespace } } : {};
+  return { to: [{ namespaceSelector, podSelector: { matchLabels: { ...operatorPodLabels } } }], ports: [{ protocol: 'TCP', port }] };
+}
+
+/**
  * Builds NetworkPolicy `<name>-ffmpeg` (policyTypes Egress only: nothing connects to FFmpeg).
  * `ports`: the egress pod's (media-ports.ts egressPorts), which with host networking are its slot's.
  */
@@ -49,6 +60,8 @@ export function buildFfmpegNetworkPolicy(p: ProcessView, config: OperatorConfig,
   if (config.egress.hostNetwork) egress.push({ ports: rtpPorts(ports) });
   const world = [...ipBlock('0.0.0.0/0', np.deniedCidrs), ...ipBlock('::/0', np.deniedCidrs)];
   if (world.length > 0) egress.push({ to: world });
+  const progress = progressRule(config);
+  if (progress) egress.push(progress);
   egress.push(...np.egress);
   return {
     apiVersion: 'networking.k8s.io/v1',

@@ -1,12 +1,15 @@
 /**
  * A Process as read from the API server → Core's process, state and report answers, with no
- * I/O. Everything comes from what the Process already holds (spec, status, annotations); what
- * Core reports and the status does not carry yet (live progress, CPU and memory use, earlier
- * runs) is answered with Core's zero values: docs/core-api.md lists each.
+ * I/O. Everything comes from what the Process already holds (spec, status, annotations); live
+ * progress from `status.progress` (written every few seconds while FFmpeg runs); what Core
+ * reports and the status does not carry (CPU and memory use, earlier runs, per-stream codecs)
+ * is answered with Core's zero values: docs/core-api.md lists each.
  */
 import { ProcessStatus } from '@corecast/api';
 import { toCoreConfig } from './mapping.ts';
 import type { ProcessOut, ProgressOut, ReportOut, StateOut } from './schemas.ts';
+
+type ProgressIo = ProgressOut['inputs'][number];
 
 /** Annotation holding the process's Core metadata: a JSON object of key → any JSON value. */
 export const METADATA_ANNOTATION = 'corecast.dev/core-api-metadata';
@@ -67,9 +70,38 @@ function specField<T>(p: ProcessObject, key: string, fallback: T): T {
   return (spec?.[key] as T | undefined) ?? fallback;
 }
 
-/** Core's progress with nothing measured: what every answer carries until live progress is in the status. */
+/** Core's progress with nothing measured: the answer while FFmpeg reports none. */
 export function emptyProgress(): ProgressOut {
   return { inputs: [], outputs: [], frame: 0, packet: 0, fps: 0, q: 0, size_kb: 0, time: 0, bitrate_kbit: 0, speed: 0, drop: 0, dup: 0 };
+}
+
+/** One input or output in Core's shape, with only what the status knows filled in. */
+function io(e: { id: string; index: number; address: string }, stream = 0, q?: number): ProgressIo {
+  return {
+    ...{ id: e.id, address: e.address, index: e.index, stream },
+    ...{ format: '', type: '', codec: '', coder: '', frame: 0, fps: 0, packet: 0, pps: 0, size_kb: 0, bitrate_kbit: 0 },
+    ...(q !== undefined ? { q } : {}),
+  };
+}
+
+/** `status.progress` in Core's shape (zeros when FFmpeg is not reporting). */
+export function progressOf(s: ProcessStatus): ProgressOut {
+  const p = s.progress;
+  if (!p) return emptyProgress();
+  return {
+    inputs: (p.inputs ?? []).map((e) => io(e)),
+    outputs: (p.outputs ?? []).flatMap((e) => (e.streams?.length ? e.streams.map((st) => io(e, st.stream, st.q)) : [io(e)])),
+    frame: p.frame,
+    packet: 0,
+    fps: p.fps,
+    q: p.q,
+    size_kb: Math.floor(p.sizeBytes / 1024),
+    time: p.timeSeconds,
+    bitrate_kbit: p.bitrateKbit,
+    speed: p.speed,
+    drop: p.drop,
+    dup: p.dup,
+  };
 }
 
 /** The process's Core metadata (null when none was stored). */
@@ -97,7 +129,7 @@ export function stateOf(p: ProcessObject, nowMs: number): StateOut {
     // The status does not say when the next start is due; Core answers -1 for "none planned".
     reconnect_seconds: -1,
     last_logline: s.lastError ?? '',
-    progress: emptyProgress(),
+    progress: progressOf(s),
     memory_bytes: 0,
     cpu_usage: 0,
     command: [...(s.command ?? [])],
@@ -127,7 +159,7 @@ export function reportOf(p: ProcessObject): ReportOut {
     matches: [],
     exit_state: ended && s.exec ? exec : '',
     exited_at: endedAt,
-    progress: emptyProgress(),
+    progress: progressOf(s),
     history: [],
   };
 }

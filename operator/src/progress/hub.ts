@@ -141,7 +141,10 @@ export class ProgressHub {
     }
     differing.sort((a, b) => a.last - b.last || a.key.localeCompare(b.key));
     const budget = Math.max(1, Math.floor(this.#s.maxStatusWritesPerSecond * this.#s.statusIntervalSeconds));
-    return { due: differing.slice(0, budget).map(({ key, status }) => ({ key, status })), deferred: Math.max(0, differing.length - budget) };
+    return {
+      due: differing.slice(0, budget).map(({ key, status }) => ({ key, status })),
+      deferred: Math.max(0, differing.length - budget),
+    };
   }
 
   /**

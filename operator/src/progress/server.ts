@@ -39,7 +39,12 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
 }
 
 /** Serves the progress port. `leading()` says whether this replica takes reports. */
-export function serveProgress(hub: ProgressHub, leading: () => boolean, port: number, onReport?: (accepted: boolean) => void): Promise<Listening> {
+export function serveProgress(
+  hub: ProgressHub,
+  leading: () => boolean,
+  port: number,
+  onReport?: (accepted: boolean) => void,
+): Promise<Listening> {
   const server = createServer((req, res) => {
     const m = PATH.exec(req.url?.split('?')[0] ?? '');
     if (!m) return answer(res, 404, 'not found; reports go to /progress/<namespace>/<name>');
