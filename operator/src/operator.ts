@@ -115,7 +115,11 @@ export class Operator {
       metrics: this.metrics.controllerMetrics,
     });
     this.#buildInformers();
-    this.progress = new ProgressHub(config.progress, cacheSources(this.#caches(), () => this.#cachedProcesses()), this.#clock);
+    this.progress = new ProgressHub(
+      config.progress,
+      cacheSources(this.#caches(), () => this.#cachedProcesses()),
+      this.#clock,
+    );
     this.#progressMetrics = progressMetrics(this.metrics.registry, () => this.progress);
     const le = config.leaderElection;
     if (le.enabled) {
@@ -229,7 +233,8 @@ export class Operator {
   #setLeading(leading: boolean): void {
     this.#leading = leading;
     const viewers = () => pollViewers(egressPodsOf(this.#cachedPods()), this.progress);
-    if (leading) this.progress.start(this.kube, this.log, this.#progressMetrics.writer, this.#o.config.progress.viewers ? viewers : undefined);
+    if (leading)
+      this.progress.start(this.kube, this.log, this.#progressMetrics.writer, this.#o.config.progress.viewers ? viewers : undefined);
     else void this.progress.stop();
     if (this.#elector) this.metrics.leader.set({ name: this.#o.config.leaderElection.leaseName }, leading ? 1 : 0);
   }

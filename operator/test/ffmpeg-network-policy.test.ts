@@ -77,7 +77,9 @@ describe('FFmpeg NetworkPolicy builder', () => {
       config({ progress: { ...progress, operatorPodLabels: labels }, ffmpeg: { networkPolicy: { egress: [extra] } } }),
     ).spec?.egress;
     assert.deepEqual(egress?.at(-2), {
-      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'corecast-system' } }, podSelector: { matchLabels: labels } }],
+      to: [
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'corecast-system' } }, podSelector: { matchLabels: labels } },
+      ],
       ports: [{ protocol: 'TCP', port: 8090 }],
     });
     assert.deepEqual(egress?.at(-1), extra);
