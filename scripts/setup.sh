@@ -11,7 +11,7 @@ what=${1:-test}
 
 debs=(ffmpeg)
 [ "$what" = test ] && debs+=(chromium iproute2 unzip coturn tcpdump
-  containerd runc containernetworking-plugins iptables buildah mmdebstrap gcc libc6-dev make python3)
+  containerd runc containernetworking-plugins iptables buildah mmdebstrap gcc g++ libc6-dev make python3)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
