@@ -15,6 +15,7 @@ import { type KubeConfig, Watch } from '@kubernetes/client-node';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { type Identity, type OperatorConfig, publicBaseUrl } from './config.ts';
+import { serveCoreApi } from './core-api/serve.ts';
 import { type Kube, makeKube, type RequestHooks } from './kube/client.ts';
 import { httpRoutesServed, mayRemoveHttpRoutes } from './kube/gateway-api.ts';
 import { Informer, type InformerHandlers } from './kube/informer.ts';
@@ -157,6 +158,8 @@ export class Operator {
   async start(): Promise<void> {
     const { config } = this.#o;
     await this.#watchHttpRoutes();
+    // Every replica serves the Core API (core-api/serve.ts); first, so a missing Secret fails the start before anything listens.
+    const coreApi = config.coreApi.enabled ? await serveCoreApi(this.kube, config, this.#o.identity, this.#clock, this.log) : undefined;
     this.#servers = [
       await serveMetrics(this.metrics.registry, config.metrics.port),
       await serveHealth(
@@ -167,6 +170,7 @@ export class Operator {
         config.health.port,
       ),
       await serveProgress(this.progress, () => this.#leading, config.progress.port, this.#progressMetrics.report),
+      ...(coreApi ? [coreApi] : []),
     ];
     for (const inf of this.#allInformers()) inf.start();
     if (this.#elector) this.#elector.start();
@@ -220,6 +224,11 @@ export class Operator {
   /** Port FFmpeg pods send progress to. */
   get progressPort(): number {
     return this.#servers[2]?.port ?? 0;
+  }
+
+  /** Port of the Core API (0 when coreApi is off). */
+  get coreApiPort(): number {
+    return this.#o.config.coreApi.enabled ? (this.#servers[3]?.port ?? 0) : 0;
   }
 
   #cachedPods(): DeepReadonly<Pod>[] {

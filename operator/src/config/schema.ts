@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ffmpeg } from './ffmpeg.ts';
 import { envName, image, LOG_LEVELS, namespaceName, objectName, port, resourceList } from './fields.ts';
 import { gateway, ingress, publicBaseUrl } from './routing.ts';
+import { coreApi } from './core-api.ts';
 import { progress } from './progress.ts';
 
 /** A key of a Secret in the Process's namespace. */
@@ -249,6 +250,7 @@ export const OperatorConfig = z.strictObject({
   metrics: z.strictObject({ port: port.default(8080) }).prefault({}),
   health: z.strictObject({ port: port.default(8081) }).prefault({}),
   progress,
+  coreApi,
 });
 
 /** A validated configuration with every default filled in. */
