@@ -39,6 +39,12 @@ the auth Secret. The one rule below is about what the chart itself writes.
     "leaseNamespace" .Release.Namespace)
   "metrics" (dict "port" $v.operator.ports.metrics)
   "health" (dict "port" $v.operator.ports.health)
+  "progress" (merge (dict
+    "port" $v.operator.ports.progress
+    "endpoint" (printf "%s.%s.svc:%d" (include "corecast.operatorName" .) .Release.Namespace (int $v.operator.ports.progress))
+    "operatorPodLabels" (include "corecast.operatorSelector" . | fromYaml)
+    "operatorNamespace" .Release.Namespace) $v.progress)
+  "coreApi" (merge (dict "namespace" (include "corecast.coreApiNamespace" .)) (omit $v.coreApi "namespace"))
 -}}
 {{- toYaml $config -}}
 {{- end -}}

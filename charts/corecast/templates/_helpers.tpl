@@ -136,3 +136,14 @@ rules and fails on any 403.
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
+
+{{/* The namespace the Core API serves: coreApi.namespace, else the first watched namespace. */}}
+{{- define "corecast.coreApiNamespace" -}}
+{{- if .Values.coreApi.namespace -}}
+{{- .Values.coreApi.namespace -}}
+{{- else if .Values.watchNamespaces -}}
+{{- first .Values.watchNamespaces -}}
+{{- else -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}

@@ -8,8 +8,10 @@
  */
 import { z } from 'zod';
 import { chartAuthFields, ChartMedia, unique } from './chart-sections.ts';
+import { coreApiFields } from './core-api.ts';
 import { ffmpeg } from './ffmpeg.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, LOG_LEVELS, namespaceName, resourceList } from './fields.ts';
+import { progressTuning } from './progress.ts';
 import { gateway, ingress, publicBaseUrl } from './routing.ts';
 import { egressFields, OperatorConfig, pods } from './schema.ts';
 
@@ -88,7 +90,13 @@ export const ChartValues = z
         workers: config.workers,
         resyncSeconds: config.resyncSeconds,
         logLevel: z.enum(LOG_LEVELS).default('info'),
-        ports: z.strictObject({ metrics: httpPort.default(8080), health: httpPort.default(8081) }).prefault({}),
+        ports: z
+          .strictObject({
+            metrics: httpPort.default(8080),
+            health: httpPort.default(8081),
+            progress: httpPort.default(8083).describe("FFmpeg pods' progress reports (the operator Service)."),
+          })
+          .prefault({}),
         resources: resources.default({ requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } }),
         podAnnotations: labels.default({}),
         podLabels: labels.default({}),
@@ -138,6 +146,16 @@ export const ChartValues = z
           .prefault({}),
       })
       .prefault({}),
+    progress: z.strictObject(progressTuning).prefault({}).describe('Live progress of the running Processes in their status and /metrics.'),
+    coreApi: z
+      .strictObject({
+        ...coreApiFields,
+        namespace: optionalName('a namespace name', DNS_LABEL, 63).describe(
+          'Namespace whose Processes the API serves; "" gives the first watched namespace (the release namespace by default).',
+        ),
+      })
+      .prefault({})
+      .describe("datarhei Core's REST API v3 under /api (docs/core-api.md); needs auth.mode hs256."),
   })
   .meta({ title: 'Corecast chart values' });
 
