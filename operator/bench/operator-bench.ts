@@ -10,6 +10,12 @@
  *   them; the time until every one has its FFmpeg pod. Then BENCH_BULK_WEBRTC (default 1000)
  *   WebRTC Processes the same way, until each has its five children (one ClusterIP each; the
  *   harness's Service CIDR is a /16). The operator's peak RSS (VmHWM) over the run.
+ * - progress flowing: one sender per plain bulk Process posts a progress block every
+ *   BENCH_PROGRESS_REPORT_SECONDS (default 2) to the operator's progress port
+ *   (progress-load.ts); after a warm-up, the API server's own count of Process status writes
+ *   (apiserver_request_total) over BENCH_PROGRESS_SECONDS (default 30) gives status writes per
+ *   second, against the configured ceiling (BENCH_STATUS_INTERVAL, default 5 s;
+ *   BENCH_MAX_STATUS_WRITES, default 100/s).
  * - the same count of Deployments (replicas 0) in the same control plane: the time until
  *   kube-controller-manager's Deployment controller has made a ReplicaSet for each; and the
  *   ratio of both times.
@@ -25,14 +31,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '@corecast/testkit/control-plane';
 import { installCrds } from '@corecast/testkit/control-plane-crds';
+import { kubectl } from '@corecast/testkit/kube-tools';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { process as processFixture, withWebrtc } from '../../api/test/fixtures/processes.ts';
+import { progressLoad } from './progress-load.ts';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 40);
 const BULK = Number(process.env.BENCH_BULK ?? 1000);
 const BULK_WEBRTC = Number(process.env.BENCH_BULK_WEBRTC ?? 1000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
+const PROGRESS_SECONDS = Number(process.env.BENCH_PROGRESS_SECONDS ?? 30);
+const PROGRESS_REPORT_SECONDS = Number(process.env.BENCH_PROGRESS_REPORT_SECONDS ?? 2);
+const STATUS_INTERVAL = Number(process.env.BENCH_STATUS_INTERVAL ?? 5);
+const MAX_STATUS_WRITES = Number(process.env.BENCH_MAX_STATUS_WRITES ?? 100);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 /** The operator image's Node flags (operator/Dockerfile's NODE_OPTIONS): the default, so the figures are the image's. */
 function imageNodeFlags(): string {
@@ -152,6 +164,7 @@ try {
   const configPath = join(dir, 'config.yaml');
   const metricsPort = 18080 + Math.floor(Math.random() * 1000);
   const healthPort = metricsPort + 1000;
+  const progressPort = metricsPort + 2000;
   writeFileSync(
     configPath,
     stringify({
@@ -162,6 +175,12 @@ try {
       ingress: { host: 'stream.bench' },
       metrics: { port: metricsPort },
       health: { port: healthPort },
+      progress: {
+        port: progressPort,
+        statusIntervalSeconds: STATUS_INTERVAL,
+        maxStatusWritesPerSecond: MAX_STATUS_WRITES,
+        viewers: false,
+      },
     }),
   );
   operator = spawn(process.execPath, [...NODE_FLAGS, join(repo, 'operator/src/main.ts'), '--config', configPath], {
@@ -238,7 +257,44 @@ try {
   emit('operator_rss_after_bulk', gauge('process_resident_memory_bytes') / 1048576, 'MiB');
   emit('operator_heap_used_after_bulk', gauge('nodejs_heap_size_used_bytes') / 1048576, 'MiB');
 
-  // 3. The Deployment controller on the same control plane: BULK Deployments → ReplicaSets.
+  // 3. Progress flowing for every plain bulk Process (each has its FFmpeg pod by now).
+  if (PROGRESS_SECONDS > 0 && BULK > 0) {
+    const pods = await core.listNamespacedPod({ namespace: bulkNs, labelSelector: 'app.kubernetes.io/component=ffmpeg' });
+    const uids = new Map(pods.items.map((p) => [p.metadata?.labels?.['corecast.dev/process'] ?? '', p.metadata?.uid ?? '']));
+    log(`progress: ${uids.size} senders, one report per ${PROGRESS_REPORT_SECONDS} s, counting for ${PROGRESS_SECONDS} s`);
+    // The API server's count of Process status writes (server-side applies and patches), all namespaces.
+    const statusWrites = async () =>
+      (await kubectl(cp.kubeconfigPath, ['get', '--raw', '/metrics']))
+        .split('\n')
+        .filter((l) => l.startsWith('apiserver_request_total{') && l.includes('resource="processes"') && l.includes('subresource="status"'))
+        .filter((l) => /verb="(APPLY|PATCH)"/.test(l))
+        .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+    const load = await progressLoad(statusWrites, bulkNs, progressPort, uids, {
+      reportSeconds: PROGRESS_REPORT_SECONDS,
+      warmupSeconds: 2 * STATUS_INTERVAL,
+      windowSeconds: PROGRESS_SECONDS,
+    });
+    emit('progress_senders', uids.size, 'count');
+    emit('progress_reports_per_second', load.reportsAccepted / load.seconds, 'reports/s');
+    emit('progress_reports_refused', load.reportsRefused, 'count');
+    emit('progress_status_writes_per_second', load.statusWrites / load.seconds, 'writes/s');
+    emit('progress_status_writes_ceiling', Math.min(MAX_STATUS_WRITES, uids.size / STATUS_INTERVAL), 'writes/s');
+    emit('progress_status_writes_per_process_interval', load.statusWrites / uids.size / (load.seconds / STATUS_INTERVAL), 'writes');
+    const after = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const rss = Number(/^process_resident_memory_bytes ([0-9.e+]+)/m.exec(after)?.[1] ?? Number.NaN);
+    for (const result of ['ok', 'gone', 'error']) {
+      const n = new RegExp(`^corecast_progress_status_writes_total\\{result="${result}"\\} (\\d+)`, 'm').exec(after)?.[1];
+      emit(`progress_status_writes_${result}_total`, Number(n ?? 0), 'count');
+    }
+    emit(
+      'progress_status_writes_deferred_total',
+      Number(/^corecast_progress_status_writes_deferred_total (\d+)/m.exec(after)?.[1] ?? 0),
+      'count',
+    );
+    emit('operator_rss_with_progress', rss / 1048576, 'MiB');
+  }
+
+  // 4. The Deployment controller on the same control plane: BULK Deployments → ReplicaSets.
   const rsSeen = new Set<string>();
   let rsResolve: () => void = () => {};
   const rsAll = new Promise<void>((r) => (rsResolve = r));
@@ -284,7 +340,6 @@ try {
   const deployDone = (tRsDone - tDeploy) / 1000;
   emit('kcm_deployments_to_replicasets', deployDone, 's');
   emit('operator_bulk_vs_deployment_controller', bulkDone / deployDone, 'ratio');
-  void core;
 } finally {
   operator?.kill('SIGTERM');
   await cp.stop();

@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -144,6 +145,68 @@ describe('live progress', () => {
     assert.ok(made >= 1, 'the figures kept being written');
   });
 
+  test('FFmpeg runs on while nothing takes its reports, and they arrive once the operator is reachable again', async () => {
+    const name = 'outage';
+    await createProcess(
+      c,
+      ns,
+      processFixture(
+        name,
+        withSpec({
+          options: ['-y'],
+          input: [{ id: 'pattern', address: 'testsrc2=size=160x120:rate=25', options: ['-re', '-f', 'lavfi'] }],
+          output: [{ id: 'discard', address: '/dev/null', options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts'] }],
+        }),
+      ),
+    );
+    const pod = await waitForPod(c, ns, `${name}-ffmpeg`);
+    // The sender's way to the operator: a relay on a port of its own, absent at first.
+    const port = await freePort();
+    const own = join(dir, name);
+    const child = spawn('sh', ['-c', ffmpegWrapper(own), 'ffmpeg', ...(pod.spec?.containers?.[0]?.args ?? [])], {
+      env: {
+        ...process.env,
+        CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
+        CORECAST_PROGRESS_HOST: '127.0.0.1',
+        CORECAST_PROGRESS_PORT: String(port),
+        CORECAST_PROGRESS_INTERVAL: '1',
+        CORECAST_PROCESS_NAMESPACE: ns,
+        CORECAST_PROCESS_NAME: name,
+        CORECAST_POD_UID: pod.metadata?.uid ?? '',
+      },
+      stdio: 'ignore',
+    });
+    try {
+      const frameNow = async () => Number(/^frame=(\d+)/m.exec(await readFile(join(own, 'block'), 'utf8').catch(() => ''))?.[1] ?? 0);
+      const framesPass = async (more: number) => {
+        const from = await frameNow();
+        await eventually(`${more} more frames`, async () => (await frameNow()) >= from + more);
+        assert.equal(child.exitCode, null, 'FFmpeg still runs');
+      };
+      // Nothing listens: every report fails, FFmpeg goes on.
+      await framesPass(75);
+      assert.equal(((await getProcess(c, ns, name)) as { status?: { progress?: unknown } }).status?.progress, undefined);
+      // The operator becomes reachable: the figures arrive.
+      let relay = await tcpRelay(port, op.progressPort);
+      const first = await eventually('progress after the outage', async () => {
+        const p = (await getProcess(c, ns, name)) as { status?: { progress?: { frame: number } } };
+        return p.status?.progress && p.status.progress.frame > 0 ? p.status.progress : undefined;
+      });
+      // It goes away again, connections cut mid-way (a restart, a leader change): FFmpeg goes on.
+      await relay.close();
+      await framesPass(75);
+      // And back: newer figures arrive.
+      relay = await tcpRelay(port, op.progressPort);
+      await eventually('newer progress', async () => {
+        const p = (await getProcess(c, ns, name)) as { status?: { progress?: { frame: number } } };
+        return (p.status?.progress?.frame ?? 0) > first.frame + 75;
+      });
+      await relay.close();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   test('a report from another pod, or about an unknown Process, is refused', async () => {
     const post = (path: string, uid: string, body = 'frame=1\nprogress=continue\n') =>
       fetch(`http://127.0.0.1:${op.progressPort}${path}`, { method: 'POST', headers: { 'x-corecast-pod-uid': uid }, body }).then(
@@ -155,3 +218,34 @@ describe('live progress', () => {
     assert.equal(await post(`/progress/${ns}/live`, pod.metadata?.uid ?? '', 'frame=1\n'), 400);
   });
 });
+
+/** A free loopback TCP port (bound, read, released). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Relays TCP from `port` to `target` on loopback until closed; closing cuts every connection. */
+async function tcpRelay(port: number, target: number): Promise<{ close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((inbound) => {
+    const outbound = connect(target, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => s.destroy());
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -12,7 +12,8 @@ import { buildFfmpegPod, PROGRESS_SENDER } from '../src/children/ffmpeg-pod.ts';
 import { StateOut } from '../src/core-api/schemas.ts';
 import { stateOf } from '../src/core-api/view.ts';
 import { type LiveStatus, ProgressHub, type ProgressSources } from '../src/progress/hub.ts';
-import { parseProgressBlock, toStatusProgress } from '../src/progress/parse.ts';
+import { MAX_BLOCK_BYTES, parseProgressBlock, toStatusProgress } from '../src/progress/parse.ts';
+import { serveProgress } from '../src/progress/server.ts';
 import { metricsUrl, viewersIn } from '../src/progress/viewers.ts';
 import { config, view } from './helpers/fixtures.ts';
 import { ManualClock } from './helpers/manual-clock.ts';
@@ -175,5 +176,37 @@ describe("the Core API's state", () => {
     );
     const idle = stateOf({ metadata: { name: 'demo' }, spec: {}, status: { exec: 'finished' } }, Date.now());
     assert.deepEqual([idle.progress.fps, idle.progress.outputs], [0, []]);
+  });
+});
+
+describe('the progress port', () => {
+  test('a standby answers 503 and keeps nothing; the leader takes the report', async () => {
+    const sources: ProgressSources = {
+      process: () => ({ endpoints: { input: [], output: [] }, ffmpegPodUid: 'uid' }),
+      shown: () => ({}),
+      showing: () => [],
+    };
+    const hub = new ProgressHub(
+      { reportIntervalSeconds: 1, statusIntervalSeconds: 1, maxStatusWritesPerSecond: 10 },
+      sources,
+      new ManualClock(0),
+    );
+    let leading = false;
+    const server = await serveProgress(hub, () => leading, 0);
+    const post = (body: string) =>
+      fetch(`http://127.0.0.1:${server.port}/progress/ns/demo`, { method: 'POST', headers: { 'x-corecast-pod-uid': 'uid' }, body });
+    try {
+      const standby = await post('frame=1\nprogress=continue\n');
+      assert.equal(standby.status, 503);
+      assert.equal(standby.headers.get('retry-after'), '1');
+      assert.deepEqual(hub.live(), []);
+      leading = true;
+      assert.equal((await post('frame=2\nprogress=continue\n')).status, 204);
+      assert.equal(hub.live()[0]?.[1].progress?.frame, 2);
+      assert.equal((await post('x'.repeat(MAX_BLOCK_BYTES + 1))).status, 413);
+      assert.equal((await fetch(`http://127.0.0.1:${server.port}/progress/ns/demo`)).status, 405);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -53,6 +53,9 @@ export function serveProgress(
       res.setHeader('retry-after', '1');
       return answer(res, 503, 'not the leader');
     }
+    // The wrapper always says how long its report is; a body without a length is cut at the limit.
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BLOCK_BYTES)
+      return answer(res, 413, `a report is at most ${MAX_BLOCK_BYTES} bytes`);
     readBody(req).then(
       (body) => {
         if (body === undefined) return answer(res, 413, `a report is at most ${MAX_BLOCK_BYTES} bytes`);
