@@ -100,6 +100,21 @@ describe('ProgressHub.plan', () => {
     assert.deepEqual(hub.plan().due, [{ key: 'ns/p1', status: {} }], 'an empty apply removes the stale figures');
     shown.clear();
   });
+
+  test('a new leader clears nothing before reports had time to come', () => {
+    const clock = new ManualClock(1_000_000);
+    const hub = new ProgressHub({ reportIntervalSeconds: 1, statusIntervalSeconds: 5, maxStatusWritesPerSecond: 100 }, sources, clock);
+    shown.set('ns/p2', { viewers: 4 });
+    hub.start(undefined as never, undefined as never);
+    try {
+      assert.deepEqual(hub.plan().due, []);
+      clock.advance(hub.staleMs);
+      assert.deepEqual(hub.plan().due, [{ key: 'ns/p2', status: {} }]);
+    } finally {
+      void hub.stop();
+      shown.clear();
+    }
+  });
 });
 
 describe('viewers', () => {

@@ -76,6 +76,8 @@ export class ProgressHub {
   #timer: Timer | undefined;
   #round: Promise<void> = Promise.resolve();
   #running = false;
+  /** When this replica started writing: a new leader has no reports yet, and clears nothing until they had time to come. */
+  #since = 0;
   /** Write rounds run so far (tests bound the writes by it). */
   rounds = 0;
 
@@ -136,6 +138,7 @@ export class ProgressHub {
     for (const key of keys) {
       const status = this.desired(key);
       if (stableStringify(status) === stableStringify(this.#sources.shown(key))) continue;
+      if (!status.progress && status.viewers === undefined && this.#clock.now() - this.#since < this.staleMs) continue;
       if (!this.#sources.process(key)) continue;
       differing.push({ key, status, last: this.#lastWrite.get(key) ?? 0 });
     }
@@ -154,6 +157,7 @@ export class ProgressHub {
   start(kube: Kube, log: Logger, metrics?: WriterMetrics, poll?: () => Promise<void>): void {
     if (this.#running) return;
     this.#running = true;
+    this.#since = this.#clock.now();
     let polling = false;
     const tick = () => {
       if (!this.#running) return;
