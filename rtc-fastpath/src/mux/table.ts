@@ -136,6 +136,11 @@ export class MuxTable<S> {
     return this.#addresses.get(key);
   }
 
+  /** Every address bound to a session of this thread. */
+  boundKeys(): AddressKey[] {
+    return [...this.#addresses.keys()];
+  }
+
   /** The addresses bound to a session, oldest first. */
   addressesOf(session: S): AddressKey[] {
     return [...(this.#owned.get(session)?.addresses ?? [])];

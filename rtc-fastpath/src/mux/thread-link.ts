@@ -29,6 +29,8 @@ export type LinkMessage =
   | ForwardedPacket
   /** Send `key`'s datagrams to `owner` (bound: it authenticated a check; expect: it waits for a STUN answer). */
   | { readonly t: 'route'; readonly key: AddressKey; readonly owner: number; readonly kind: RouteKind; readonly until: number }
+  /** Send these addresses' datagrams to `owner`: its bindings, told to a thread that just started. */
+  | { readonly t: 'routes'; readonly keys: readonly AddressKey[]; readonly owner: number }
   /** `owner` let these addresses go (its session closed). */
   | { readonly t: 'unroute'; readonly keys: readonly AddressKey[]; readonly owner: number }
   /** Thread `owner` started: whatever routes led to an earlier thread of that index are stale. */

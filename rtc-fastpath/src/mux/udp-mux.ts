@@ -257,8 +257,16 @@ export class UdpMux {
       case 'unroute':
         for (const key of m.keys) this.demux.table.unroute(key, m.owner);
         break;
-      case 'hello':
+      case 'hello': {
         this.demux.table.forgetOwner(m.owner);
+        // A new socket in the port's group moves some addresses' datagrams to it: tell it where
+        // ours go, so their DTLS and RTCP need not wait for the next check to be re-learned.
+        const keys = this.demux.table.boundKeys();
+        if (keys.length > 0) this.#link?.send(m.owner, { t: 'routes', keys, owner: this.owner });
+        break;
+      }
+      case 'routes':
+        for (const key of m.keys) this.demux.table.route(key, m.owner, 'bound');
         break;
       case 'tcp-open':
         this.#tcpOpen(m.id, m.host, m.port, m.first, m.from);

@@ -137,9 +137,11 @@ function hook(agent: Agent, mux: UdpMux): MuxSession {
     ensureProtocol(protocol);
   };
 
+  // Every signed check from an address other than the selected pair's may show the viewer has
+  // moved — not only the first from there: the first may come before the old path went quiet.
   session.onCheck = (host, port, check) => {
     const pair = agent.nominated;
-    if (!check.moved || !pair) return;
+    if (!pair) return;
     const remote = pair.remoteCandidate;
     if (remote.host === host && remote.port === port) return;
     const last = session.lastHeard(remote.host, remote.port) ?? 0;
