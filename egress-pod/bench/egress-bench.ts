@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchRig } from './rig.ts';
 import { emit, maximum, scrape, start, total } from './lib.ts';
+import { udpDrops } from './udp-drops.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,8 +37,16 @@ const { values } = parseArgs({
     compiled: { type: 'boolean', default: false },
     // Run every step even after one failed (comparisons at fixed viewer counts).
     'keep-going': { type: 'boolean', default: false },
+    // Another WHEP server, already running and fed: the same load steps, its CPU from /proc (server-bench.ts).
+    url: { type: 'string' },
+    'server-pid': { type: 'string' },
+    label: { type: 'string' },
   },
 });
+if (values.url) {
+  const child = spawn(process.execPath, [new URL('./server-bench.ts', import.meta.url).pathname, ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit((await new Promise<number | null>((r) => child.on('exit', r))) ?? 1);
+}
 const steps = values.steps.split(',').map(Number);
 /** A fan-out delay (ingest to last viewer) p99 above this means the worker is falling behind. */
 const MAX_FANOUT_DELAY_MS = 100;
@@ -113,24 +122,6 @@ async function udpSockets(pid: number): Promise<number> {
     if (inode && inodes.has(inode)) n++;
   }
   return n;
-}
-
-/** The kernel's drop counts of a process's UDP sockets (the last column of /proc/<pid>/net/udp{,6}), summed. */
-async function udpDrops(pid: number): Promise<number> {
-  const mine = new Set<string>();
-  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
-    const inode = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''))?.[1];
-    if (inode) mine.add(inode);
-  }
-  let drops = 0;
-  for (const table of ['udp', 'udp6']) {
-    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields.length > 9 && mine.has(fields[9]!)) drops += Number(fields.at(-1));
-    }
-  }
-  return drops;
 }
 
 /** Holds `n` viewers from a separate load process; egress figures cover the steady window only. */

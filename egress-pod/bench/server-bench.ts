@@ -1,0 +1,105 @@
+/**
+ * The load steps of `npm run bench:egress` against any WHEP server already running and fed:
+ * `npm run bench:egress -- --url <WHEP endpoint> --server-pid <pid>` (or this file directly).
+ * Another server (MediaMTX, Janus behind a signalling adapter, another Corecast) is measured
+ * exactly like the egress: the same load client (real werift viewers in their own process,
+ * 8 MiB receive buffers, the kernel's drop counters of its sockets checked), and the server's
+ * CPU read from /proc/<pid>/stat (user + system time of all its threads) over the same window,
+ * its RSS from /proc/<pid>/status at the window's end. Run each server alone, on the same
+ * machine, one after the other, with the same feed.
+ *
+ *   node egress-pod/bench/server-bench.ts --url http://127.0.0.1:8889/bench/whep --server-pid 1234 \
+ *     [--steps 50,100,150] [--seconds 20] [--label mediamtx]
+ *
+ * Prints JSON lines {name, value, unit}; a step fails on any loss, any viewer not connected, or
+ * any datagram the load client's sockets dropped.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { emit, start } from './lib.ts';
+import { udpDrops } from './udp-drops.ts';
+
+const { values } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    'server-pid': { type: 'string' },
+    steps: { type: 'string', default: '50,100,150' },
+    seconds: { type: 'string', default: '20' },
+    label: { type: 'string', default: 'server' },
+  },
+  strict: false,
+});
+const url = values.url as string | undefined;
+const pid = Number(values['server-pid']);
+if (!url || !Number.isInteger(pid) || pid <= 0) {
+  console.error('--url <WHEP endpoint> and --server-pid <pid of the server> are required');
+  process.exit(2);
+}
+const label = String(values.label);
+const seconds = Number(values.seconds);
+const root = new URL('../../', import.meta.url).pathname;
+/** Clock ticks per second of /proc/<pid>/stat's times. */
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** User + system CPU seconds of a process, all threads (fields 14 and 15 of /proc/<pid>/stat). */
+async function cpuSeconds(of: number): Promise<number> {
+  const stat = await readFile(`/proc/${of}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+async function rssMiB(of: number): Promise<number> {
+  const status = await readFile(`/proc/${of}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) / 1024;
+}
+
+emit(`${label}.rss_idle`, await rssMiB(pid), 'MiB');
+emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'start', note: 'a shared machine: other work runs beside the benchmark' });
+for (const n of values.steps!.toString().split(',').map(Number)) {
+  const load = start(process.execPath, [
+    join(root, 'egress-pod/bench/whep-load.ts'),
+    ...['--url', url, '--viewers', String(n), '--seconds', String(seconds), '--label', `step${n}`],
+  ]);
+  let out = '';
+  let atHolding: Promise<[number, number]> | undefined;
+  let atEnd: Promise<[number, number, number]> | undefined;
+  load.stdout?.on('data', (d) => {
+    out += d;
+    if (!atHolding && out.includes('"event":"holding"')) atHolding = Promise.all([cpuSeconds(pid), udpDrops(load.pid!)]);
+    if (!atEnd && out.includes('"event":"window-end"')) atEnd = Promise.all([cpuSeconds(pid), udpDrops(load.pid!), rssMiB(pid)]);
+  });
+  const code = await new Promise((r) => load.on('exit', r));
+  if (!atHolding || !atEnd) {
+    console.error(`step ${n}: the load client exited ${code} before its window: ${load.tail()}`);
+    break;
+  }
+  const [[cpu0, drops0], [cpu1, drops1, rss]] = await Promise.all([atHolding, atEnd]);
+  const figures = Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { name?: string; value?: number })
+      .filter((f) => f.name !== undefined)
+      .map((f) => [f.name!.replace(`step${n}.`, ''), f.value!]),
+  );
+  const cores = (cpu1 - cpu0) / seconds;
+  const connected = figures.viewers_connected ?? 0;
+  emit(`${label}.step.${n}.cpu`, cores, 'cores', { from: `/proc/${pid}/stat` });
+  emit(`${label}.step.${n}.cpu_per_viewer`, (1000 * cores) / Math.max(1, connected), 'ms/s');
+  emit(`${label}.step.${n}.viewers_connected`, connected, 'viewers');
+  emit(`${label}.step.${n}.loss_ratio`, figures.loss_ratio ?? Number.NaN, 'ratio');
+  emit(`${label}.step.${n}.load_client_drops`, drops1 - drops0, 'datagrams', { receiveBuffer: figures.client_receive_buffer });
+  emit(`${label}.step.${n}.rss`, rss, 'MiB');
+  const problems = [
+    connected !== n && `${connected}/${n} viewers connected`,
+    figures.loss_ratio !== 0 && `loss ${figures.loss_ratio}`,
+    drops1 - drops0 > 0 && `the load client's sockets dropped ${drops1 - drops0} datagrams`,
+  ].filter(Boolean);
+  if (problems.length > 0) console.error(`step ${n}: ${problems.join(', ')}`);
+  await new Promise((r) => setTimeout(r, 3000));
+}
+emit('machine.load_average_1m', loadavg()[0]!, 'load', { when: 'end' });
