@@ -15,7 +15,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,18 +47,13 @@ const nodedir = [
 ].find((dir) => dir && hasHeaders(dir));
 if (!nodedir) skip('no Node headers on this machine (include/node/node_api.h)');
 
-// npm names its own node-gyp for scripts; otherwise the one bundled with the npm beside this Node.
-const require = createRequire(import.meta.url);
-const candidates = [
+// npm names its own node-gyp for scripts; otherwise the one bundled with the npm beside this Node
+// (official tarballs and images) or in a distribution's /usr/lib.
+const gyp = [
   process.env.npm_config_node_gyp,
   join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-];
-try {
-  candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
-} catch {
-  // Not installed as a package: npm's bundled one above, or none.
-}
-const gyp = candidates.find((path) => path && existsSync(path));
+  '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+].find((path) => path && existsSync(path));
 if (!gyp) skip('node-gyp not found (npm bundles it)');
 
 const result = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`], { cwd: here, stdio: 'inherit' });
