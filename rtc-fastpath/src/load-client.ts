@@ -8,7 +8,7 @@ import type { RTCPeerConnection } from 'werift';
 /**
  * The DTLS-SRTP protection profile ids werift uses (SRTP_AES128_CM_HMAC_SHA1_80, RFC 5764 §4.1.2;
  * SRTP_AEAD_AES_128_GCM, RFC 7714 §14.2), as numbers: this module is loaded where werift's
- * values are not. test/load-client.test.ts holds them to werift's constants.
+ * values are not. test/rtp-packet.test.ts holds them to werift's constants.
  */
 export const SRTP_PROFILE_IDS = { ctr: 0x0001, gcm: 0x0007 } as const;
 
