@@ -68,6 +68,22 @@ export function advertisedOnly(settings: PeerSettings): ((c: Pick<Candidate, 'ty
 }
 
 /**
+ * Writes `ice.advertisedPort` (and `ice.advertisedTcpPort`) into the answer's host candidates
+ * in place of the port the pod binds. A NodePort Service reaches the pod's ICE port through the
+ * node's port: kube-proxy rewrites nodeIP:nodePort to podIP:udpPort, so the viewer must be told
+ * the node port while werift keeps its bound one. Candidates of other types (srflx, relay) keep
+ * theirs: a STUN or TURN server saw the real mapping.
+ */
+export function advertisePorts(sdp: string, ice: Pick<EgressIce, 'advertisedPort' | 'advertisedTcpPort'>): string {
+  if (ice.advertisedPort === undefined && ice.advertisedTcpPort === undefined) return sdp;
+  // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …
+  return sdp.replace(/^(a=candidate:\S+ \S+ )(\S+)( \S+ \S+ )(\d+)( typ host\b)/gim, (line, head, transport, mid, port, tail) => {
+    const advertised = String(transport).toLowerCase() === 'tcp' ? ice.advertisedTcpPort : ice.advertisedPort;
+    return advertised === undefined ? line : `${head}${transport}${mid}${advertised}${tail}`;
+  });
+}
+
+/**
  * After an ICE restart werift does not run ICE again when DTLS is already up (its `connect()`
  * returns early on a connected DTLS transport), so the restarted agent never checks or
  * nominates a pair and media stops. Call this once the restart's offer and answer are both

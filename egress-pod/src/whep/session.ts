@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { answerAsDtlsServer, guardSockets, onKeyframeRequest, removeDefaultStun, ViewerSender } from '@corecast/rtc-fastpath';
 import { attachMux, detachMux } from '@corecast/rtc-fastpath';
 import { WhepError } from './errors.ts';
-import { advertisedOnly, peerConfig, startRestartedIce } from './peer.ts';
+import { advertisedOnly, advertisePorts, peerConfig, startRestartedIce } from './peer.ts';
 import {
   answerFragment,
   type CandidatePolicy,
@@ -225,7 +225,8 @@ export class Session implements WhepSession {
     );
     guardSockets(pc, (err) => this.#log.warn({ err: err.message }, 'media socket error'));
     const keep = advertisedOnly(this.#settings.peer);
-    const sdp = keep ? filterAnswerCandidates(pc.localDescription!.sdp, keep) : pc.localDescription!.sdp;
+    const local = keep ? filterAnswerCandidates(pc.localDescription!.sdp, keep) : pc.localDescription!.sdp;
+    const sdp = advertisePorts(local, this.#settings.peer.ice);
     if (/^m=(video|audio) 0 /m.test(sdp)) {
       throw new WhepError('not-acceptable', 'no common codec for the offered m-lines');
     }
