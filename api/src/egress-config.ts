@@ -8,7 +8,10 @@
  */
 import { z } from 'zod';
 import { PORTS } from './constants.ts';
+import { EgressIce, port, seconds } from './egress-ice.ts';
 import type { ProcessRef } from './ffmpeg.ts';
+
+export { EgressIce, IceServer } from './egress-ice.ts';
 
 /** Environment variable holding the JSON configuration. */
 export const EGRESS_CONFIG_ENV = 'CORECAST_EGRESS_CONFIG';
@@ -37,14 +40,10 @@ export function isLoopbackHost(hostname: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
-const port = z.number().int().min(0).max(65535);
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
-const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' });
 const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
   error: 'must be an IP address or a CIDR block',
 });
 const WORKERS = "must be 'auto' or a whole number from 0 to 64";
-const seconds = (min: number, max: number, dflt: number) => z.number().min(min).max(max).default(dflt);
 const maxTokenLifetime = z
   .number()
   .int()
@@ -123,117 +122,6 @@ export const EgressAuth = z.discriminatedUnion('mode', [
       }
     }),
 ]);
-
-/** How a TURN server's credentials are obtained (never inline: from the environment). */
-const TurnAuth = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('password'),
-    username: z.string().min(1),
-    credentialEnv: envName.describe('Variable holding the long-term TURN password.'),
-  }),
-  z.object({
-    type: z.literal('ephemeral'),
-    secretEnv: envName.describe("Variable holding the TURN server's shared secret (coturn static-auth-secret)."),
-    ttlSeconds: z.number().int().min(60).max(604800).default(86400),
-    user: z.string().min(1).default('corecast'),
-  }),
-]);
-
-const ICE_URL = /^(stun|stuns|turn|turns):[^\s<>"]+$/;
-
-/** A STUN or TURN server, used by the pod and announced to viewers in `Link` headers. */
-export const IceServer = z
-  .object({
-    urls: z.array(z.string().regex(ICE_URL, 'must be a stun:, stuns:, turn: or turns: URL')).min(1),
-    auth: TurnAuth.optional(),
-  })
-  .superRefine((s, ctx) => {
-    if (s.urls.some((u) => u.startsWith('turn')) && !s.auth) {
-      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'TURN servers need auth (password or ephemeral)' });
-    }
-  });
-
-/** ICE: which addresses the pod advertises and which ports it uses (see egress-pod/README.md). */
-export const EgressIce = z
-  .object({
-    lite: z.boolean().default(false).describe('ICE-lite (RFC 8445 §2.5): host candidates only, no checks of our own.'),
-    udpPort: z
-      .number()
-      .int()
-      .min(0)
-      .max(65535)
-      .default(PORTS.iceUdp)
-      .describe(
-        "The one UDP port of every viewer's media (the ICE UDP mux; one socket per address family and thread, SO_REUSEPORT). 0 picks a free port at start (tests, the local demo).",
-      ),
-    tcpPort: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe('One TCP port for passive ICE-TCP (RFC 6544) candidates of every viewer; absent: no ICE-TCP on one port.'),
-    portRange: z
-      .object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
-      .refine((r) => r.min < r.max, { message: 'min must be below max (werift needs a range of at least two ports)' })
-      .optional()
-      .describe('Retired: ignored (with a log line) since every viewer shares ice.udpPort. Accepted until the operator stops sending it.'),
-    advertise: z
-      .object({
-        addresses: z.array(ipAddress).default([]).describe('Extra host-candidate addresses (NAT 1:1 public IPs).'),
-        addressEnv: z
-          .array(envName)
-          .default([])
-          .describe('Variables holding addresses to advertise, read at start (host networking: the node IP).'),
-        only: z.boolean().default(false).describe("Advertise only the addresses above, not the pod's own interface addresses."),
-      })
-      .default({ addresses: [], addressEnv: [], only: false }),
-    advertisedPort: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe(
-        'Port written into the UDP host candidates instead of the bound ice.udpPort: the port viewers reach when something in between maps it (a NodePort Service: the node port, DNATed to ice.udpPort).',
-      ),
-    advertisedTcpPort: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe('The same for the passive TCP candidates (instead of ice.tcpPort).'),
-    ipv6: z.boolean().default(false).describe('Also gather IPv6 host candidates.'),
-    tcp: z.boolean().default(false).describe('Also offer passive ICE-TCP host candidates (RFC 6544).'),
-    servers: z.array(IceServer).default([]),
-    relayOnly: z.boolean().default(false).describe('Advertise only TURN relay candidates.'),
-    gatherTimeoutSeconds: seconds(0.1, 60, 5).describe('An answer not gathered in this time gets 504.'),
-    maxRemoteCandidates: z
-      .number()
-      .int()
-      .min(1)
-      .max(100)
-      .default(20)
-      .describe("Most remote candidates one ICE session uses (the offer's and trickled ones together); later ones are dropped."),
-    allowLoopbackCandidates: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Use remote candidates on loopback addresses (tests and the local demo only). Link-local and unspecified ones are always dropped.',
-      ),
-  })
-  .superRefine((ice, ctx) => {
-    if (ice.advertise.only && ice.advertise.addresses.length + ice.advertise.addressEnv.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['advertise', 'only'], message: 'needs at least one address or addressEnv' });
-    }
-    if (ice.relayOnly && !ice.servers.some((s) => s.urls.some((u) => u.startsWith('turn')))) {
-      ctx.addIssue({ code: 'custom', path: ['relayOnly'], message: 'needs a TURN server in servers' });
-    }
-    if (ice.lite && (ice.relayOnly || ice.tcp)) {
-      ctx.addIssue({ code: 'custom', path: ['lite'], message: 'ICE-lite gathers host UDP candidates only; turn off relayOnly and tcp' });
-    }
-  });
 
 /** The whole configuration of an egress pod. */
 export const EgressConfig = z
@@ -385,12 +273,8 @@ export type EgressConfig = z.output<typeof EgressConfig>;
 export type EgressConfigInput = z.input<typeof EgressConfig>;
 /** One validated stream. */
 export type EgressStream = z.output<typeof EgressStream>;
-/** Validated ICE settings. */
-export type EgressIce = z.output<typeof EgressIce>;
 /** Validated auth settings. */
 export type EgressAuth = z.output<typeof EgressAuth>;
-/** One validated STUN/TURN server. */
-export type IceServer = z.output<typeof IceServer>;
 
 /** The stream entry for a Process: its id, payload types and viewer cap, on the given ports. */
 export function egressStreamFor(
