@@ -49,6 +49,9 @@ function endpoint(kind: 'input' | 'output') {
     .describe(`One FFmpeg ${kind}.`);
 }
 
+/** A whole number from 0 to `max`, `dflt` when absent. */
+const wholeNumber = (max: number, dflt: number) => z.number().int().min(0).max(max).default(dflt);
+
 const inputIds = uniqueIds('input');
 const outputIds = uniqueIds('output');
 
@@ -117,22 +120,10 @@ export const Limits = z
       .describe(
         'CPU limit in percent of one core (Core semantics: 150 = 1.5 cores); 0 means no limit. Becomes the pod CPU request and limit.',
       ),
-    memoryMbytes: z
-      .number()
-      .int()
-      .min(0)
-      .max(1048576)
-      .default(0)
-      .describe('Memory limit in MiB; 0 means no limit. Becomes the pod memory request and limit.'),
-    waitforSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(86400)
-      .default(0)
-      .describe(
-        'Kept for Core compatibility. Kubernetes enforces limits at once (CPU is throttled, memory over the limit is OOM-killed), so there is no grace period to wait for.',
-      ),
+    memoryMbytes: wholeNumber(1048576, 0).describe('Memory limit in MiB; 0 means no limit. Becomes the pod memory request and limit.'),
+    waitforSeconds: wholeNumber(86400, 0).describe(
+      'Kept for Core compatibility. Kubernetes enforces limits at once (CPU is throttled, memory over the limit is OOM-killed), so there is no grace period to wait for.',
+    ),
   })
   .describe('Resource limits of the FFmpeg pod.');
 
@@ -148,26 +139,14 @@ export const ProcessSpec = z
     output: endpoints('output', outputIds).describe('FFmpeg outputs, in order; at least one, ids unique.'),
     options: ffmpegOptions('first, before every input (global options such as "-loglevel")'),
     reconnect: z.boolean().default(true).describe('Start FFmpeg again after it exits (for any reason), after reconnectDelaySeconds.'),
-    reconnectDelaySeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(86400)
-      .default(15)
-      .describe('Seconds to wait before starting FFmpeg again after it exited.'),
+    reconnectDelaySeconds: wholeNumber(86400, 15).describe('Seconds to wait before starting FFmpeg again after it exited.'),
     autostart: z
       .boolean()
       .default(true)
       .describe('Start FFmpeg when the Process is created. When false, nothing runs until order is set to start after creation.'),
-    staleTimeoutSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(86400)
-      .default(0)
-      .describe(
-        'Restart FFmpeg when it makes no progress for this many seconds (FFmpeg\'s "-stats_period" progress stops); 0 turns the check off.',
-      ),
+    staleTimeoutSeconds: wholeNumber(86400, 0).describe(
+      'Restart FFmpeg when it makes no progress for this many seconds (FFmpeg\'s "-stats_period" progress stops); 0 turns the check off.',
+    ),
     limits: Limits.default({ cpuUsage: 0, memoryMbytes: 0, waitforSeconds: 0 }),
     order: z
       .enum(['start', 'stop'])

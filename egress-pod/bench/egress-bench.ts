@@ -18,7 +18,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchRig } from './rig.ts';
-import { emit, maximum, scrape, start, total } from './lib.ts';
+import { emit, maximum, scrape, start, stepFigures, total } from './lib.ts';
 import { udpDrops } from './udp-drops.ts';
 
 const { values } = parseArgs({
@@ -159,14 +159,7 @@ async function runStep(n: number): Promise<StepFigures> {
     }
   });
   const code = await new Promise((r) => load.on('exit', r));
-  const figures = Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { name?: string; value?: number })
-      .filter((f) => f.name !== undefined)
-      .map((f) => [f.name!.replace(`step${n}.`, ''), f.value!]),
-  );
+  const figures = stepFigures(out, n);
   if (!atHolding || !atEnd)
     return {
       delivered: false,

@@ -89,3 +89,15 @@ export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** The figures a load client printed for step `n` (one JSON line each), by name without the step prefix. */
+export function stepFigures(out: string, n: number): Record<string, number> {
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { name?: string; value?: number })
+      .filter((f) => f.name !== undefined)
+      .map((f) => [f.name!.replace(`step${n}.`, ''), f.value!]),
+  );
+}

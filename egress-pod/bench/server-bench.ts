@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { emit, start } from './lib.ts';
+import { emit, start, stepFigures } from './lib.ts';
 import { udpDrops } from './udp-drops.ts';
 
 const { values } = parseArgs({
@@ -78,14 +78,7 @@ for (const n of values.steps!.toString().split(',').map(Number)) {
     break;
   }
   const [[cpu0, drops0], [cpu1, drops1, rss]] = await Promise.all([atHolding, atEnd]);
-  const figures = Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { name?: string; value?: number })
-      .filter((f) => f.name !== undefined)
-      .map((f) => [f.name!.replace(`step${n}.`, ''), f.value!]),
-  );
+  const figures = stepFigures(out, n);
   const cores = (cpu1 - cpu0) / seconds;
   const connected = figures.viewers_connected ?? 0;
   emit(`${label}.step.${n}.cpu`, cores, 'cores', { from: `/proc/${pid}/stat` });

@@ -6,8 +6,8 @@
  * (the wrapper tries again at once, and the Service's next pick is likely another replica).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Listening } from '../runtime/http.ts';
+import { readBounded } from '@corecast/api';
+import { type Listening, listen } from '../runtime/http.ts';
 import type { ProgressHub } from './hub.ts';
 import { MAX_BLOCK_BYTES } from './parse.ts';
 
@@ -20,23 +20,8 @@ function answer(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end(text ? `${text}\n` : undefined);
 }
 
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BLOCK_BYTES) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
+/** The report, or undefined when it is larger than a progress block can be (the rest is not read). */
+const readBody = (req: IncomingMessage) => readBounded(req, Number(req.headers['content-length'] ?? '0'), MAX_BLOCK_BYTES);
 
 /** Serves the progress port. `leading()` says whether this replica takes reports. */
 export function serveProgress(
@@ -71,18 +56,5 @@ export function serveProgress(
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => {
-      server.off('error', reject);
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
+  return listen(server, port);
 }

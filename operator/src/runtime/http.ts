@@ -16,7 +16,8 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-function listen(server: Server, port: number): Promise<Listening> {
+/** Listens on `port` (0: any free one); resolves once listening, with a close that also ends kept-alive connections. */
+export function listen(server: Server, port: number): Promise<Listening> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => {
