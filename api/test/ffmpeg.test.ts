@@ -14,13 +14,19 @@ const TEE_DEFAULT =
   '[select=v:f=rtp:payload_type=102:rtpflags=send_bye:onfail=ignore]udp://demo-egress.media.svc:5004?pkt_size=1200|' +
   '[select=a:f=rtp:payload_type=111:rtpflags=send_bye:onfail=ignore]udp://demo-egress.media.svc:5006?pkt_size=1200';
 const OPUS = ['-c:a', 'libopus', '-ar', '48000', '-ac', '2', '-b:a', '128k'];
+// The test pattern input and null output that a Process gets when it names neither.
+const TESTSRC_TO_NULL = ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'null', '-'];
+const MAP_FIRST_AV = ['-map', '0:v:0', '-map', '0:a:0?'];
+const COPY_VIDEO = ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,dump_extra=freq=keyframe'];
+const X264_VIDEO = ['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p'];
+const X264_KEYFRAMES = ['-bf', '0', '-force_key_frames', 'expr:gte(t,n_forced*1)', '-bsf:v', 'dump_extra=freq=keyframe'];
 
 describe('buildFfmpegArgs', () => {
   const cases: { name: string; argv: string[]; want: string[] }[] = [
     {
       name: 'minimal, WebRTC off: Core order',
       argv: build('demo'),
-      want: [...P, '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'null', '-'],
+      want: [...P, ...TESTSRC_TO_NULL],
     },
     {
       name: 'every Core field set, every placeholder',
@@ -72,14 +78,8 @@ describe('buildFfmpegArgs', () => {
         '-method',
         'PUT',
         'http://store/news-rec.ts',
-        '-map',
-        '0:v:0',
-        '-map',
-        '0:a:0?',
-        '-c:v',
-        'copy',
-        '-bsf:v',
-        'h264_mp4toannexb,dump_extra=freq=keyframe',
+        ...MAP_FIRST_AV,
+        ...COPY_VIDEO,
         ...OPUS,
         '-f',
         'tee',
@@ -90,66 +90,12 @@ describe('buildFfmpegArgs', () => {
     {
       name: 'WebRTC on, copy mode',
       argv: build('demo', withWebrtc()),
-      want: [
-        ...P,
-        '-f',
-        'lavfi',
-        '-i',
-        'testsrc2=size=320x240:rate=25',
-        '-f',
-        'null',
-        '-',
-        '-map',
-        '0:v:0',
-        '-map',
-        '0:a:0?',
-        '-c:v',
-        'copy',
-        '-bsf:v',
-        'h264_mp4toannexb,dump_extra=freq=keyframe',
-        ...OPUS,
-        '-f',
-        'tee',
-        TEE_DEFAULT,
-      ],
+      want: [...P, ...TESTSRC_TO_NULL, ...MAP_FIRST_AV, ...COPY_VIDEO, ...OPUS, '-f', 'tee', TEE_DEFAULT],
     },
     {
       name: 'WebRTC on, forceTranscode',
       argv: build('demo', withWebrtc({ forceTranscode: true })),
-      want: [
-        ...P,
-        '-f',
-        'lavfi',
-        '-i',
-        'testsrc2=size=320x240:rate=25',
-        '-f',
-        'null',
-        '-',
-        '-map',
-        '0:v:0',
-        '-map',
-        '0:a:0?',
-        '-c:v',
-        'libx264',
-        '-preset',
-        'veryfast',
-        '-tune',
-        'zerolatency',
-        '-profile:v',
-        'baseline',
-        '-pix_fmt',
-        'yuv420p',
-        '-bf',
-        '0',
-        '-force_key_frames',
-        'expr:gte(t,n_forced*1)',
-        '-bsf:v',
-        'dump_extra=freq=keyframe',
-        ...OPUS,
-        '-f',
-        'tee',
-        TEE_DEFAULT,
-      ],
+      want: [...P, ...TESTSRC_TO_NULL, ...MAP_FIRST_AV, ...X264_VIDEO, ...X264_KEYFRAMES, ...OPUS, '-f', 'tee', TEE_DEFAULT],
     },
   ];
   for (const c of cases) it(c.name, () => assert.deepEqual(c.argv, c.want));
