@@ -6,15 +6,23 @@
  * start naming it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ffmpegWrapper, PROGRESS_SENDER } from '../src/children/ffmpeg-pod.ts';
 import { StateOut } from '../src/core-api/schemas.ts';
 import type { Operator } from '../src/operator.ts';
-import { type Cluster, eventually, getCluster, namespace, startOperator, waitForPod } from './helpers/cluster.ts';
+import {
+  type Cluster,
+  eventually,
+  getCluster,
+  LIVE_PATTERN,
+  namespace,
+  runFfmpegPod,
+  startOperator,
+  waitForPod,
+} from './helpers/cluster.ts';
 
 let c: Cluster;
 let ns: string;
@@ -62,28 +70,14 @@ describe('the Core API served by the operator', () => {
       headers: auth,
       body: JSON.stringify({
         id: 'served',
-        options: ['-y'],
-        input: [{ id: 'pattern', address: 'testsrc2=size=160x120:rate=25', options: ['-re', '-f', 'lavfi'] }],
-        output: [{ id: 'discard', address: '/dev/null', options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts'] }],
+        ...LIVE_PATTERN,
         autostart: true,
       }),
     });
     assert.equal(created.status, 200, await created.clone().text());
 
     const pod = await waitForPod(c, ns, 'served-ffmpeg');
-    ffmpeg = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...(pod.spec?.containers?.[0]?.args ?? [])], {
-      env: {
-        ...process.env,
-        CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
-        CORECAST_PROGRESS_HOST: '127.0.0.1',
-        CORECAST_PROGRESS_PORT: String(op.progressPort),
-        CORECAST_PROGRESS_INTERVAL: '1',
-        CORECAST_PROCESS_NAMESPACE: ns,
-        CORECAST_PROCESS_NAME: 'served',
-        CORECAST_POD_UID: pod.metadata?.uid ?? '',
-      },
-      stdio: 'ignore',
-    });
+    ffmpeg = runFfmpegPod(pod, dir, op.progressPort, ns, 'served');
 
     const state = await eventually('progress in …/state', async () => {
       const rsp = await fetch(`${base}/api/v3/process/served/state`, { headers: auth });

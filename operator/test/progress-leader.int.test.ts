@@ -6,14 +6,13 @@
  * figures in the status move on; FFmpeg never notices.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { process as processFixture, withSpec } from '../../api/test/fixtures/processes.ts';
-import { ffmpegWrapper, PROGRESS_SENDER } from '../src/children/ffmpeg-pod.ts';
 import type { Operator } from '../src/operator.ts';
 import {
   type Cluster,
@@ -21,7 +20,9 @@ import {
   eventually,
   getCluster,
   getProcess,
+  LIVE_PATTERN,
   namespace,
+  runFfmpegPod,
   startOperator,
   waitForPod,
 } from './helpers/cluster.ts';
@@ -97,37 +98,12 @@ describe('live progress across a leader change', () => {
     const b = await candidate('b');
     await eventually('b has synced', () => b.hasSynced());
     const name = 'handover';
-    await createProcess(
-      c,
-      ns,
-      processFixture(
-        name,
-        withSpec({
-          options: ['-y'],
-          input: [{ id: 'pattern', address: 'testsrc2=size=160x120:rate=25', options: ['-re', '-f', 'lavfi'] }],
-          output: [{ id: 'discard', address: '/dev/null', options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts'] }],
-        }),
-      ),
-    );
+    await createProcess(c, ns, processFixture(name, withSpec(LIVE_PATTERN)));
     const pod = await waitForPod(c, ns, `${name}-ffmpeg`);
     relay = await spreadingRelay([a.progressPort, b.progressPort]);
-    ffmpeg = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...(pod.spec?.containers?.[0]?.args ?? [])], {
-      env: {
-        ...process.env,
-        CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
-        CORECAST_PROGRESS_HOST: '127.0.0.1',
-        CORECAST_PROGRESS_PORT: String(relay.port),
-        CORECAST_PROGRESS_INTERVAL: '1',
-        CORECAST_PROCESS_NAMESPACE: ns,
-        CORECAST_PROCESS_NAME: name,
-        CORECAST_POD_UID: pod.metadata?.uid ?? '',
-      },
-      stdio: 'ignore',
-    });
+    ffmpeg = runFfmpegPod(pod, dir, relay.port, ns, name);
 
-    const first = await eventually('figures through the leader', async () =>
-      (await frameShown(name)) > 0 ? frameShown(name) : undefined,
-    );
+    const first = await eventually('figures through the leader', async () => ((await frameShown(name)) > 0 ? frameShown(name) : undefined));
     assert.deepEqual(b.progress.live(), [], 'the standby took no report');
     assert.ok(a.progress.live().some(([key]) => key === `${ns}/${name}`));
 

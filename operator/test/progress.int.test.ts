@@ -6,7 +6,7 @@
  * rounds: however many reports arrive, a Process gets at most one write per round.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { kubectl } from '@corecast/testkit/kube-tools';
 import { process as processFixture, withSpec } from '../../api/test/fixtures/processes.ts';
-import { ffmpegWrapper, PROGRESS_SENDER } from '../src/children/ffmpeg-pod.ts';
 import type { RequestRecord } from '../src/kube/client.ts';
 import type { Operator } from '../src/operator.ts';
 import { PROGRESS_FIELD_MANAGER } from '../src/progress/hub.ts';
@@ -24,7 +23,9 @@ import {
   eventually,
   getCluster,
   getProcess,
+  LIVE_PATTERN,
   namespace,
+  runFfmpegPod,
   startOperator,
   waitForPod,
 } from './helpers/cluster.ts';
@@ -57,35 +58,11 @@ const progressWrites = (name: string) => writes.filter((w) => w.path.endsWith(`/
 describe('live progress', () => {
   test('a real FFmpeg reports; the status, kubectl get proc and /metrics show fps, bitrate and speed', async () => {
     const name = 'live';
-    await createProcess(
-      c,
-      ns,
-      processFixture(
-        name,
-        withSpec({
-          // FFmpeg refuses to overwrite an existing output (here /dev/null) without -y.
-          options: ['-y'],
-          input: [{ id: 'pattern', address: 'testsrc2=size=160x120:rate=25', options: ['-re', '-f', 'lavfi'] }],
-          output: [{ id: 'discard', address: '/dev/null', options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts'] }],
-        }),
-      ),
-    );
+    await createProcess(c, ns, processFixture(name, withSpec(LIVE_PATTERN)));
     const pod = await waitForPod(c, ns, `${name}-ffmpeg`);
     const argv = pod.spec?.containers?.[0]?.args ?? [];
     assert.ok(argv.includes('-progress'), 'the pod runs FFmpeg with -progress');
-    ffmpeg = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...argv], {
-      env: {
-        ...process.env,
-        CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
-        CORECAST_PROGRESS_HOST: '127.0.0.1',
-        CORECAST_PROGRESS_PORT: String(op.progressPort),
-        CORECAST_PROGRESS_INTERVAL: '1',
-        CORECAST_PROCESS_NAMESPACE: ns,
-        CORECAST_PROCESS_NAME: name,
-        CORECAST_POD_UID: pod.metadata?.uid ?? '',
-      },
-      stdio: ['ignore', 'ignore', 'ignore'],
-    });
+    ffmpeg = runFfmpegPod(pod, dir, op.progressPort, ns, name);
 
     const shown = await eventually('progress in the status', async () => {
       const p = (await getProcess(c, ns, name)) as { status?: { progress?: Record<string, unknown> } };
@@ -147,35 +124,12 @@ describe('live progress', () => {
 
   test('FFmpeg runs on while nothing takes its reports, and they arrive once the operator is reachable again', async () => {
     const name = 'outage';
-    await createProcess(
-      c,
-      ns,
-      processFixture(
-        name,
-        withSpec({
-          options: ['-y'],
-          input: [{ id: 'pattern', address: 'testsrc2=size=160x120:rate=25', options: ['-re', '-f', 'lavfi'] }],
-          output: [{ id: 'discard', address: '/dev/null', options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts'] }],
-        }),
-      ),
-    );
+    await createProcess(c, ns, processFixture(name, withSpec(LIVE_PATTERN)));
     const pod = await waitForPod(c, ns, `${name}-ffmpeg`);
     // The sender's way to the operator: a relay on a port of its own, absent at first.
     const port = await freePort();
     const own = join(dir, name);
-    const child = spawn('sh', ['-c', ffmpegWrapper(own), 'ffmpeg', ...(pod.spec?.containers?.[0]?.args ?? [])], {
-      env: {
-        ...process.env,
-        CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
-        CORECAST_PROGRESS_HOST: '127.0.0.1',
-        CORECAST_PROGRESS_PORT: String(port),
-        CORECAST_PROGRESS_INTERVAL: '1',
-        CORECAST_PROCESS_NAMESPACE: ns,
-        CORECAST_PROCESS_NAME: name,
-        CORECAST_POD_UID: pod.metadata?.uid ?? '',
-      },
-      stdio: 'ignore',
-    });
+    const child = runFfmpegPod(pod, own, port, ns, name);
     try {
       const frameNow = async () => Number(/^frame=(\d+)/m.exec(await readFile(join(own, 'block'), 'utf8').catch(() => ''))?.[1] ?? 0);
       const framesPass = async (more: number) => {

@@ -5,6 +5,7 @@
  * Nothing here times anything: `eventually` polls until a condition holds or a generous
  * deadline passes (the machine is small and shared), and the failure says what was awaited.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { GROUP, PLURAL, VERSION } from '@corecast/api';
 import { type ControlPlane, sharedControlPlane } from '@corecast/testkit/control-plane';
 import { installCrds } from '@corecast/testkit/control-plane-crds';
@@ -21,6 +22,7 @@ import {
 import { pino } from 'pino';
 import type { ProcessManifest } from '../../../api/test/fixtures/processes.ts';
 import { parseConfig } from '../../src/config.ts';
+import { ffmpegWrapper, PROGRESS_SENDER } from '../../src/children/ffmpeg-pod.ts';
 import type { RequestHooks } from '../../src/kube/client.ts';
 import type { Pod } from '../../src/kube/types.ts';
 import { Operator, type OperatorOptions } from '../../src/operator.ts';
@@ -124,7 +126,8 @@ export async function startOperator(
 }
 
 const group = { group: GROUP, version: VERSION, plural: PLURAL };
-const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** Request options that send a patch as a JSON merge patch. */
+export const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** Creates a Process. */
 export async function createProcess(c: Cluster, ns: string, manifest: ProcessManifest): Promise<void> {
@@ -271,4 +274,36 @@ export async function eventsAbout(c: Cluster, ns: string, name: string): Promise
 /** A fresh namespace for one test. */
 export async function namespace(c: Cluster, prefix: string): Promise<string> {
   return c.cp.newNamespace(`op-${prefix}`);
+}
+
+/**
+ * The input and output of a Process whose FFmpeg runs for real in live-progress tests: a test
+ * pattern at real-time pace, encoded and thrown away. FFmpeg refuses to overwrite an existing
+ * output (here /dev/null) without -y.
+ */
+export const LIVE_PATTERN = {
+  options: ['-y'],
+  input: [{ id: 'pattern', address: 'testsrc2=size=160x120:rate=25', options: ['-re', '-f', 'lavfi'] }],
+  output: [{ id: 'discard', address: '/dev/null', options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts'] }],
+};
+
+/**
+ * Plays the kubelet for an FFmpeg pod: runs its arguments under the pod's wrapper (real `sh`,
+ * `bash` and FFmpeg) with `dir` as the wrapper's scratch folder, the progress sender posting every
+ * second to `port` on loopback as the Process `ns`/`name`.
+ */
+export function runFfmpegPod(pod: Pod, dir: string, port: number, ns: string, name: string): ChildProcess {
+  return spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...(pod.spec?.containers?.[0]?.args ?? [])], {
+    env: {
+      ...process.env,
+      CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
+      CORECAST_PROGRESS_HOST: '127.0.0.1',
+      CORECAST_PROGRESS_PORT: String(port),
+      CORECAST_PROGRESS_INTERVAL: '1',
+      CORECAST_PROCESS_NAMESPACE: ns,
+      CORECAST_PROCESS_NAME: name,
+      CORECAST_POD_UID: pod.metadata?.uid ?? '',
+    },
+    stdio: 'ignore',
+  });
 }
