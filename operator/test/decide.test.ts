@@ -47,6 +47,21 @@ function world(
   return w;
 }
 
+/** What a new WebRTC Process gets created, in order, before its route (an Ingress or an HTTPRoute). */
+const WEBRTC_CREATES_BEFORE_ROUTE = [
+  'create networkpolicies/demo-ffmpeg',
+  'create pods/demo-ffmpeg',
+  'create pods/demo-egress',
+  'create services/demo-egress',
+  'create networkpolicies/demo-egress',
+];
+/** What turning WebRTC off deletes, in order, before the route. */
+const WEBRTC_OFF_DELETES_BEFORE_ROUTE = [
+  'pods/demo-ffmpeg: the spec changed',
+  'pods/demo-egress: spec.webrtc.enabled is false',
+  'services/demo-egress: spec.webrtc.enabled is false',
+  'networkpolicies/demo-egress: spec.webrtc.enabled is false',
+];
 const summary = (plan: Plan) => ({
   applies: plan.applies.map((a) => `${a.verb} ${a.kind}/${a.object.metadata?.name}`),
   deletes: plan.deletes.map((d) => `${d.kind}/${d.name}: ${d.why}`),
@@ -64,14 +79,7 @@ describe('decide: children', () => {
       'a new WebRTC Process gets all six children',
       observed(view('demo', withWebrtc())),
       {
-        applies: [
-          'create networkpolicies/demo-ffmpeg',
-          'create pods/demo-ffmpeg',
-          'create pods/demo-egress',
-          'create services/demo-egress',
-          'create networkpolicies/demo-egress',
-          'create ingresses/demo',
-        ],
+        applies: [...WEBRTC_CREATES_BEFORE_ROUTE, 'create ingresses/demo'],
         deletes: [],
       },
     ],
@@ -90,13 +98,7 @@ describe('decide: children', () => {
       observed(view('demo'), world(view('demo', withWebrtc()))),
       {
         applies: [],
-        deletes: [
-          'pods/demo-ffmpeg: the spec changed',
-          'pods/demo-egress: spec.webrtc.enabled is false',
-          'services/demo-egress: spec.webrtc.enabled is false',
-          'networkpolicies/demo-egress: spec.webrtc.enabled is false',
-          'ingresses/demo: spec.webrtc.enabled is false',
-        ],
+        deletes: [...WEBRTC_OFF_DELETES_BEFORE_ROUTE, 'ingresses/demo: spec.webrtc.enabled is false'],
       },
     ],
     [
@@ -376,14 +378,7 @@ describe('decide: the route through the Gateway API', () => {
       observed(p),
       gcfg,
       {
-        applies: [
-          'create networkpolicies/demo-ffmpeg',
-          'create pods/demo-ffmpeg',
-          'create pods/demo-egress',
-          'create services/demo-egress',
-          'create networkpolicies/demo-egress',
-          'create httproutes/demo',
-        ],
+        applies: [...WEBRTC_CREATES_BEFORE_ROUTE, 'create httproutes/demo'],
         deletes: [],
       },
     ],
@@ -479,13 +474,7 @@ describe('decide: the route through the Gateway API', () => {
       gcfg,
       {
         applies: [],
-        deletes: [
-          'pods/demo-ffmpeg: the spec changed',
-          'pods/demo-egress: spec.webrtc.enabled is false',
-          'services/demo-egress: spec.webrtc.enabled is false',
-          'networkpolicies/demo-egress: spec.webrtc.enabled is false',
-          'httproutes/demo: spec.webrtc.enabled is false',
-        ],
+        deletes: [...WEBRTC_OFF_DELETES_BEFORE_ROUTE, 'httproutes/demo: spec.webrtc.enabled is false'],
       },
     ],
     [
