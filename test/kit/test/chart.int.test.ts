@@ -77,6 +77,19 @@ function renderedConfig(objects: readonly KubernetesObject[]): unknown {
   return parse(cm.data['config.yaml'] ?? '');
 }
 
+/** The demo Process with WebRTC on in namespace `ns`, as the operator's builders see it. */
+function demoView(ns: string, uid: string) {
+  const { spec } = parseProcess(processManifest('demo', withWebrtc()));
+  return { name: 'demo', namespace: ns, uid, generation: 1, creationTimestamp: '', annotations: {}, spec };
+}
+
+/** Applies `object` as a server-side dry run: the API server takes it and reports it as `applied` says. */
+async function assertDryRunApplied(object: KubernetesObject, applied: RegExp): Promise<void> {
+  const res = await applyObjects(cp.kubeconfigPath, [object], { dryRun: true });
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, applied);
+}
+
 const kinds = (objects: readonly KubernetesObject[]) => objects.map((o) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`);
 
 describe('helm lint', () => {
@@ -178,21 +191,10 @@ describe('media through a load balancer (helm-values/cloud.yaml)', () => {
     const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
     assert.equal(config.egress.loadBalancer.enabled, true);
     const ns = await restrictedNamespace('chart-media');
-    const { spec } = parseProcess(processManifest('demo', withWebrtc()));
-    const view = {
-      name: 'demo',
-      namespace: ns,
-      uid: '00000000-0000-0000-0000-000000000001',
-      generation: 1,
-      creationTimestamp: '',
-      annotations: {},
-      spec,
-    };
+    const view = demoView(ns, '00000000-0000-0000-0000-000000000001');
     const svc = buildMediaService(view, config);
     assert.deepEqual(svc.spec?.ports, [{ name: 'ice-udp', protocol: 'UDP', port: 8189, targetPort: 8189 }]);
-    const res = await applyObjects(cp.kubeconfigPath, [svc as KubernetesObject], { dryRun: true });
-    assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, /service\/demo-media serverside-applied \(server dry run\)/);
+    await assertDryRunApplied(svc as KubernetesObject, /service\/demo-media serverside-applied \(server dry run\)/);
   });
 });
 
@@ -206,23 +208,12 @@ describe('media through a node port (helm-values/node-port.yaml)', () => {
     const config = parseConfig(renderedConfig(objects), { name: 'test', namespace: 'corecast-system' });
     assert.equal(config.egress.nodePort.enabled, true);
     const ns = await restrictedNamespace('chart-nodeport');
-    const { spec } = parseProcess(processManifest('demo', withWebrtc()));
-    const view = {
-      name: 'demo',
-      namespace: ns,
-      uid: '00000000-0000-0000-0000-000000000002',
-      generation: 1,
-      creationTimestamp: '',
-      annotations: {},
-      spec,
-    };
+    const view = demoView(ns, '00000000-0000-0000-0000-000000000002');
     const svc = buildMediaService(view, config);
     assert.equal(svc.spec?.type, 'NodePort');
     assert.equal(svc.spec?.externalTrafficPolicy, 'Local');
     // One port number for both protocols (UDP 8189 and TCP to 8443): the API server takes it.
-    const res = await applyObjects(cp.kubeconfigPath, [svc as KubernetesObject], { dryRun: true });
-    assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, /service\/demo-media serverside-applied \(server dry run\)/);
+    await assertDryRunApplied(svc as KubernetesObject, /service\/demo-media serverside-applied \(server dry run\)/);
   });
 });
 
@@ -240,19 +231,11 @@ describe('routing through the Gateway API (gateway.enabled)', () => {
     assert.equal(routeKind(defaults), 'ingress');
 
     const ns = await restrictedNamespace('chart-gateway');
-    const { spec } = parseProcess(processManifest('demo', withWebrtc()));
-    const view = {
-      name: 'demo',
-      namespace: ns,
-      uid: '00000000-0000-0000-0000-000000000002',
-      generation: 1,
-      creationTimestamp: '',
-      annotations: {},
-      spec,
-    };
-    const res = await applyObjects(cp.kubeconfigPath, [buildHttpRoute(view, config) as KubernetesObject], { dryRun: true });
-    assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, /httproute\.gateway\.networking\.k8s\.io\/demo serverside-applied \(server dry run\)/);
+    const view = demoView(ns, '00000000-0000-0000-0000-000000000002');
+    await assertDryRunApplied(
+      buildHttpRoute(view, config) as KubernetesObject,
+      /httproute\.gateway\.networking\.k8s\.io\/demo serverside-applied \(server dry run\)/,
+    );
   });
 
   test('the NOTES say which HTTPRoute and Gateways route the demo', async () => {
