@@ -10,7 +10,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { process as processFixture, withWebrtc } from '../../api/test/fixtures/processes.ts';
 import { MEDIA_ADDRESSES_ANNOTATION } from '../src/children/egress-pod.ts';
 import type { Operator } from '../src/operator.ts';
@@ -22,6 +21,7 @@ import {
   getCluster,
   getPod,
   getProcess,
+  merge,
   namespace,
   readyOf,
   startOperator,
@@ -29,7 +29,6 @@ import {
   waitForReady,
 } from './helpers/cluster.ts';
 
-const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 let c: Cluster;
 let ns: string;
 let op: Operator;

@@ -28,6 +28,7 @@ import {
   getCluster,
   getPod,
   getProcess,
+  merge,
   namespace,
   patchProcess,
   startOperator,
@@ -38,7 +39,6 @@ import {
   waitForReady,
 } from './helpers/cluster.ts';
 
-const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 let c: Cluster;
 let ns: string;
 let op: Operator;
