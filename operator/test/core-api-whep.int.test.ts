@@ -5,20 +5,16 @@
  * logins are limited per client address.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FfmpegRun } from '@corecast/testkit/ffmpeg';
 import { WhepTestClient, waitUntil } from '@corecast/testkit/whep-client';
 import { KubeConfig } from '@kubernetes/client-node';
-import { pino } from 'pino';
 import { type Egress, resolveConfig, startEgress } from '../../egress-pod/src/index.ts';
 import { feed, testConfig, whepUrl } from '../../egress-pod/test/helpers.ts';
-import { createCoreApi } from '../src/core-api/app.ts';
 import { ErrorOut, JwtOut, JwtRefreshOut } from '../src/core-api/schemas.ts';
 import { makeKube } from '../src/kube/client.ts';
-import { systemClock } from '../src/runtime/clock.ts';
+import { serveCoreApi } from './helpers/core-api.ts';
 
 const SECRET = 'the namespace key shared by the API and its egress pods';
 const NS = 'media';
@@ -46,17 +42,12 @@ describe('the login token plays on an egress pod', { timeout: 180000 }, () => {
     const config = testConfig({ namespace: NS, auth: { mode: 'hs256' } });
     egress = await startEgress(resolveConfig(config, { CORECAST_JWT_SECRET: SECRET }), { defaultMetrics: false });
     ffmpeg = await feed(egress, 'demo', { size: '160x120', rate: 10, audio: false });
-    const app = createCoreApi({
+    ({ server, base } = await serveCoreApi({
       kube: unusedKube(),
       namespace: NS,
       credentials: { username: 'admin', password: 'let-me-in' },
       tokens: { secret: Buffer.from(SECRET) },
-      clock: systemClock,
-      log: pino({ level: process.env.CORECAST_TEST_LOG ?? 'warn' }),
-    });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }));
   });
 
   after(async () => {

@@ -5,24 +5,19 @@
  * Every answer is parsed with the strict Core shapes.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ANNOTATIONS, type ProcessSpec } from '@corecast/api';
 import { kubectl } from '@corecast/testkit/kube-tools';
-import { pino } from 'pino';
 import { process as processFixture, withSpec } from '../../api/test/fixtures/processes.ts';
-import { createCoreApi } from '../src/core-api/app.ts';
 import { AboutOut, ConfigOut, ErrorOut, JwtOut, JwtRefreshOut, ProcessOut, ReportOut, StateOut } from '../src/core-api/schemas.ts';
 import { API_FIELD_MANAGER } from '../src/core-api/store.ts';
 import { METADATA_ANNOTATION, type ProcessObject } from '../src/core-api/view.ts';
 import { makeKube } from '../src/kube/client.ts';
 import type { Operator } from '../src/operator.ts';
-import { systemClock } from '../src/runtime/clock.ts';
 import {
   type Cluster,
   createProcess,
@@ -39,6 +34,7 @@ import {
   waitForPod,
   eventually,
 } from './helpers/cluster.ts';
+import { serveCoreApi } from './helpers/core-api.ts';
 
 const SECRET = Buffer.from('core-api-integration-test-key-0123456789');
 
@@ -103,7 +99,7 @@ before(async () => {
   c = await getCluster();
   ns = await namespace(c, 'core-api');
   op = await startOperator(c, [ns]);
-  const app = createCoreApi({
+  ({ server, base } = await serveCoreApi({
     kube: makeKube(c.kc, [
       {
         async before(req) {
@@ -117,12 +113,7 @@ before(async () => {
     namespace: ns,
     credentials: { username: 'admin', password: 'secret-pass' },
     tokens: { secret: SECRET },
-    clock: systemClock,
-    log: pino({ level: process.env.CORECAST_TEST_LOG ?? 'warn' }),
-  });
-  server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
 
 after(async () => {
