@@ -30,6 +30,20 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
+/**
+ * An egress pod that headless Chromium plays from on loopback: stream "demo" taking RTP on the
+ * ports of `rtp`, HTTP and metrics on free ports, and loopback candidates only (Chromium is
+ * started with --allow-loopback-in-peer-connection, and a pod's default drops them).
+ */
+export async function loopbackEgressConfig(rtp: { videoPort: number; audioPort: number }): Promise<EgressConfigInput> {
+  return {
+    http: { host: '127.0.0.1', port: await freeTcpPort() },
+    metrics: { port: await freeTcpPort() },
+    streams: [{ processId: 'demo', video: { port: rtp.videoPort }, audio: { port: rtp.audioPort } }],
+    ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true, udpPort: 0 },
+  };
+}
+
 /** An egress pod running as a child process. */
 export class EgressChild {
   /** Base URL. */

@@ -14,8 +14,7 @@ import { type FfmpegRun, ffmpegPath, startTestPattern } from '@corecast/testkit/
 import { waitUntil } from '@corecast/testkit/whep-client';
 import type { Page } from 'playwright-core';
 import type { PlayerStatus } from '../../egress-pod/src/player/client.ts';
-import { EgressChild, freeTcpPort, freeUdpPort } from './egress-child.ts';
-
+import { EgressChild, freeUdpPort, loopbackEgressConfig } from './egress-child.ts';
 
 const missing = [!ffmpegPath() && 'ffmpeg', !chromiumInstalled() && 'chromium'].filter(Boolean);
 
@@ -44,12 +43,7 @@ describe('player page in Chromium', { timeout: 300000 }, () => {
     rtp = { host: '127.0.0.1', videoPort: await freeUdpPort(), audioPort: await freeUdpPort() };
     egress = new EgressChild(
       {
-        http: { host: '127.0.0.1', port: await freeTcpPort() },
-        metrics: { port: await freeTcpPort() },
-        streams: [{ processId: 'demo', video: { port: rtp.videoPort }, audio: { port: rtp.audioPort } }],
-        // Loopback only: Chromium is started with --allow-loopback-in-peer-connection, and the
-        // pod takes its loopback candidates (a pod's default drops them).
-        ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true, udpPort: 0 },
+        ...(await loopbackEgressConfig(rtp)),
         session: { livenessTimeoutSeconds: 5 },
         logLevel: 'info',
       },
