@@ -295,14 +295,23 @@ describe('WHEP sessions', { timeout: 240000 }, () => {
     }
   });
 
-  it('stopping the pod closes every session', async () => {
+  it('stopping the pod closes every session', async (t) => {
     const pod = await startTestEgress();
+    let stopped = false;
+    // A failed assertion before the stop must not leave the pod (and this file) running.
+    t.after(() => (stopped ? undefined : pod.stop()));
     const run = await feed(pod, 'demo', { size: '160x120', rate: 10, audio: false });
+    t.after(() => run.kill());
     await connectedViewer(pod);
     await connectedViewer(pod);
-    assert.equal((await fetch(`${pod.url}/readyz`)).status, 200);
+    assert.equal(
+      (await fetch(`${pod.url}/readyz`)).status,
+      200,
+      'ready with every viewer (a worker started on demand is not a missing one)',
+    );
     await run.kill();
     await pod.stop();
+    stopped = true;
     assert.equal(pod.sessions.count(), 0);
     assert.equal(await closed('shutdown', pod), 2);
   });

@@ -99,6 +99,8 @@ export class WorkerPool {
   readonly #metrics: WorkerMetrics;
   /** Failures in a row of each slot's threads (the restart backoff's attempt). */
   readonly #failures = new Map<number, number>();
+  /** Slots whose thread failed and has not been ready again since (readiness counts them missing). */
+  readonly #down = new Set<number>();
   readonly #restarts = new Set<NodeJS.Timeout>();
   /** Slots whose thread should run: started, starting, or waiting for its restart. */
   readonly #slots = new Set<number>();
@@ -157,9 +159,9 @@ export class WorkerPool {
     return this.#workers.filter((w) => w.serving).length;
   }
 
-  /** Threads running, of how many there should be: fewer while a failed worker waits for its restart. */
+  /** Threads running, of how many there should be: fewer while a failed one awaits its restart (not while one starts on demand). */
   health(): PoolHealth {
-    return { running: this.size, wanted: this.#slots.size };
+    return { running: this.size, wanted: this.size + this.#down.size };
   }
 
   get #wanted(): number {
@@ -369,6 +371,7 @@ export class WorkerPool {
     const { index } = worker;
     const attempt = worker.upFor >= STABLE_MS ? 0 : (this.#failures.get(index) ?? 0);
     this.#failures.set(index, attempt + 1);
+    this.#down.add(index);
     const delay = Math.round(backoffDelay(attempt, RESTART_BACKOFF));
     this.#metrics.failures.inc({ worker: String(index) });
     this.#options.log.error(
@@ -381,7 +384,10 @@ export class WorkerPool {
       this.#metrics.restarts.inc({ worker: String(index) });
       // A new thread that fails before it is ready ends up here again, one attempt further.
       this.#spawn(index).then(
-        () => this.#options.log.info({ worker: index }, 'media worker restarted'),
+        () => {
+          this.#down.delete(index);
+          this.#options.log.info({ worker: index }, 'media worker restarted');
+        },
         (err: unknown) => {
           if (!this.#stopping) this.#options.log.warn({ err, worker: index }, 'restarted media worker ended before it was ready');
         },
