@@ -127,7 +127,7 @@ export function rtpLegs(spec: ProcessSpec, egress: EgressTarget): string[] {
 }
 
 /** Progress reporting the FFmpeg pod relies on for staleTimeoutSeconds (one line a second). */
-export const PROGRESS_OPTIONS = ['-nostdin', '-stats_period', '1', '-progress', 'pipe:1'] as const;
+export const PROGRESS_OPTIONS = ['-nostdin', '-stats_period', '1', '-progress', 'pipe:3'] as const;
 
 /** Builds the whole FFmpeg argv (without the program name). */
 export function buildFfmpegArgs(process: ProcessRef, options: BuildOptions = {}): string[] {

@@ -51,7 +51,7 @@ describe('FFmpeg pod', () => {
       '-stats_period',
       '1',
       '-progress',
-      'pipe:1',
+      'pipe:3',
       '-f',
       'lavfi',
       '-i',

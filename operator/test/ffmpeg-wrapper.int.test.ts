@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -71,7 +71,7 @@ after(async () => {
 });
 
 /** Starts the wrapper as the pod does (`sh -c <wrapper> ffmpeg <argv…>`) on `inputs` UDP inputs. */
-async function runWrapper(inputs: number) {
+async function runWrapper(inputs: number, toStdout = false) {
   const dir = await mkdtemp(join(tmpdir(), 'corecast-wrapper-'));
   dirs.push(dir);
   const ports = await Promise.all(Array.from({ length: inputs }, freeUdpPort));
@@ -83,15 +83,16 @@ async function runWrapper(inputs: number) {
       output: [
         {
           id: 'out',
-          address: join(dir, 'out.mkv'),
-          options: [...ports.flatMap((_, i) => ['-map', `${i}:a`]), '-c:a', 'pcm_s16le', '-f', 'matroska', '-y'],
+          // pipe:1 is FFmpeg's stdout: media written there must not reach the progress lines.
+          address: toStdout ? 'pipe:1' : join(dir, 'out.mkv'),
+          options: [...ports.flatMap((_, i) => ['-map', `${i}:a`]), '-c:a', 'pcm_s16le', '-f', toStdout ? 'mpegts' : 'matroska', '-y'],
         },
       ],
     }),
   );
   // A local output file: the operator's default rules refuse files, so this test allows its own directory.
   const allowDir = `^(file:)?${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`;
-  const argv = ffmpegArgv(p, config({ ffmpeg: { access: { output: { allow: [allowDir] } } } }));
+  const argv = ffmpegArgv(p, config({ ffmpeg: { access: { output: { allow: [allowDir, '^pipe:1$'] } } } }));
   const child = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let stderr = '';
@@ -103,7 +104,7 @@ async function runWrapper(inputs: number) {
       () => false,
     ),
   );
-  return { ports, child, heartbeat, log: () => stderr };
+  return { ports, child, heartbeat, dir, log: () => stderr };
 }
 
 async function liveThenStalled(inputs: number): Promise<void> {
@@ -142,4 +143,27 @@ async function liveThenStalled(inputs: number): Promise<void> {
 describe('FFmpeg wrapper heartbeat (real sh and FFmpeg)', { timeout: 90_000 }, () => {
   test('one input: refreshed while it sends, stale once it stalls', () => liveThenStalled(1));
   test('two inputs: refreshed while they send, stale once they stall though FFmpeg keeps printing progress', () => liveThenStalled(2));
+  test('media written to stdout (pipe:1) is discarded: the progress blocks stay clean and the heartbeat moves', async () => {
+    const w = await runWrapper(1, true);
+    const source = udpSource(w.ports);
+    try {
+      const created = await mtime(w.heartbeat);
+      await until('a progress refresh', 15_000, async () => (await mtime(w.heartbeat)) > created);
+      // A block written after media has flowed for a while (total_size > 0).
+      let block = '';
+      await until('a block after media has been written', 15_000, async () => {
+        block = await readFile(join(w.dir, 'block'), 'utf8').catch(() => '');
+        return /^total_size=[1-9]/m.test(block) && /^progress=/m.test(block);
+      });
+      const lines = block.split('\n').filter((l) => l.length > 0);
+      assert.ok(
+        lines.some((l) => l.startsWith('progress=')),
+        `a whole block: ${block}`,
+      );
+      for (const line of lines) assert.match(line, /^[a-z_0-9]+=[ -~]*$/, 'only key=value progress lines, printable');
+    } finally {
+      source.close();
+      w.child.kill('SIGTERM');
+    }
+  });
 });

@@ -30,7 +30,9 @@ export const PROGRESS_DIR = '/tmp/corecast';
 export const HEARTBEAT_FILE = `${PROGRESS_DIR}/progress`;
 
 /**
- * Runs FFmpeg with its `-progress pipe:1` output (stdout) turned into a heartbeat file in `dir`.
+ * Runs FFmpeg with its `-progress pipe:3` output (file descriptor 3, a FIFO) turned into a
+ * heartbeat file in `dir`. FFmpeg's stdout goes to /dev/null: an output `-` or `pipe:1` (allowed
+ * as a discarding output) is discarded and can never mix media into the progress lines.
  * `sh -c <this> ffmpeg <argv…>`: $0 is the program, "$@" its arguments. A background reader
  * reads the progress blocks (`key=value` lines, each block ending with `progress=`) and touches
  * the heartbeat at the end of a block only when the block's `total_size` or `out_time_us` differs
@@ -65,7 +67,7 @@ export function ffmpegWrapper(dir: string): string {
     `    progress=*) [ "$block" = "$last" ] || { : > ${heartbeat}; last=$block; }; printf '%s' "$all" > "${dir}/block" || :; block= all= ;;`,
     '  esac',
     `done < ${fifo}; [ -z "$sender" ] || kill "$sender" 2> /dev/null || :; } &`,
-    `exec "$0" "$@" > ${fifo}`,
+    `exec "$0" "$@" 3> ${fifo} > /dev/null`,
   ].join('\n');
 }
 
