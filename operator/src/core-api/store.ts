@@ -96,7 +96,7 @@ export class ProcessStore {
    * resourceVersion whose owners were judged. A create (`uid` undefined) never forces: a
    * conflict there means someone else made the object meanwhile.
    */
-  async #apply(name: string, spec: ProcessSpecInput, uid?: string, resourceVersion?: string): Promise<ProcessObject> {
+  async #apply(name: string, spec: ProcessSpecInput, uid?: string, resourceVersion?: string, attempt = 0): Promise<ProcessObject> {
     const metadata = { name, namespace: this.#namespace, ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}) };
     const body = { apiVersion: API_VERSION, kind: KIND, metadata, spec };
     const force = resourceVersion !== undefined;
@@ -107,6 +107,9 @@ export class ProcessStore {
       )) as ProcessObject;
     } catch (err) {
       const fields = applyConflicts(err);
+      // A forced apply meets a newer version when something else wrote in between (the
+      // operator's status writes change the version too): start over, judging the owners again.
+      if (force && !fields && isConflict(err) && attempt < 3) return this.#apply(name, spec, uid, undefined, attempt + 1);
       if (!fields || force || !uid) throw fromApiServer(err, name);
       const current = await this.get(name);
       if (current.metadata.uid !== uid) throw fromApiServer(err, name);
@@ -114,7 +117,7 @@ export class ProcessStore {
         protectingOwners(current, conflictPath(f), API_FIELD_MANAGER).map((m) => `${f}: managed by "${m}"`),
       );
       if (held.length) throw new CoreApiError(409, `Process "${name}" has fields another manager owns with other values`, held);
-      return this.#apply(name, spec, uid, current.metadata.resourceVersion);
+      return this.#apply(name, spec, uid, current.metadata.resourceVersion, attempt);
     }
   }
 
