@@ -45,9 +45,6 @@ for (const level of levels) {
     // A safety net: a test that sets no timeout of its own and hangs fails after 5 minutes
     // instead of holding the whole run.
     '--test-timeout=300000',
-    // A test file whose tests have all finished exits even if something it started is still
-    // open, instead of holding the run until CI's limit (leaks are measured by leaks.int.test.ts).
-    '--test-force-exit',
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
