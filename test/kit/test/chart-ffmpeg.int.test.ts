@@ -82,6 +82,6 @@ describe('chart: ffmpeg values', () => {
     assert.equal(got.code, 0, got.stderr);
     const live = JSON.parse(got.stdout) as { spec: { egress: { ports?: unknown[] }[] } };
     assert.deepEqual(live.spec.egress.at(-1)?.ports, [{ protocol: 'TCP', port: 1935 }]);
-    assert.equal(live.spec.egress.length, 4);
+    assert.equal(live.spec.egress.length, np.spec?.egress?.length, 'the API server kept every rule');
   });
 });

@@ -62,7 +62,7 @@ async function terminate(c: Container, ms = 30_000) {
 describe('image archives', () => {
   const expected = {
     operator: { user: '65532:65532', entrypoint: ['/nodejs/bin/node', 'operator/src/main.ts'], workdir: '/app' },
-    egress: { user: '65532:65532', entrypoint: ['/nodejs/bin/node', 'egress-pod/src/main.ts'], workdir: '/app' },
+    egress: { user: '65532:65532', entrypoint: ['/nodejs/bin/node', 'egress-pod/dist/main.js'], workdir: '/app' },
     ffmpeg: { user: '65532:65532', entrypoint: ['ffmpeg'], workdir: '/tmp' },
     pause: { user: '65535:65535', entrypoint: ['/pause'], workdir: '' },
   } as const;
@@ -84,7 +84,7 @@ describe('image archives', () => {
     const env = async (name: 'operator' | 'egress') => (await readArchive(images.archives[name])).config.Env ?? [];
     assert.ok((await env('operator')).includes('NODE_ENV=production'));
     assert.ok((await env('operator')).includes('NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=128'));
-    assert.ok((await env('egress')).includes('NODE_OPTIONS=--max-semi-space-size=2'));
+    assert.ok((await env('egress')).includes('NODE_OPTIONS=--max-semi-space-size=2 --conditions=corecast-js'));
   });
 });
 
@@ -195,7 +195,12 @@ describe('egress image', () => {
         const r = await get(egress, `${base}/readyz`);
         return 'status' in r && r.status === 200 ? r : undefined;
       });
-      assert.deepEqual(JSON.parse(ready.body), { ready: true, accepting: true, streams: { demo: 'up' } });
+      assert.deepEqual(JSON.parse(ready.body), {
+        ready: true,
+        accepting: true,
+        streams: { demo: 'up' },
+        workers: { running: 1, wanted: 1 },
+      });
     } finally {
       await ffmpeg.kill('SIGKILL');
       await ffmpeg.exited;
