@@ -218,37 +218,48 @@ function registerTimingGauges(registry: Registry, readings: WorkerReadings): voi
   for (const m of [p99, max, fanoutP99, fanoutMax]) registry.registerMetric(m);
 }
 
-/** Registers `corecast_egress_thread_resources{thread,type}`, collected from `threads` at each scrape. */
-export function registerResourceMetrics(registry: Registry, threads: () => Promise<Record<string, Resources>>): void {
+/** A gauge `{thread,type}` filled from `threads` at each scrape, keeping the types `keep` accepts. */
+function threadGauge<T extends Record<string, number>>(
+  registry: Registry,
+  name: string,
+  help: string,
+  threads: () => Promise<Record<string, T>>,
+  keep: (type: string) => boolean = () => true,
+): void {
   new Gauge({
-    name: 'corecast_egress_thread_resources',
-    help: 'Active resources per thread (libuv handles and requests by type, sessions, viewers): a leak shows as growth.',
-    labelNames: ['thread', 'type'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const [thread, counts] of Object.entries(await threads())) {
-        // The ICE mux's counters only grow; they are its own metrics (ice-mux.ts), not resources.
-        for (const [type, n] of Object.entries(counts)) if (!type.startsWith('mux-count-')) this.set({ thread, type }, n);
-      }
-    },
-  });
-}
-
-/** Each thread's memory as V8 sees it (workers/memory.ts), in bytes by thread and type. */
-export function registerMemoryMetrics(registry: Registry, threads: () => Promise<Record<string, ThreadMemory>>): void {
-  new Gauge({
-    name: 'corecast_egress_thread_memory_bytes',
-    help: 'Memory per thread as V8 sees it: heap used, reserved and resident, malloced, external (Buffers and native objects), code and array buffers (main thread).',
+    name,
+    help,
     labelNames: ['thread', 'type'],
     registers: [registry],
     async collect() {
       this.reset();
       for (const [thread, figures] of Object.entries(await threads())) {
-        for (const [type, n] of Object.entries(figures)) this.set({ thread, type }, n);
+        for (const [type, n] of Object.entries(figures)) if (keep(type)) this.set({ thread, type }, n);
       }
     },
   });
+}
+
+/** Registers `corecast_egress_thread_resources{thread,type}`, collected from `threads` at each scrape. */
+export function registerResourceMetrics(registry: Registry, threads: () => Promise<Record<string, Resources>>): void {
+  threadGauge(
+    registry,
+    'corecast_egress_thread_resources',
+    'Active resources per thread (libuv handles and requests by type, sessions, viewers): a leak shows as growth.',
+    threads,
+    // The ICE mux's counters only grow; they are its own metrics (ice-mux.ts), not resources.
+    (type) => !type.startsWith('mux-count-'),
+  );
+}
+
+/** Each thread's memory as V8 sees it (workers/memory.ts), in bytes by thread and type. */
+export function registerMemoryMetrics(registry: Registry, threads: () => Promise<Record<string, ThreadMemory>>): void {
+  threadGauge(
+    registry,
+    'corecast_egress_thread_memory_bytes',
+    'Memory per thread as V8 sees it: heap used, reserved and resident, malloced, external (Buffers and native objects), code and array buffers (main thread).',
+    threads,
+  );
 }
 
 /** Which path sends the viewers' media datagrams (1 on the one in use): the sendmmsg addon or dgram. */
