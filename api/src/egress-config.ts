@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { PORTS } from './constants.ts';
-import { EgressIce, port, seconds } from './egress-ice.ts';
+import { EgressIce, ipAddress, port, seconds } from './egress-ice.ts';
 import type { ProcessRef } from './ffmpeg.ts';
 
 export { EgressIce, IceServer } from './egress-ice.ts';
@@ -52,6 +52,11 @@ const maxTokenLifetime = z
   .default(86400)
   .describe('Longest a token may live: exp - iat, and exp - now, at most this (s). Tokens without exp are refused.');
 
+/** Highest replica index: a Process has at most 32 egress replicas. */
+export const MAX_REPLICA_INDEX = 31;
+
+const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
+
 /** One RTP leg (video or audio) of a stream. */
 const RtpLeg = (dflt: { port: number; payloadType: number }) =>
   z.object({
@@ -69,9 +74,7 @@ export const EgressStream = z.object({
   audio: RtpLeg({ port: PORTS.audioRtp, payloadType: 111 }).default({ port: PORTS.audioRtp, payloadType: 111 }),
   maxViewers: z.number().int().min(1).max(10000).default(8).describe('Most viewers of this stream at once.'),
   sourceAddresses: z.array(ipOrCidr).default([]).describe('Accept RTP only from these addresses or blocks; empty accepts any sender.'),
-  sourceAddressFile: z
-    .string()
-    .regex(/^\//, 'must be an absolute path')
+  sourceAddressFile: absolutePath
     .optional()
     .describe(
       "A file naming the source's addresses (comma- or space-separated), read again every second: RTP is then accepted only from them, nothing while it is empty. The operator points it at a downward API file of the pod's corecast.dev/rtp-source annotation.",
@@ -122,6 +125,38 @@ export const EgressAuth = z.discriminatedUnion('mode', [
       }
     }),
 ]);
+
+/**
+ * One egress replica of a Process (docs/scale-out.md): which one this pod is, and the downward
+ * API files through which the operator tells it its siblings and when to drain. Absent: a
+ * Process with one egress pod, as before.
+ */
+export const EgressReplica = z.object({
+  index: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_REPLICA_INDEX)
+    .default(0)
+    .describe("This pod's replica: 0 receives FFmpeg's RTP and every WHEP request, and relays and forwards to the others."),
+  relayTargetsFile: absolutePath
+    .optional()
+    .describe(
+      "Replica 0 only: a file listing the sibling replicas (the pod's corecast.dev/relay-targets annotation), read again every second; every accepted RTP packet is sent on to each of them.",
+    ),
+  drainFile: absolutePath
+    .optional()
+    .describe(
+      "A file holding the RFC 3339 time by which this replica's viewers should be gone (the pod's corecast.dev/drain annotation); empty: not draining. Read again every second.",
+    ),
+  drainSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(30)
+    .describe('The longest a drain is spread over: a drain file naming no time, or a time further away, drains over this many seconds.'),
+});
 
 /** The whole configuration of an egress pod. */
 export const EgressConfig = z
@@ -231,6 +266,7 @@ export const EgressConfig = z
       .object({ noSource: z.number().int().min(1).max(3600).default(2), full: z.number().int().min(1).max(3600).default(10) })
       .default({ noSource: 2, full: 10 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    replica: EgressReplica.optional(),
   })
   .superRefine((c, ctx) => {
     // Tokens and embed URLs name the namespace; an egress that does not know its own could not
@@ -261,6 +297,13 @@ export const EgressConfig = z
     if (tcp !== undefined && (tcp === c.http.port || tcp === c.metrics.port)) {
       ctx.addIssue({ code: 'custom', path: ['ice', 'tcpPort'], message: `must differ from http.port and metrics.port (${tcp})` });
     }
+    // A relay target names one video and one audio port: it carries one stream.
+    if (c.replica?.relayTargetsFile !== undefined && c.streams.length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['replica', 'relayTargetsFile'], message: `relays one stream; this pod serves ${c.streams.length}` });
+    }
+    if (c.replica?.relayTargetsFile !== undefined && c.replica.index !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['replica', 'relayTargetsFile'], message: `only replica 0 relays (this is replica ${c.replica.index})` });
+    }
     // Metrics stay off the WHEP port: that one is routed from outside and carries CORS.
     if (c.metrics.port !== 0 && c.metrics.port === c.http.port) {
       ctx.addIssue({ code: 'custom', path: ['metrics', 'port'], message: `must differ from http.port (${c.http.port})` });
@@ -273,6 +316,8 @@ export type EgressConfig = z.output<typeof EgressConfig>;
 export type EgressConfigInput = z.input<typeof EgressConfig>;
 /** One validated stream. */
 export type EgressStream = z.output<typeof EgressStream>;
+/** Validated replica settings. */
+export type EgressReplica = z.output<typeof EgressReplica>;
 /** Validated auth settings. */
 export type EgressAuth = z.output<typeof EgressAuth>;
 
@@ -288,4 +333,49 @@ export function egressStreamFor(
     audio: { port: ports.audioPort, payloadType: w.audioPayloadType },
     maxViewers: w.maxViewers,
   };
+}
+
+/** A sibling replica as replica 0 relays to it and forwards to it (one entry of the relay-targets file). */
+export interface RelayTarget {
+  /** Its replica index (1..31). */
+  readonly index: number;
+  /** Its pod address (IPv4 or IPv6, without brackets). */
+  readonly address: string;
+  /** Its RTP video and audio ports. */
+  readonly videoPort: number;
+  readonly audioPort: number;
+  /** Its HTTP port (WHEP and /room). */
+  readonly httpPort: number;
+  /** Being drained: still relayed to (its viewers watch), never given new viewers. */
+  readonly draining: boolean;
+}
+
+/**
+ * Parses the relay-targets file (the `corecast.dev/relay-targets` annotation): entries
+ * `<index>=<ip>:<videoPort>:<audioPort>:<httpPort>[:draining]`, separated by commas; empty: no
+ * sibling. The ports are taken from the right, so an IPv6 address needs no brackets. Returns the
+ * targets by index, or an error naming the first bad entry (the whole file is refused then).
+ */
+export function parseRelayTargets(text: string): { targets: RelayTarget[] } | { error: string } {
+  const targets: RelayTarget[] = [];
+  const seen = new Set<number>();
+  for (const entry of text.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    const m = /^(\d+)=\[?([^\]=]+?)\]?:(\d+):(\d+):(\d+)(:draining)?$/.exec(entry);
+    const bad = (why: string) => ({ error: `"${entry}": ${why}` });
+    if (!m) return bad('expected <index>=<ip>:<videoPort>:<audioPort>:<httpPort>[:draining]');
+    const [index, videoPort, audioPort, httpPort] = [m[1], m[3], m[4], m[5]].map(Number) as [number, number, number, number];
+    const address = m[2]!;
+    if (index < 1 || index > MAX_REPLICA_INDEX) return bad(`the index must be 1 to ${MAX_REPLICA_INDEX} (replica 0 is this pod)`);
+    if (seen.has(index)) return bad(`replica ${index} is listed twice`);
+    if (!ipAddress.safeParse(address).success) return bad(`"${address}" is not an IP address`);
+    if ([videoPort, audioPort, httpPort].some((p) => p < 1 || p > 65535)) return bad('ports must be 1 to 65535');
+    seen.add(index);
+    targets.push({ index, address, videoPort, audioPort, httpPort, draining: m[6] !== undefined });
+  }
+  return { targets: targets.sort((a, b) => a.index - b.index) };
+}
+
+/** Writes relay targets as `parseRelayTargets` reads them (the operator's annotation value). */
+export function formatRelayTargets(targets: readonly RelayTarget[]): string {
+  return targets.map((t) => `${t.index}=${t.address}:${t.videoPort}:${t.audioPort}:${t.httpPort}${t.draining ? ':draining' : ''}`).join(',');
 }
