@@ -52,6 +52,7 @@ const PRINTER_COLUMNS: JsonObject[] = [
   { name: 'Bitrate', type: 'number', jsonPath: '.status.progress.bitrateKbit', description: 'Output bitrate, kbit/s.' },
   { name: 'Speed', type: 'number', jsonPath: '.status.progress.speed', description: 'Media time per wall-clock time (1 = real time).' },
   { name: 'Viewers', type: 'integer', jsonPath: '.status.viewers', description: 'Viewers of the WebRTC stream now.' },
+  { name: 'Replicas', type: 'integer', jsonPath: '.status.webrtc.replicas', description: 'Egress replicas wanted now.' },
   { name: 'Restarts', type: 'integer', jsonPath: '.status.restarts', priority: 1, description: 'FFmpeg restarts.' },
   { name: 'Player', type: 'string', jsonPath: '.status.playerUrl', priority: 1, description: 'Player page URL.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },

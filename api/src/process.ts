@@ -77,6 +77,57 @@ const distinctPayloadTypes: CrossFieldRule<{ videoPayloadType: number; audioPayl
 const payloadType = (kind: string, dflt: number) =>
   z.number().int().min(96).max(127).default(dflt).describe(`RTP payload type of the ${kind} leg, in the dynamic range 96–127.`);
 
+/** Most egress replicas of one Process (replica indexes 0–31). */
+export const MAX_EGRESS_REPLICAS = 32;
+
+/** Seconds a draining egress replica takes to move its viewers away when spec.webrtc.drainSeconds is unset. */
+export const DEFAULT_DRAIN_SECONDS = 30;
+
+const replicaCount = (what: string) =>
+  z.number().int().min(1).max(MAX_EGRESS_REPLICAS).describe(`${what} (1–${MAX_EGRESS_REPLICAS}).`);
+
+/** Rule: an autoscaler's upper bound is not below its lower bound. */
+const maxNotBelowMin: CrossFieldRule<{ minReplicas: number; maxReplicas: number }> = {
+  // minReplicas has a default, but CEL must not rely on defaulting having run.
+  cel: 'self.maxReplicas >= (has(self.minReplicas) ? self.minReplicas : 1)',
+  check: (a) => a.maxReplicas >= a.minReplicas,
+  message: 'maxReplicas must be at least minReplicas',
+  field: 'maxReplicas',
+};
+
+/** Viewer-driven scaling of the egress replicas (spec.webrtc.autoscale). */
+export const WebRtcAutoscale = z
+  .object({
+    minReplicas: replicaCount('Fewest egress replicas').default(1),
+    maxReplicas: replicaCount('Most egress replicas'),
+    targetViewersPerReplica: z
+      .number()
+      .int()
+      .min(1)
+      .max(10000)
+      .describe('Viewers one replica should hold: the wanted count is ceil(viewers / target), within min and max.'),
+    scaleDownCooldownSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86400)
+      .default(120)
+      .describe('How long fewer replicas must have been enough before one is drained and removed.'),
+  })
+  .meta({ 'x-kubernetes-validations': toValidations([maxNotBelowMin]) })
+  .superRefine((a, ctx) => {
+    if (!maxNotBelowMin.check(a)) ctx.addIssue({ code: 'custom', message: maxNotBelowMin.message, path: ['maxReplicas'] });
+  })
+  .describe('Scale the egress replicas with the viewers; off when absent. Not together with replicas.');
+
+/** Rule: a fixed replica count and the autoscaler exclude each other. */
+const replicasOrAutoscale: CrossFieldRule<{ replicas?: number | undefined; autoscale?: unknown }> = {
+  cel: '!(has(self.replicas) && has(self.autoscale))',
+  check: (w) => w.replicas === undefined || w.autoscale === undefined,
+  message: 'replicas and autoscale cannot both be set: autoscale chooses the number of replicas',
+  field: 'autoscale',
+};
+
 /** WebRTC playback of a process (the paired egress pod). */
 export const WebRtcSpec = z
   .object({
@@ -100,12 +151,26 @@ export const WebRtcSpec = z
       .max(10000)
       .default(8)
       .describe('Most viewers this stream serves at once; further viewers get 503 with Retry-After.'),
+    // No schema default: the API server fills defaults before its rules run, and the rule that
+    // refuses replicas beside autoscale must see whether the user wrote it. Absent means 1.
+    replicas: replicaCount('Egress replicas serving this stream, each its own pod; absent: 1, or what autoscale chooses').optional(),
+    autoscale: WebRtcAutoscale.optional(),
+    drainSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .optional()
+      .describe(
+        `Seconds a replica being removed takes to close its viewers, spread evenly, so their players reconnect to the others (absent: ${DEFAULT_DRAIN_SECONDS}).`,
+      ),
   })
-  .meta({ 'x-kubernetes-validations': toValidations([distinctPayloadTypes]) })
+  .meta({ 'x-kubernetes-validations': toValidations([distinctPayloadTypes, replicasOrAutoscale]) })
   .superRefine((w, ctx) => {
     if (!distinctPayloadTypes.check(w)) {
       ctx.addIssue({ code: 'custom', message: distinctPayloadTypes.message, path: ['audioPayloadType'] });
     }
+    if (!replicasOrAutoscale.check(w)) ctx.addIssue({ code: 'custom', message: replicasOrAutoscale.message, path: ['autoscale'] });
   })
   .describe('WebRTC playback: a paired egress pod that receives RTP from FFmpeg and terminates WHEP.');
 
@@ -174,6 +239,42 @@ export const Condition = z
   })
   .describe('A condition (metav1.Condition).');
 
+/** One egress replica as the operator last saw it. */
+export const EgressReplicaStatus = z
+  .object({
+    replica: z.number().int().min(0).max(MAX_EGRESS_REPLICAS - 1).describe('Replica index (0 receives from FFmpeg and relays).'),
+    name: z.string().describe('Pod name.'),
+    viewers: z.number().int().min(0).optional().describe('Viewers it serves now (absent while unknown).'),
+    state: z.enum(['starting', 'serving', 'draining']).describe('starting, serving, or draining (being removed).'),
+  })
+  .describe('One egress replica.');
+
+/** The egress replicas of a WebRTC Process. */
+export const WebRtcStatus = z
+  .object({
+    replicas: z.number().int().min(0).max(MAX_EGRESS_REPLICAS).describe('How many replicas are wanted now (spec.webrtc.replicas or the autoscaler).'),
+    pods: z
+      .array(EgressReplicaStatus)
+      .max(MAX_EGRESS_REPLICAS)
+      .optional()
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['replica'] })
+      .describe('Each egress pod, by replica index.'),
+    lastScale: z
+      .object({
+        time: z.string().describe('When (RFC 3339).'),
+        from: z.number().int().min(0).describe('Replicas wanted before.'),
+        to: z.number().int().min(0).describe('Replicas wanted after.'),
+        reason: z.string().max(1024).describe('Why, in words.'),
+      })
+      .optional()
+      .describe('The last change of the wanted replica count.'),
+    scaleDownSince: z
+      .string()
+      .optional()
+      .describe('Since when fewer replicas would do (RFC 3339): one is drained once this is scaleDownCooldownSeconds old.'),
+  })
+  .describe('Egress replicas (WebRTC only).');
+
 /** Core's exec states. */
 export const ExecState = z.enum(['starting', 'running', 'finishing', 'finished', 'failed', 'killed']);
 
@@ -196,7 +297,8 @@ export const ProcessStatus = z
     whepUrl: z.string().optional().describe('WHEP endpoint URL (POST an SDP offer here).'),
     playerUrl: z.string().optional().describe('Browser player page URL.'),
     progress: ProcessProgress.optional(),
-    viewers: z.number().int().min(0).optional().describe('Viewers the egress pod serves now (WebRTC only).'),
+    viewers: z.number().int().min(0).optional().describe('Viewers the egress pods serve now, all replicas together (WebRTC only).'),
+    webrtc: WebRtcStatus.optional(),
   })
   .describe('Observed state, written by the operator.');
 
@@ -241,3 +343,7 @@ export type ExecState = z.output<typeof ExecState>;
 export type Process = z.output<typeof Process>;
 /** WebRTC settings with defaults filled in. */
 export type WebRtcSpec = z.output<typeof WebRtcSpec>;
+/** Autoscale settings with defaults filled in. */
+export type WebRtcAutoscale = z.output<typeof WebRtcAutoscale>;
+/** The egress replicas' status. */
+export type WebRtcStatus = z.output<typeof WebRtcStatus>;

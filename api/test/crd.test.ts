@@ -48,13 +48,14 @@ describe('generated CRD', () => {
     assert.deepEqual(crd.spec.names.shortNames, ['proc']);
     assert.deepEqual(
       v.additionalPrinterColumns.map((c: { name: string }) => c.name),
-      ['Order', 'Exec', 'WebRTC', 'Ready', 'FPS', 'Bitrate', 'Speed', 'Viewers', 'Restarts', 'Player', 'Age'],
+      ['Order', 'Exec', 'WebRTC', 'Ready', 'FPS', 'Bitrate', 'Speed', 'Viewers', 'Replicas', 'Restarts', 'Player', 'Age'],
     );
   });
 
   it('carries the CEL rules', () => {
     const rules = JSON.stringify(schema).match(/"rule":"[^"]*"/g);
-    assert.equal(rules?.length, 4);
+    // Unique input and output ids, distinct payload types, replicas or autoscale, max >= min replicas; the name.
+    assert.equal(rules?.length, 6);
   });
 
   it('refuses a schema node it cannot make structural', () => {
