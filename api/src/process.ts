@@ -165,7 +165,7 @@ export const WebRtcSpec = z
         `Seconds a replica being removed takes to close its viewers, spread evenly, so their players reconnect to the others (absent: ${DEFAULT_DRAIN_SECONDS}).`,
       ),
   })
-  .meta({ 'x-kubernetes-validations': toValidations([distinctPayloadTypes, replicasOrAutoscale]) })
+  .meta({ 'x-kubernetes-validations': toValidations<never>([distinctPayloadTypes, replicasOrAutoscale]) })
   .superRefine((w, ctx) => {
     if (!distinctPayloadTypes.check(w)) {
       ctx.addIssue({ code: 'custom', message: distinctPayloadTypes.message, path: ['audioPayloadType'] });
