@@ -173,7 +173,13 @@ export class LocalKubelet {
     await run.child.start();
     this.#pods.set(name, run);
     // A merge patch of the status alone: the operator may have moved an annotation meanwhile.
-    const status = { ...runningStatus('egress'), podIP: this.#ip, podIPs: [{ ip: this.#ip }], hostIP: this.#ip, hostIPs: [{ ip: this.#ip }] };
+    const status = {
+      ...runningStatus('egress'),
+      podIP: this.#ip,
+      podIPs: [{ ip: this.#ip }],
+      hostIP: this.#ip,
+      hostIPs: [{ ip: this.#ip }],
+    };
     await this.#core.patchNamespacedPodStatus({ name, namespace: this.#ns, body: { status } }, merge);
   }
 }

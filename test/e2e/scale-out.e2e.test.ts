@@ -135,7 +135,10 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
     const { url, ffmpegUid } = await startProcess(name, { replicas: 3 });
     const pods = [`${name}-egress`, `${name}-egress-1`, `${name}-egress-2`];
     await eventually('three replicas running', () => pods.every((p) => kubelet.egress(p)), 120000);
-    await eventually('replica 0 relays to both siblings', async () => (await kubelet.egress(pods[0]!)!.metric('corecast_egress_relay_targets')) === 2);
+    await eventually(
+      'replica 0 relays to both siblings',
+      async () => (await kubelet.egress(pods[0]!)!.metric('corecast_egress_relay_targets')) === 2,
+    );
 
     browser = await launchChromium();
     const page = await browser.context.newPage();
@@ -187,7 +190,10 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
       assert.equal(code, 201);
       first.push(viewer);
     }
-    assert.deepEqual(kubelet.running().filter((p) => p.startsWith(`${name}-`)), [`${name}-egress`]);
+    assert.deepEqual(
+      kubelet.running().filter((p) => p.startsWith(`${name}-`)),
+      [`${name}-egress`],
+    );
     // 3 viewers at a target of 3 per replica is one replica; three more make two, six more three.
     const later: WhepTestClient[] = [];
     for (const wanted of [2, 3]) {
@@ -196,8 +202,15 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
         assert.equal(code, 201);
         later.push(viewer);
       }
-      await eventually(`${wanted} replicas`, () => kubelet.running().filter((p) => p.startsWith(`${name}-egress`)).length === wanted, 120000);
-      await eventually('the new replica relayed to', async () => (await kubelet.egress(`${name}-egress`)!.metric('corecast_egress_relay_targets')) === wanted - 1);
+      await eventually(
+        `${wanted} replicas`,
+        () => kubelet.running().filter((p) => p.startsWith(`${name}-egress`)).length === wanted,
+        120000,
+      );
+      await eventually(
+        'the new replica relayed to',
+        async () => (await kubelet.egress(`${name}-egress`)!.metric('corecast_egress_relay_targets')) === wanted - 1,
+      );
     }
     // Viewers joining now land on the new replicas.
     const onNew: WhepTestClient[] = [];
@@ -206,7 +219,10 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
       assert.equal(code, 201);
       onNew.push(viewer);
     }
-    assert.ok(onNew.some((v) => /\/whep\/r[12]-/.test(v.location!)), 'placement uses the new replicas');
+    assert.ok(
+      onNew.some((v) => /\/whep\/r[12]-/.test(v.location!)),
+      'placement uses the new replicas',
+    );
     await Promise.all([...first, ...later, ...onNew].map((v) => v.connected(60000)));
     await waitUntil(() => [...first, ...later, ...onNew].every((v) => v.received.video.length > 10), 60000, 'all viewers receiving');
 
@@ -227,8 +243,14 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
     assert.equal(webrtc?.replicas, 1);
     assert.deepEqual([webrtc?.lastScale?.from, webrtc?.lastScale?.to], [2, 1]);
     const events = await eventsAbout(c, ns, name);
-    assert.ok(events.some((e) => e.includes('ScaledUp')), events.join('\n'));
-    assert.ok(events.some((e) => e.includes('ScaledDown')), events.join('\n'));
+    assert.ok(
+      events.some((e) => e.includes('ScaledUp')),
+      events.join('\n'),
+    );
+    assert.ok(
+      events.some((e) => e.includes('ScaledDown')),
+      events.join('\n'),
+    );
     assert.equal((await getPod(c, ns, `${name}-ffmpeg`))?.metadata?.uid, ffmpegUid, "FFmpeg's pod was never recreated");
     await patchProcess(c, ns, name, { spec: { order: 'stop' } });
   });
