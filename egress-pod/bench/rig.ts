@@ -51,6 +51,8 @@ export interface RigOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Run the JavaScript the image runs (each workspace's dist/, built here first) instead of the TypeScript sources. */
   readonly compiled?: boolean;
+  /** The looped clip's playlist, made once by `makeClip` and shared (made in the rig's directory otherwise). */
+  readonly clip?: string;
 }
 
 /** Builds dist/ of the workspaces the egress runs (their tsconfig.build.json, as the image's build stage does). */
@@ -63,7 +65,7 @@ export async function buildEgressJs(root: string): Promise<void> {
 }
 
 /** Encodes the load clip once (720p30, ~2.5 Mbps constrained-baseline H.264, Opus); returns a looping playlist of it. */
-async function makeClip(dir: string, gopSeconds: number): Promise<string> {
+export async function makeClip(dir: string, gopSeconds: number): Promise<string> {
   const file = join(dir, 'clip.mkv');
   // prettier-ignore
   const args = [
@@ -109,6 +111,47 @@ function clockVideo(): string {
  */
 const CLOCK_AUDIO = 'sine=frequency=440:sample_rate=48000:samples_per_frame=960,arealtime,asetpts=RTCTIME/(TB*1000000)';
 
+/**
+ * FFmpeg's production command for the stream `bench` (what the operator runs in the FFmpeg pod),
+ * sending RTP to 127.0.0.1 `ports` (H.264 payload type 102, Opus 111), its source the rig's: the
+ * looped clip (made in `dir` unless `options.clip` names one) or the live clock.
+ */
+export async function feedArgs(
+  dir: string,
+  options: Pick<RigOptions, 'gopSeconds' | 'clock' | 'clip'>,
+  ports: { videoPort: number; audioPort: number },
+): Promise<string[]> {
+  const { videoPort, audioPort } = ports;
+  const inputs = options.clock
+    ? [
+        { id: 'clock', address: clockVideo(), options: ['-f', 'lavfi'] },
+        ...(options.clock === 'video-only' ? [] : [{ id: 'tone', address: CLOCK_AUDIO, options: ['-f', 'lavfi'] }]),
+      ]
+    : [{ id: 'clip', address: options.clip ?? (await makeClip(dir, options.gopSeconds)), options: ['-re', '-f', 'concat', '-safe', '0'] }];
+  const spec = parseProcess({
+    apiVersion: 'corecast.dev/v1alpha1',
+    kind: 'Process',
+    metadata: { name: 'bench' },
+    spec: {
+      input: inputs,
+      output: [{ id: 'discard', address: '-', options: ['-map', '0:v:0', '-c', 'copy', '-f', 'null'] }],
+      options: ['-loglevel', 'error'],
+      webrtc: { enabled: true, forceTranscode: options.clock !== undefined && options.clock !== false },
+    },
+  }).spec;
+  let args = buildFfmpegArgs({ name: 'bench', spec }, { egress: { host: '127.0.0.1', videoPort, audioPort } });
+  // The builder forces a keyframe every second; the benchmark asks for its own GOP (counted
+  // from the previous keyframe: the clock source's timestamps are the wall clock, not from 0).
+  const gop = `expr:if(isnan(prev_forced_t),1,gte(t-prev_forced_t,${options.gopSeconds}))`;
+  args = args.map((a) => (a.startsWith('expr:gte(t,n_forced*') ? gop : a));
+  // The live encode at the load clip's rate (the builder leaves x264 at its default quality).
+  // The clock's audio is the second input (the builder takes audio from the first).
+  if (options.clock === true) args = args.map((a) => (a === '0:a:0?' ? '1:a:0' : a));
+  const x264 = args.indexOf('libx264');
+  if (x264 > 0) args.splice(x264 + 1, 0, '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '2500k');
+  return args;
+}
+
 /** Starts the egress and its source; resolves once the egress is ready (RTP flowing). */
 export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
   const root = new URL('../../', import.meta.url).pathname;
@@ -147,34 +190,7 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
       throw new Error(`${(err as Error).message}\negress: ${egress.tail()}`, { cause: err });
     },
   );
-  const inputs = options.clock
-    ? [
-        { id: 'clock', address: clockVideo(), options: ['-f', 'lavfi'] },
-        ...(options.clock === 'video-only' ? [] : [{ id: 'tone', address: CLOCK_AUDIO, options: ['-f', 'lavfi'] }]),
-      ]
-    : [{ id: 'clip', address: await makeClip(dir, options.gopSeconds), options: ['-re', '-f', 'concat', '-safe', '0'] }];
-  const spec = parseProcess({
-    apiVersion: 'corecast.dev/v1alpha1',
-    kind: 'Process',
-    metadata: { name: 'bench' },
-    spec: {
-      input: inputs,
-      output: [{ id: 'discard', address: '-', options: ['-map', '0:v:0', '-c', 'copy', '-f', 'null'] }],
-      options: ['-loglevel', 'error'],
-      webrtc: { enabled: true, forceTranscode: options.clock !== undefined && options.clock !== false },
-    },
-  }).spec;
-  let args = buildFfmpegArgs({ name: 'bench', spec }, { egress: { host: '127.0.0.1', videoPort, audioPort } });
-  // The builder forces a keyframe every second; the benchmark asks for its own GOP (counted
-  // from the previous keyframe: the clock source's timestamps are the wall clock, not from 0).
-  const gop = `expr:if(isnan(prev_forced_t),1,gte(t-prev_forced_t,${options.gopSeconds}))`;
-  args = args.map((a) => (a.startsWith('expr:gte(t,n_forced*') ? gop : a));
-  // The live encode at the load clip's rate (the builder leaves x264 at its default quality).
-  // The clock's audio is the second input (the builder takes audio from the first).
-  if (options.clock === true) args = args.map((a) => (a === '0:a:0?' ? '1:a:0' : a));
-  const x264 = args.indexOf('libx264');
-  if (x264 > 0) args.splice(x264 + 1, 0, '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '2500k');
-  const ffmpeg = start('ffmpeg', args);
+  const ffmpeg = start('ffmpeg', await feedArgs(dir, options, { videoPort, audioPort }));
   // Nobody reads their stdout (FFmpeg's -progress, the egress's logs): drain it, or a full pipe
   // blocks the writer and the stream stalls minutes into the run.
   ffmpeg.stdout?.resume();
