@@ -299,10 +299,18 @@ export const EgressConfig = z
     }
     // A relay target names one video and one audio port: it carries one stream.
     if (c.replica?.relayTargetsFile !== undefined && c.streams.length > 1) {
-      ctx.addIssue({ code: 'custom', path: ['replica', 'relayTargetsFile'], message: `relays one stream; this pod serves ${c.streams.length}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replica', 'relayTargetsFile'],
+        message: `relays one stream; this pod serves ${c.streams.length}`,
+      });
     }
     if (c.replica?.relayTargetsFile !== undefined && c.replica.index !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['replica', 'relayTargetsFile'], message: `only replica 0 relays (this is replica ${c.replica.index})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replica', 'relayTargetsFile'],
+        message: `only replica 0 relays (this is replica ${c.replica.index})`,
+      });
     }
     // Metrics stay off the WHEP port: that one is routed from outside and carries CORS.
     if (c.metrics.port !== 0 && c.metrics.port === c.http.port) {
@@ -359,7 +367,8 @@ export interface RelayTarget {
 export function parseRelayTargets(text: string): { targets: RelayTarget[] } | { error: string } {
   const targets: RelayTarget[] = [];
   const seen = new Set<number>();
-  for (const entry of text.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+  const entries = text.split(',').map((e) => e.trim());
+  for (const entry of entries.filter((e) => e !== '')) {
     const m = /^(\d+)=\[?([^\]=]+?)\]?:(\d+):(\d+):(\d+)(:draining)?$/.exec(entry);
     const bad = (why: string) => ({ error: `"${entry}": ${why}` });
     if (!m) return bad('expected <index>=<ip>:<videoPort>:<audioPort>:<httpPort>[:draining]');
@@ -377,5 +386,7 @@ export function parseRelayTargets(text: string): { targets: RelayTarget[] } | { 
 
 /** Writes relay targets as `parseRelayTargets` reads them (the operator's annotation value). */
 export function formatRelayTargets(targets: readonly RelayTarget[]): string {
-  return targets.map((t) => `${t.index}=${t.address}:${t.videoPort}:${t.audioPort}:${t.httpPort}${t.draining ? ':draining' : ''}`).join(',');
+  return targets
+    .map((t) => `${t.index}=${t.address}:${t.videoPort}:${t.audioPort}:${t.httpPort}${t.draining ? ':draining' : ''}`)
+    .join(',');
 }

@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log.ts';
 import { sendPath } from '@corecast/rtc-fastpath';
 import { EgressMetrics, registerMemoryMetrics, registerResourceMetrics, registerSendPathMetric } from './metrics.ts';
 import { createApp, metricsHandler } from './server.ts';
+import { Replica } from './replica/replica.ts';
 import { Stream } from './stream.ts';
 import { SessionStore } from './whep/sessions.ts';
 import { workerCount } from './workers/cores.ts';
@@ -43,6 +44,8 @@ export interface Egress {
   readonly workers: number;
   /** The UDP port of every viewer's media (ice.udpPort, or the one picked for 0). */
   readonly mediaPort: number;
+  /** This pod as an egress replica: its index, relay, siblings and drain (alone: replica 0 without siblings). */
+  readonly replica: Replica;
   /** Stops accepting, closes every session and socket. */
   stop(): Promise<void>;
 }
@@ -88,6 +91,8 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
           ...(options.workerScript ? { script: options.workerScript } : {}),
         })
       : undefined;
+  // Relay, placement and drain when this pod is one of several egress replicas (replica/replica.ts).
+  const replica = new Replica(config, metrics, log);
   const sessions = new SessionStore(
     {
       maxViewers: config.maxViewers,
@@ -99,6 +104,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
         processId,
         peer: { ice: config.ice, advertised: resolved.advertised, iceServers: resolved.iceServers() },
         timeouts: config.session,
+        idPrefix: replica.sessionPrefix,
       }),
       serializeGathering: false,
       ...(pool ? { open: pool.open } : {}),
@@ -122,7 +128,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
       (state) => {
         if (state === 'gone') void sessions.closeAll('source-gone', s.processId);
       },
-      pool ? { plane: pool.plane(index) } : { fanout },
+      { ...(pool ? { plane: pool.plane(index) } : { fanout }), relay: replica.relaySink },
     );
     streams.set(s.processId, stream);
   }
@@ -139,11 +145,16 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   // Viewers' media leave in batches (sendmmsg) where the rtc-fastpath addon loaded, else one dgram send each.
   const send = sendPath();
   registerSendPathMetric(metrics.registry, send.path);
-  log.info({ path: send.path, why: send.why }, send.path === 'sendmmsg' ? 'media sends batched with sendmmsg' : 'media sent with dgram, one send per datagram');
+  log.info(
+    { path: send.path, why: send.why },
+    send.path === 'sendmmsg' ? 'media sends batched with sendmmsg' : 'media sent with dgram, one send per datagram',
+  );
   registerMemoryMetrics(metrics.registry, async () => ({ main: threadMemory(), ...(await pool?.memory()) }));
   try {
     for (const stream of streams.values()) rtpPorts.set(stream.id, await stream.start());
+    await replica.start(sessions, streams);
   } catch (err) {
+    await replica.stop();
     await Promise.all([...streams.values()].map((s) => s.stop()));
     await pool?.stop();
     await podMux.close();
@@ -162,6 +173,8 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     log,
     accepting: () => accepting,
     workers: pool && (() => pool.health()),
+    replica,
+    room: () => replica.room(),
   });
   const server = createServer(httpTimeouts(config.http), app.callback());
   // Browsers keep idle connections; the pod must still stop quickly.
@@ -175,6 +188,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     await listen(metricsServer, config.metrics.port, config.http.host);
   } catch (err) {
     server.close();
+    await replica.stop();
     await Promise.all([...streams.values()].map((s) => s.stop()));
     await pool?.stop();
     await podMux.close();
@@ -192,6 +206,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   const stop = () => {
     stopping ??= (async () => {
       accepting = false;
+      await replica.stop();
       await sessions.closeAll('shutdown');
       await Promise.all(
         [server, metricsServer].map(
@@ -209,7 +224,20 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
     })();
     return stopping;
   };
-  return { url, httpPort, metricsUrl, metricsPort, rtpPorts, streams, sessions, metrics, workers: pool?.size ?? 0, mediaPort: podMux.port, stop };
+  return {
+    url,
+    httpPort,
+    metricsUrl,
+    metricsPort,
+    rtpPorts,
+    streams,
+    sessions,
+    metrics,
+    workers: pool?.size ?? 0,
+    mediaPort: podMux.port,
+    replica,
+    stop,
+  };
 }
 
 /**

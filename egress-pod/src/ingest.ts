@@ -46,6 +46,8 @@ export interface IngestOptions {
   readonly logEveryMs?: number;
   /** Now in ms (tests). */
   readonly now?: () => number;
+  /** Hears every accepted datagram as it arrived (replica 0's relay to its siblings). */
+  readonly relay?: ((kind: 'video' | 'audio', datagram: Buffer) => void) | undefined;
 }
 
 /** What one leg follows: the SSRC it takes packets from, and where and when they came. */
@@ -71,6 +73,7 @@ export class Ingest {
   readonly #log: Logger | undefined;
   readonly #logEveryMs: number;
   readonly #now: () => number;
+  readonly #relay: IngestOptions['relay'];
   readonly #legs: Record<'video' | 'audio', Leg> = {
     video: { ssrc: undefined, sender: '', lastAt: 0, ended: false },
     audio: { ssrc: undefined, sender: '', lastAt: 0, ended: false },
@@ -90,6 +93,7 @@ export class Ingest {
     this.#log = options.log;
     this.#logEveryMs = options.logEveryMs ?? 10_000;
     this.#now = options.now ?? performance.now.bind(performance);
+    this.#relay = options.relay;
     if (stream.sourceAddressFile !== undefined) this.#pin = new Set();
   }
 
@@ -172,6 +176,7 @@ export class Ingest {
       return;
     }
     this.#stats.accepted(kind, datagram.length);
+    this.#relay?.(kind, datagram);
     if (kind === 'video') this.#source.pushVideo(packet);
     else this.#source.pushAudio(packet);
   }

@@ -87,8 +87,33 @@ export class EgressMetrics {
     'process',
   ]);
 
+  /** Replica 0: the sibling replicas its accepted RTP goes on to (egress-pod/README.md, "Replicas"). */
+  readonly relayTargets = this.#gauge('corecast_egress_relay_targets', 'Sibling replicas that accepted RTP is relayed to.', []);
+  /** Replica 0: RTP datagrams relayed, one per sibling per packet. */
+  readonly relayPackets = this.#counter(
+    'corecast_egress_relay_packets_total',
+    'RTP datagrams relayed to sibling replicas (one per sibling per packet).',
+    [],
+  );
+  /** Replica 0: WHEP requests passed on to a sibling, by method. */
+  readonly forwardedRequests = this.#counter(
+    'corecast_egress_forwarded_requests_total',
+    'WHEP requests passed on to a sibling replica, by method.',
+    ['verb'],
+  );
+  /** 1 while this replica drains (takes no viewer, closes its own). */
+  readonly draining = this.#gauge(
+    'corecast_egress_draining',
+    '1 while this replica drains: no new viewers, its viewers closed one by one.',
+    [],
+  );
+
   constructor(processIds: readonly string[], options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.relayTargets.set(0);
+    this.relayPackets.inc(0);
+    this.draining.set(0);
+    for (const verb of ['POST', 'PATCH', 'DELETE', 'OPTIONS']) this.forwardedRequests.inc({ verb }, 0);
     // Start every series at zero so dashboards and tests see them before the first event.
     for (const process of processIds) {
       this.viewers.set({ process }, 0);

@@ -13,6 +13,7 @@ import type { Logger } from './log.ts';
 import type { EgressMetrics } from './metrics.ts';
 import { PLAYER_CSP, PLAYER_SCRIPT, playerHtml } from './player/page.ts';
 import type { Stream } from './stream.ts';
+import type { Room } from './replica/siblings.ts';
 import type { PoolHealth } from './workers/pool.ts';
 import { problem, statusOf, WhepError } from './whep/errors.ts';
 import { corsHeaders } from './whep/http.ts';
@@ -28,6 +29,8 @@ export interface AppDeps extends WhepDeps {
   readonly accepting: () => boolean;
   /** Fan-out worker threads running and wanted (absent without workers). */
   readonly workers?: (() => PoolHealth) | undefined;
+  /** This replica's viewers, cap and drain (GET /room; replica/replica.ts). */
+  readonly room: () => Room;
 }
 
 /** Builds the koa application. */
@@ -83,6 +86,12 @@ function healthRouter(deps: AppDeps): Router {
       (workers === undefined || workers.running === workers.wanted);
     ctx.status = ready ? 200 : 503;
     ctx.body = { ready, accepting: deps.accepting(), streams, ...(workers ? { workers } : {}) };
+  });
+  // Replica 0 asks each sibling every second where a new viewer fits (replica/siblings.ts). Like
+  // the health URLs, not below the ingress path: only reachable inside the cluster.
+  router.get('/room', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = deps.room();
   });
   return router;
 }

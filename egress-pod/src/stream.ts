@@ -24,6 +24,8 @@ export interface StreamMedia {
   readonly plane?: MediaPlane;
   /** Options of the Fanout on this thread. */
   readonly fanout?: FanoutOptions;
+  /** Hears every accepted RTP datagram (replica 0's relay to its siblings, replica/relay.ts). */
+  readonly relay?: ((kind: 'video' | 'audio', datagram: Buffer) => void) | undefined;
 }
 
 /** The fan-out counters of one process, bound to the pod's metrics. */
@@ -128,7 +130,7 @@ export class Stream {
         },
         dropped: (kind, reason) => metrics.drops.inc({ process, kind, reason }),
       },
-      { timeoutMs: timing.timeoutMs, log },
+      { timeoutMs: timing.timeoutMs, log, relay: media.relay },
     );
     if (config.sourceAddressFile !== undefined) {
       this.#pinFile = new PinFile(config.sourceAddressFile, (addresses) => this.#ingest.pin(addresses), log);

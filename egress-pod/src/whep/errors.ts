@@ -20,6 +20,8 @@ export type WhepErrorKind =
   | 'too-many'
   | 'stream-full'
   | 'pod-full'
+  | 'draining'
+  | 'bad-gateway'
   | 'no-candidates'
   | 'gather-timeout'
   | 'internal';
@@ -44,6 +46,10 @@ const STATUS: Record<WhepErrorKind, readonly [number, string]> = {
   internal: [500, 'Internal Server Error'],
   'stream-full': [503, 'Service Unavailable'],
   'pod-full': [503, 'Service Unavailable'],
+  // A replica being drained takes nobody new; its viewers are moving to the other replicas.
+  draining: [503, 'Service Unavailable'],
+  // The replica holding a session did not answer replica 0's forward.
+  'bad-gateway': [502, 'Bad Gateway'],
   'no-candidates': [503, 'Service Unavailable'],
   'gather-timeout': [504, 'Gateway Timeout'],
 };

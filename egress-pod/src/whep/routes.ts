@@ -9,6 +9,7 @@ import Router from '@koa/router';
 import type Koa from 'koa';
 import { type Auth, grantOf } from '../auth/auth.ts';
 import type { IceServerEntry } from '../config.ts';
+import type { ReplicaRouting } from '../replica/replica.ts';
 import type { Stream } from '../stream.ts';
 import { WhepError } from './errors.ts';
 import { iceServerLinks, isPreflight, readBody, requireContentType } from './http.ts';
@@ -27,6 +28,8 @@ export interface WhepDeps {
   readonly config: EgressConfig;
   /** STUN/TURN servers with current credentials, for Link headers. */
   readonly iceServers: () => IceServerEntry[];
+  /** One of several egress replicas: placement, forwarding, drain (replica/replica.ts). */
+  readonly replica?: ReplicaRouting | undefined;
 }
 
 const SDP = 'application/sdp';
@@ -65,6 +68,8 @@ export function whepRouter(deps: WhepDeps): Router {
   const links = (ctx: Koa.Context) => {
     for (const link of iceServerLinks(deps.iceServers())) ctx.append('Link', link);
   };
+  /** On replica 0, a request of a sibling's session goes to that sibling: true when it was answered so. */
+  const forwarded = async (ctx: Koa.Context): Promise<boolean> => (await deps.replica?.forwardSession(ctx, ctx.params.session!)) ?? false;
 
   router.options(endpoint, async (ctx) => {
     ctx.set('Accept-Post', SDP);
@@ -87,24 +92,28 @@ export function whepRouter(deps: WhepDeps): Router {
         'Retry-After': String(config.retryAfterSeconds.noSource),
       });
     }
-    // A client that goes away before the answer frees its slot at once (it would otherwise
-    // hold it until the connect timeout).
-    const gone = new AbortController();
-    const onClose = () => {
-      if (!ctx.res.writableFinished) gone.abort();
+    const local = async () => {
+      // A client that goes away before the answer frees its slot at once (it would otherwise
+      // hold it until the connect timeout).
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!ctx.res.writableFinished) gone.abort();
+      };
+      ctx.res.once('close', onClose);
+      const grant = grantOf(ctx);
+      const owner = { subject: grant.subject, limitSubject: grant.limitSubject, client: deps.replica?.client(ctx) ?? ctx.ip };
+      const { session: s, answer } = await sessions
+        .create(stream, body, choice, owner, gone.signal)
+        .finally(() => ctx.res.off('close', onClose));
+      ctx.status = 201;
+      ctx.type = SDP;
+      ctx.set('Location', `${whepPath(stream.id)}/${s.id}`);
+      ctx.set('ETag', s.etag);
+      links(ctx);
+      ctx.body = answer;
     };
-    ctx.res.once('close', onClose);
-    const grant = grantOf(ctx);
-    const owner = { subject: grant.subject, limitSubject: grant.limitSubject, client: ctx.ip };
-    const { session: s, answer } = await sessions
-      .create(stream, body, choice, owner, gone.signal)
-      .finally(() => ctx.res.off('close', onClose));
-    ctx.status = 201;
-    ctx.type = SDP;
-    ctx.set('Location', `${whepPath(stream.id)}/${s.id}`);
-    ctx.set('ETag', s.etag);
-    links(ctx);
-    ctx.body = answer;
+    // With replicas, here or on a sibling (replica 0), or not at all while draining.
+    await (deps.replica ? deps.replica.place(ctx, body, local) : local());
   });
 
   // HEAD before GET: @koa/router would otherwise answer HEAD with the GET handler.
@@ -129,11 +138,13 @@ export function whepRouter(deps: WhepDeps): Router {
     ctx.status = 200;
     if (isPreflight(ctx)) return;
     const stream = await admit(ctx, ctx.params.id!);
+    if (await forwarded(ctx)) return;
     if (!sessions.get(stream.id, ctx.params.session!)) throw unknownSession();
   });
 
   router.patch(session, async (ctx) => {
     const stream = await admit(ctx, ctx.params.id!);
+    if (await forwarded(ctx)) return;
     const s = sessions.get(stream.id, ctx.params.session!);
     if (!s) throw unknownSession();
     ownSession(ctx, s.id);
@@ -147,7 +158,8 @@ export function whepRouter(deps: WhepDeps): Router {
     // session); trickled candidates without it are taken for the current one, because clients
     // in use send none (the whip-whep npm client) and the fragment's ufrag, when present, was
     // checked above. One that is sent must still match.
-    if (!ifMatch && restart) throw new WhepError('precondition-required', 'an ICE restart needs If-Match with the ETag of the session (or "*")');
+    if (!ifMatch && restart)
+      throw new WhepError('precondition-required', 'an ICE restart needs If-Match with the ETag of the session (or "*")');
     if (ifMatch && ifMatch !== '*' && ifMatch !== s.etag) {
       throw new WhepError('precondition-failed', 'If-Match does not match the current ICE session (its ETag changed)');
     }
@@ -165,6 +177,7 @@ export function whepRouter(deps: WhepDeps): Router {
 
   router.delete(session, async (ctx) => {
     const stream = await admit(ctx, ctx.params.id!);
+    if (await forwarded(ctx)) return;
     const s = sessions.get(stream.id, ctx.params.session!);
     // Deleting twice is fine: the second time there is nothing left (204).
     if (!s) {

@@ -4,6 +4,7 @@
  * why it ended, the settings it is built with, the hooks through which it reports to whoever
  * hosts it, and the function that opens one.
  */
+import { randomBytes } from 'node:crypto';
 import type { EgressConfig, EgressIce } from '@corecast/api';
 import type { Viewer } from '../fanout.ts';
 import type { Logger } from '../log.ts';
@@ -43,6 +44,7 @@ export const CLOSE_REASONS = [
   'restart-failed',
   'worker-exit',
   'client-gone',
+  'drain',
 ] as const;
 
 /** Why a session ended. */
@@ -67,6 +69,19 @@ export interface SessionSettings {
   readonly peer: PeerSettings;
   /** Connect and liveness timeouts. */
   readonly timeouts: SessionTimeouts;
+  /** Put in front of every session id: `r<i>-` on replica i >= 1, so replica 0 knows where to forward (replica/forward.ts). */
+  readonly idPrefix?: string;
+}
+
+/**
+ * A new session id: 128 bits from the CSPRNG in base64url after `prefix`. Without a prefix (one
+ * pod, or replica 0) an id that would look like another replica's (`r<digit>…`) is drawn again.
+ */
+export function newSessionId(prefix = ''): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (prefix !== '' || !/^r\d/.test(id)) return `${prefix}${id}`;
+  }
 }
 
 /** What a session borrows from, and reports to, the thread that hosts it. */
@@ -85,7 +100,12 @@ export interface SessionHooks {
 
 /** The remote candidates a session uses, by the configuration's `ice` section. */
 export function candidatePolicy(ice: EgressIce): CandidatePolicy {
-  return { ipv6: ice.ipv6, tcp: ice.tcp || ice.tcpPort !== undefined, allowLoopback: ice.allowLoopbackCandidates, maxCandidates: ice.maxRemoteCandidates };
+  return {
+    ipv6: ice.ipv6,
+    tcp: ice.tcp || ice.tcpPort !== undefined,
+    allowLoopback: ice.allowLoopbackCandidates,
+    maxCandidates: ice.maxRemoteCandidates,
+  };
 }
 
 /** Answers an offer with a new session: in this thread (Session.open) or in a fan-out worker. */

@@ -24,7 +24,14 @@ import {
   restartOffer,
   type SdpFrag,
 } from './sdp.ts';
-import { type CloseReason, candidatePolicy, type SessionHooks, type SessionSettings, type WhepSession } from './session-types.ts';
+import {
+  type CloseReason,
+  candidatePolicy,
+  newSessionId,
+  type SessionHooks,
+  type SessionSettings,
+  type WhepSession,
+} from './session-types.ts';
 
 const ignore = (): void => {};
 
@@ -35,8 +42,8 @@ function newEtag(): string {
 
 /** A viewer's WHEP session. */
 export class Session implements WhepSession {
-  /** Unguessable session id (128 bits from the CSPRNG), the last segment of the Location URL. */
-  readonly id = randomBytes(16).toString('base64url');
+  /** Unguessable session id (128 bits from the CSPRNG, after the replica's prefix), the last segment of the Location URL. */
+  readonly id: string;
   /** Current ETag of the ICE session. */
   etag = newEtag();
   readonly #settings: SessionSettings;
@@ -58,6 +65,7 @@ export class Session implements WhepSession {
   #livenessTimer: NodeJS.Timeout | undefined;
 
   private constructor(settings: SessionSettings, hooks: SessionHooks, choice: OfferChoice) {
+    this.id = newSessionId(settings.idPrefix);
     this.#settings = settings;
     this.#hooks = hooks;
     this.#candidates = candidatePolicy(settings.peer.ice);

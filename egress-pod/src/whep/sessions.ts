@@ -68,6 +68,11 @@ export class SessionStore {
     return entry && entry.stream.id === processId ? entry.session : undefined;
   }
 
+  /** Every open session (a drain closes them one by one). */
+  all(): WhepSession[] {
+    return [...this.#byId.values()].map((e) => e.session);
+  }
+
   /** The subject that created session `id` (undefined without auth, or for no such session). */
   subjectOf(id: string): string | undefined {
     return this.#byId.get(id)?.owner.subject;
