@@ -12,35 +12,25 @@
  * Sessions leave native memory behind in the arenas of the threads that served them (OpenSSL's
  * ciphers and DTLS state, libuv's requests), free but resident, until something trims them.
  *
- * Only N-API (ABI-stable across Node versions) is used; no V8 or libuv internals.
+ * The same addon protects SRTP and sends it in one call (srtp_send.c). Only N-API (ABI-stable
+ * across Node versions) and OpenSSL (the copy inside Node) are used; no V8 or libuv internals.
  */
-#define _GNU_SOURCE
-#define NAPI_VERSION 8
+#include "fastpath.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <netinet/in.h>
-#include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-/* The kernel takes at most UIO_MAXIOV (1024) messages per call. */
-#define MAX_BATCH 1024
-
-/* One per thread that loads the addon (each worker thread is an N-API environment of its own). */
-typedef struct {
-  struct mmsghdr messages[MAX_BATCH];
-  struct iovec vectors[MAX_BATCH];
-  struct sockaddr_storage destinations[MAX_BATCH];
-} batch;
-
-static void free_batch(napi_env env, void *data, void *hint) {
+static void free_state(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  free(data);
+  addon_state *state = data;
+  srtp_free(state->srtp);
+  free(state);
 }
 
 static napi_value number(napi_env env, int value) {
@@ -49,13 +39,14 @@ static napi_value number(napi_env env, int value) {
   return out;
 }
 
-static napi_value fail(napi_env env, const char *message) {
+napi_value throw_type_error(napi_env env, const char *message) {
   napi_throw_type_error(env, NULL, message);
   return NULL;
 }
 
-/* An IPv4 or IPv6 literal and a port into `out`; its length, or 0 when `host` is no literal. */
-static socklen_t address_of(const char *host, int port, struct sockaddr_storage *out) {
+#define fail throw_type_error
+
+socklen_t address_of(const char *host, int port, struct sockaddr_storage *out) {
   memset(out, 0, sizeof(*out));
   struct sockaddr_in *v4 = (struct sockaddr_in *)out;
   if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
@@ -75,7 +66,7 @@ static socklen_t address_of(const char *host, int port, struct sockaddr_storage 
 static napi_value send_batch(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
-  batch *b;
+  addon_state *b;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&b) != napi_ok || argc < 5) return fail(env, "send(fd, buffers, hosts, ports, count)");
   struct mmsghdr *messages = b->messages;
   struct iovec *vectors = b->vectors;
@@ -111,17 +102,21 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
     messages[i].msg_hdr.msg_iov = &vectors[i];
     messages[i].msg_hdr.msg_iovlen = 1;
   }
-  int32_t sent = 0;
+  return number(env, send_messages(fd, messages, count));
+}
+
+int send_messages(int fd, struct mmsghdr *messages, int count) {
+  int sent = 0;
   while (sent < count) {
     int n = sendmmsg(fd, messages + sent, (unsigned int)(count - sent), MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return number(env, sent > 0 ? sent : -errno);
+      return sent > 0 ? sent : -errno;
     }
     if (n == 0) break;
     sent += n;
   }
-  return number(env, sent);
+  return sent;
 }
 
 static napi_value trim(napi_env env, napi_callback_info info) {
@@ -136,8 +131,8 @@ static napi_value trim(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  batch *b = calloc(1, sizeof(batch));
-  if (b == NULL || napi_set_instance_data(env, b, free_batch, NULL) != napi_ok) {
+  addon_state *b = calloc(1, sizeof(addon_state));
+  if (b == NULL || napi_set_instance_data(env, b, free_state, NULL) != napi_ok) {
     free(b);
     return NULL;
   }
@@ -149,5 +144,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   if (napi_set_named_property(env, exports, "trim", trim_fn) != napi_ok) return NULL;
   napi_value max = number(env, MAX_BATCH);
   if (napi_set_named_property(env, exports, "maxBatch", max) != napi_ok) return NULL;
+  if (srtp_register(env, exports, b) != 0) return NULL;
   return exports;
 }

@@ -17,10 +17,24 @@ import type { Socket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import { stateOf } from './direct-send.ts';
 
-interface Native {
+/** The addon (native/batch_send.c; its SRTP functions, native/srtp_send.c, are used by native-srtp.ts). */
+export interface Native {
   send(fd: number, buffers: readonly Buffer[], hosts: readonly string[], ports: Int32Array, count: number): number;
   trim(): boolean;
   readonly maxBatch: number;
+  srtpCreate?(profile: number, key: Buffer, salt: Buffer, authKey: Buffer | undefined, ssrc: number): number;
+  srtpTarget?(id: number, host: string, port: number): void;
+  srtpRelease?(id: number): void;
+  srtpSend?(
+    fd: number,
+    count: number,
+    jobs: Int32Array,
+    sources: readonly Buffer[],
+    csrcs: Int32Array,
+    out: Buffer,
+    results: Int32Array,
+  ): number;
+  readonly srtpJobFields?: number;
 }
 
 /** Which path sends the fast path's datagrams, and why. */
@@ -43,7 +57,8 @@ export interface BatchCounts {
 
 function load(): { native: Native | undefined; path: SendPath } {
   if (process.platform !== 'linux') return { native: undefined, path: { path: 'dgram', why: 'sendmmsg is Linux only' } };
-  if (process.env.CORECAST_BATCH_SEND === 'off') return { native: undefined, path: { path: 'dgram', why: 'turned off (CORECAST_BATCH_SEND=off)' } };
+  if (process.env.CORECAST_BATCH_SEND === 'off')
+    return { native: undefined, path: { path: 'dgram', why: 'turned off (CORECAST_BATCH_SEND=off)' } };
   const file = new URL('../build/Release/batch_send.node', import.meta.url).pathname;
   try {
     const native = createRequire(import.meta.url)(file) as Native;
@@ -56,6 +71,11 @@ function load(): { native: Native | undefined; path: SendPath } {
 
 const loaded = load();
 const native = loaded.native;
+
+/** The loaded addon, or undefined (for native-srtp.ts). */
+export function addon(): Native | undefined {
+  return native;
+}
 /**
  * Datagrams per call. On loopback (and for a busy NIC queue) the kernel does each datagram's
  * work inside the call, a few µs each: a batch of hundreds would run past the fan-out worker's
@@ -70,6 +90,22 @@ export function sendPath(): SendPath {
 }
 
 const counts: BatchCounts = { calls: 0, datagrams: 0, fallbacks: 0, dropped: 0 };
+
+/** Adds to this thread's counts (native-srtp.ts sends its own batches). */
+export function countSends(calls: number, datagrams: number, fallbacks: number, dropped: number): void {
+  counts.calls += calls;
+  counts.datagrams += datagrams;
+  counts.fallbacks += fallbacks;
+  counts.dropped += dropped;
+}
+
+/** Other queues `flushSends` empties too (native-srtp.ts's). */
+const flushHooks: (() => void)[] = [];
+
+/** `hook` runs at every `flushSends`. */
+export function onFlushSends(hook: () => void): void {
+  flushHooks.push(hook);
+}
 
 /** This thread's counts so far. */
 export function batchCounts(): Readonly<BatchCounts> {
@@ -86,7 +122,7 @@ export function trimNativeHeap(): boolean {
 }
 
 /** The socket's file descriptor, from Node's UDP handle (private; -1 when closed or not there). */
-function fdOf(socket: Socket): number {
+export function fdOf(socket: Socket): number {
   const fd = (stateOf(socket)?.handle as { fd?: unknown } | null | undefined)?.fd;
   return typeof fd === 'number' ? fd : -1;
 }
@@ -131,6 +167,7 @@ export function flushSends(): void {
   scheduled = false;
   for (const batch of batches.values()) if (batch.count > 0) flush(batch);
   batches.clear();
+  for (const hook of flushHooks) hook();
 }
 
 function flush(batch: Batch): void {

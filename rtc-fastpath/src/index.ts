@@ -10,6 +10,8 @@ export { onKeyframeRequest, ViewerSender } from './viewer-sender.ts';
 export { recycleArena } from './arena.ts';
 // Batched UDP sends (sendmmsg through a small N-API addon, dgram where it cannot load).
 export { type BatchCounts, batchCounts, flushSends, type SendPath, sendBatched, sendPath, trimNativeHeap } from './batch-send.ts';
+// SRTP protected in the addon with Node's OpenSSL, in the same call as the batched send (JavaScript where it cannot).
+export { type SrtpPath, srtpPath } from './native-srtp.ts';
 // werift's RTP packet classes without loading the rest of werift (a pod's main thread parses RTP only).
 export { RtpHeader, RtpPacket } from './rtp-packet.ts';
 // The RTP fixed header written straight into an outgoing buffer.

@@ -11,7 +11,8 @@
  * sender would otherwise have done: the counters its RTCP sender reports use, retransmission
  * on a viewer's NACK (RFC 4585 §6.2.1), and RFC 7675 consent before sending. Anything it does
  * not cover (header extensions, RED, TURN or TCP pairs, an unknown SRTP profile) goes through
- * werift's own path.
+ * werift's own path. Where the addon protects SRTP (native-srtp.ts), the header, SRTP and send
+ * of a packet to a viewer on the mux's UDP socket are one job in a native batch instead.
  */
 import type { Socket } from 'node:dgram';
 import type { RTCDtlsTransport, RTCRtpSender, RtcpPayloadSpecificFeedback, RtpPacket } from 'werift';
@@ -21,6 +22,7 @@ import { sendBatched } from './batch-send.ts';
 import { sendDirectly } from './direct-send.ts';
 import { endDtlsRetransmissions } from './dtls.ts';
 import { ntpNow } from './ntp.ts';
+import { NativeSrtp, sendProtected } from './native-srtp.ts';
 import { createSrtpWriter, type SrtpKeys, type SrtpWriter, useKeyObjects } from './srtp.ts';
 
 const ignore = (): void => {};
@@ -61,6 +63,8 @@ export class ViewerSender {
   readonly #internals: SenderInternals;
   #srtp: unknown;
   #writer: SrtpWriter | undefined;
+  /** The same keys in the addon, where it protects SRTP. */
+  #native: NativeSrtp | undefined;
   /** Rollover counter and highest sequence number sent (RFC 3711 §3.3.1). */
   #roc = 0;
   #highest = -1;
@@ -107,6 +111,8 @@ export class ViewerSender {
   close(): void {
     this.#unsubscribe();
     this.#history.fill(undefined);
+    this.#native?.release();
+    this.#native = undefined;
     const dtls = this.#sender.dtlsTransport;
     if (dtls) endDtlsRetransmissions(dtls);
   }
@@ -118,14 +124,7 @@ export class ViewerSender {
     const pair = connection.nominated!;
     const transport = pair.protocol.transport;
     const socket = pair.protocol.type === 'stun' && transport?.type === 'udp' && !transport.closed ? transport.socket : undefined;
-    const header = packet.header;
-    const headerLength = rtpHeaderLength(header);
-    const size = writer.prefix + headerLength + packet.payload.length + writer.tagLength;
-    // Straight to the socket: a buffer of the recycled arena; werift's path (TURN, TCP) keeps
-    // the buffer for a while: one of its own.
-    const buf = socket ? packetBuffer(size) : Buffer.alloc(size);
-    writeRtpHeader(buf, writer.prefix, header, payloadType, seq, timestamp, this.#sender.ssrc);
-    const out = writer.protect(buf, headerLength, packet.payload, this.#sender.ssrc, seq, this.#rocOf(seq));
+    const roc = this.#rocOf(seq);
     if (socket) {
       if (socket !== this.#directSocket) {
         // Later packets go out before `send` returns, inside the worker's time slice
@@ -134,6 +133,24 @@ export class ViewerSender {
         this.#directSocket = socket;
         setImmediate(() => sendDirectly(socket));
       }
+      const native = this.#nativeFor();
+      if (native) {
+        // Header, SRTP and sendmmsg in the addon, with the slice's other jobs on this socket.
+        native.target(pair.remoteAddr[0], pair.remoteAddr[1]);
+        dtls.bytesSent += sendProtected(socket, native, packet, payloadType, seq, timestamp, roc, pair.remoteAddr, writer.tagLength);
+        dtls.packetsSent++;
+        return;
+      }
+    }
+    const header = packet.header;
+    const headerLength = rtpHeaderLength(header);
+    const size = writer.prefix + headerLength + packet.payload.length + writer.tagLength;
+    // Straight to the socket: a buffer of the recycled arena; werift's path (TURN, TCP) keeps
+    // the buffer for a while: one of its own.
+    const buf = socket ? packetBuffer(size) : Buffer.alloc(size);
+    writeRtpHeader(buf, writer.prefix, header, payloadType, seq, timestamp, this.#sender.ssrc);
+    const out = writer.protect(buf, headerLength, packet.payload, this.#sender.ssrc, seq, roc);
+    if (socket) {
       sendingOn(socket);
       // With the addon, in one sendmmsg with the slice's other packets on this socket (batch-send.ts).
       sendBatched(socket, out, pair.remoteAddr[1], pair.remoteAddr[0]);
@@ -161,8 +178,32 @@ export class ViewerSender {
       } catch {
         this.#writer = undefined;
       }
+      this.#native?.release();
+      this.#native = this.#writer ? this.#createNative() : undefined;
     }
     return this.#writer;
+  }
+
+  /** The current keys in the addon (undefined where it does not protect them). */
+  #createNative(): NativeSrtp | undefined {
+    const keys = (this.#srtp as { localContext?: SrtpKeys } | undefined)?.localContext;
+    if (!keys) return undefined;
+    try {
+      return NativeSrtp.create(keys, this.#sender.ssrc);
+    } catch {
+      // Keys the addon refuses: the JavaScript writer protects them.
+      return undefined;
+    }
+  }
+
+  /** The addon's context for the current keys and this sender's SSRC (undefined: protect in JavaScript). */
+  #nativeFor(): NativeSrtp | undefined {
+    const native = this.#native;
+    if (native && native.ssrc !== this.#sender.ssrc) {
+      native.release();
+      this.#native = this.#createNative();
+    }
+    return this.#native;
   }
 
   /** The rollover counter of `seq`, advancing it when the sequence wraps (RFC 3711 §3.3.1). */
@@ -218,7 +259,8 @@ export function onKeyframeRequest(sender: RTCRtpSender, onRequest: () => void): 
     // Payload-specific feedback (RFC 4585 §6.1: packet type 206) by its type, not werift's class:
     // this module is loaded where werift's values are not (a pod's main thread).
     if (rtcp.type !== PSFB || (rtcp as RtcpPayloadSpecificFeedback).feedback.count !== FIR_FMT) return;
-    const entries = ((rtcp as RtcpPayloadSpecificFeedback).feedback as unknown as { fir?: { ssrc: number; sequenceNumber: number }[] }).fir ?? [];
+    const entries =
+      ((rtcp as RtcpPayloadSpecificFeedback).feedback as unknown as { fir?: { ssrc: number; sequenceNumber: number }[] }).fir ?? [];
     const entry = entries.find((e) => e.ssrc === sender.ssrc);
     if (!entry || entry.sequenceNumber === lastFir) return;
     lastFir = entry.sequenceNumber;

@@ -2,13 +2,16 @@
  * The workspace's interface end to end on real werift peers over loopback: a server peer
  * answering as the DTLS server sends through ViewerSender (fast path: own header, own SRTP,
  * straight to the socket), and werift viewers receive it — one decrypting with werift's own
- * receive path, one counting at the ICE transport. For both SRTP profiles, chosen by the viewer.
+ * receive path, one counting at the ICE transport. For both SRTP profiles, chosen by the viewer,
+ * through the SRTP path in use (the addon's on Linux, src/native-srtp.ts; the JavaScript writer
+ * with CORECAST_NATIVE_SRTP=off), also across a sequence-number wrap (the rollover counter).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { RtpHeader, RtpPacket, RTCPeerConnection, useH264, useOPUS } from 'werift';
 import {
   answerAsDtlsServer,
+  batchCounts,
   interceptIceData,
   loopbackOnly,
   loopbackPeerConfig,
@@ -16,6 +19,7 @@ import {
   recycleArena,
   removeDefaultStun,
   type SrtpProfileName,
+  srtpPath,
   srtpProfileOf,
   usesNoStun,
   ViewerSender,
@@ -107,6 +111,33 @@ for (const profile of ['ctr', 'gcm'] as const) {
         assert.equal(p.header.marker, i % 5 === 4);
         assert.deepEqual(p.payload, Buffer.alloc(100 + i, i));
       }
+    });
+
+    it('werift decrypts across a sequence-number wrap (rollover counter), through the SRTP path in use', { timeout: 15000 }, async () => {
+      const { viewer, server } = await connect(profile);
+      peers.push(viewer, server);
+      const count = 120;
+      const first = 65536 - 60;
+      const received: RtpPacket[] = [];
+      const all = new Promise<void>((resolve) => {
+        viewer.getTransceivers()[0]!.receiver.tracks[0]!.onReceiveRtp.subscribe((rtp) => {
+          received.push(rtp);
+          if (received.length === count) resolve();
+        });
+      });
+      const before = batchCounts().datagrams;
+      const sender = new ViewerSender(server.getTransceivers()[0]!.sender);
+      for (let i = 0; i < count; i++) sender.send(sourcePacket(i), (first + i) & 0xffff, i * 90);
+      recycleArena();
+      await all;
+      sender.close();
+      assert.deepEqual(
+        received.map((p) => p.header.sequenceNumber),
+        Array.from({ length: count }, (_, i) => (first + i) & 0xffff),
+      );
+      for (const [i, p] of received.entries()) assert.deepEqual(p.payload, Buffer.alloc(100 + i, i));
+      // The native path sends its own batches: all of these went through sendmmsg.
+      if (srtpPath().path === 'native') assert.ok(batchCounts().datagrams - before >= count);
     });
 
     it('interceptIceData sees the RTP before werift and keeps it from werift', { timeout: 15000 }, async () => {
