@@ -11,8 +11,14 @@ import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
 import { openPodMux, registerMuxMetrics } from './ice-mux.ts';
 import { createLogger, type Logger } from './log.ts';
-import { sendPath } from '@corecast/rtc-fastpath';
-import { EgressMetrics, registerMemoryMetrics, registerResourceMetrics, registerSendPathMetric } from './metrics.ts';
+import { sendPath, srtpPath } from '@corecast/rtc-fastpath';
+import {
+  EgressMetrics,
+  registerMemoryMetrics,
+  registerResourceMetrics,
+  registerSendPathMetric,
+  registerSrtpPathMetric,
+} from './metrics.ts';
 import { createApp, metricsHandler } from './server.ts';
 import { Replica } from './replica/replica.ts';
 import { Stream } from './stream.ts';
@@ -148,6 +154,13 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
   log.info(
     { path: send.path, why: send.why },
     send.path === 'sendmmsg' ? 'media sends batched with sendmmsg' : 'media sent with dgram, one send per datagram',
+  );
+  // SRTP protected in the same addon call as the send, or in JavaScript where the addon cannot.
+  const srtp = srtpPath();
+  registerSrtpPathMetric(metrics.registry, srtp.path);
+  log.info(
+    { path: srtp.path, why: srtp.why },
+    srtp.path === 'native' ? 'SRTP protected in the native addon' : 'SRTP protected in JavaScript',
   );
   registerMemoryMetrics(metrics.registry, async () => ({ main: threadMemory(), ...(await pool?.memory()) }));
   try {

@@ -298,3 +298,15 @@ export function registerSendPathMetric(registry: Registry, path: 'sendmmsg' | 'd
   gauge.set({ path: 'sendmmsg' }, path === 'sendmmsg' ? 1 : 0);
   gauge.set({ path: 'dgram' }, path === 'dgram' ? 1 : 0);
 }
+
+/** Which code protects the viewers' SRTP (1 on the one in use): the rtc-fastpath addon or JavaScript. */
+export function registerSrtpPathMetric(registry: Registry, path: 'native' | 'js'): void {
+  const gauge = new Gauge({
+    name: 'corecast_egress_srtp_path',
+    help: 'How media is SRTP-protected: path="native" (the rtc-fastpath addon, OpenSSL, in the sendmmsg call) or path="js" (node:crypto), 1 on the one in use.',
+    labelNames: ['path'],
+    registers: [registry],
+  });
+  gauge.set({ path: 'native' }, path === 'native' ? 1 : 0);
+  gauge.set({ path: 'js' }, path === 'js' ? 1 : 0);
+}
