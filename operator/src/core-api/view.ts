@@ -1,11 +1,11 @@
 /**
  * A Process as read from the API server → Core's process, state and report answers, with no
  * I/O. Everything comes from what the Process already holds (spec, status, annotations); live
- * progress from `status.progress` (written every few seconds while FFmpeg runs); what Core
- * reports and the status does not carry (CPU and memory use, earlier runs, per-stream codecs)
- * is answered with Core's zero values: docs/core-api.md lists each.
+ * progress, CPU and memory use from `status.progress` (written every few seconds while FFmpeg
+ * runs); what Core reports and the status does not carry (earlier runs, per-stream packet and
+ * byte counters) is answered with Core's zero values: docs/core-api.md lists each.
  */
-import { ProcessStatus } from '@corecast/api';
+import { type EndpointProgress, ProcessStatus, type StreamProgress } from '@corecast/api';
 import { toCoreConfig } from './mapping.ts';
 import type { ProcessOut, ProgressOut, ReportOut, StateOut } from './schemas.ts';
 
@@ -75,22 +75,38 @@ export function emptyProgress(): ProgressOut {
   return { inputs: [], outputs: [], frame: 0, packet: 0, fps: 0, q: 0, size_kb: 0, time: 0, bitrate_kbit: 0, speed: 0, drop: 0, dup: 0 };
 }
 
-/** One input or output in Core's shape, with only what the status knows filled in. */
-function io(e: { id: string; index: number; address: string }, stream = 0, q?: number): ProgressIo {
+/**
+ * One stream of an input or output in Core's shape (one entry per stream, as Core lists them),
+ * with what the status knows filled in; Core's per-stream counters and rates it does not know
+ * (packet, pps, size_kb, bitrate_kbit, and frame and fps but for the first video output) are 0.
+ */
+function io(e: EndpointProgress, s: StreamProgress = { stream: 0 }): ProgressIo {
+  const some = <K extends string, V>(key: K, value: V | undefined) => (value !== undefined ? { [key]: value } : {});
   return {
-    ...{ id: e.id, address: e.address, index: e.index, stream },
-    ...{ format: '', type: '', codec: '', coder: '', frame: 0, fps: 0, packet: 0, pps: 0, size_kb: 0, bitrate_kbit: 0 },
-    ...(q !== undefined ? { q } : {}),
+    ...{ id: e.id, address: e.address, index: e.index, stream: s.stream, format: e.format ?? '' },
+    ...{ type: s.type ?? '', codec: s.codec ?? '', coder: s.coder ?? '', frame: s.frame ?? 0, fps: s.fps ?? 0 },
+    ...{ packet: 0, pps: 0, size_kb: 0, bitrate_kbit: 0 },
+    ...some('q', s.q),
+    ...some('pix_fmt', s.pixFmt),
+    ...some('width', s.width),
+    ...some('height', s.height),
+    ...some('sampling_hz', s.samplingHz),
+    ...some('layout', s.layout),
+    ...some('channels', s.channels),
   };
 }
+
+/** An input's or output's entries: one per stream FFmpeg described, else one for the file. */
+const ios = (list: readonly EndpointProgress[] | undefined) =>
+  (list ?? []).flatMap((e) => (e.streams?.length ? e.streams.map((s) => io(e, s)) : [io(e)]));
 
 /** `status.progress` in Core's shape (zeros when FFmpeg is not reporting). */
 export function progressOf(s: ProcessStatus): ProgressOut {
   const p = s.progress;
   if (!p) return emptyProgress();
   return {
-    inputs: (p.inputs ?? []).map((e) => io(e)),
-    outputs: (p.outputs ?? []).flatMap((e) => (e.streams?.length ? e.streams.map((st) => io(e, st.stream, st.q)) : [io(e)])),
+    inputs: ios(p.inputs),
+    outputs: ios(p.outputs),
     frame: p.frame,
     packet: 0,
     fps: p.fps,
@@ -130,8 +146,8 @@ export function stateOf(p: ProcessObject, nowMs: number): StateOut {
     reconnect_seconds: -1,
     last_logline: s.lastError ?? '',
     progress: progressOf(s),
-    memory_bytes: 0,
-    cpu_usage: 0,
+    memory_bytes: s.progress?.memoryBytes ?? 0,
+    cpu_usage: s.progress?.cpuUsage ?? 0,
     command: [...(s.command ?? [])],
   };
 }

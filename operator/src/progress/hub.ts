@@ -22,7 +22,8 @@ import { isNotFound, type Kube } from '../kube/client.ts';
 import { splitKey } from '../kube/types.ts';
 import { rfc3339 } from '../reconcile/status.ts';
 import type { Clock, Timer } from '../runtime/clock.ts';
-import { type Endpoints, parseProgressBlock, toStatusProgress } from './parse.ts';
+import { type Endpoints, headerLines, parseProgressBlock, toStatusProgress } from './parse.ts';
+import { type Headers, parseHeaders } from './streams.ts';
 
 /** The field manager of the progress writes. */
 export const PROGRESS_FIELD_MANAGER = 'corecast-progress';
@@ -54,6 +55,8 @@ interface Report {
   readonly progress: ProcessProgress;
   readonly podUid: string;
   readonly at: number;
+  /** What FFmpeg's header lines said, once the pod sent them (kept for the pod's later reports). */
+  readonly headers: Headers | undefined;
 }
 
 /** Why a report was refused (the HTTP answer says the same). */
@@ -100,8 +103,18 @@ export class ProgressHub {
     const figures = parseProgressBlock(text);
     if (!figures) return 'not-a-block';
     const now = this.#clock.now();
-    this.#reports.set(key, { progress: toStatusProgress(figures, proc.endpoints, rfc3339(now)), podUid, at: now });
+    const lines = headerLines(text);
+    const prev = this.#reports.get(key);
+    const headers = lines ? parseHeaders(lines) : prev?.podUid === podUid ? prev.headers : undefined;
+    const progress = toStatusProgress(figures, proc.endpoints, rfc3339(now), headers);
+    this.#reports.set(key, { progress, podUid, at: now, headers });
     return undefined;
+  }
+
+  /** Whether the hub lacks the header lines of pod `podUid` (the answer to its report asks for them). */
+  wantsHeaders(key: string, podUid: string): boolean {
+    const r = this.#reports.get(key);
+    return !r || r.podUid !== podUid || r.headers === undefined;
   }
 
   /** Records the viewer count of Process `key`'s egress pod. */

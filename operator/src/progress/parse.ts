@@ -2,9 +2,12 @@
  * FFmpeg's `-progress` block (`key=value` lines ending with `progress=continue|end`) → the
  * figures of `status.progress`. Pure. FFmpeg writes "N/A" (and at the start negative times) where
  * it has nothing yet; those read as 0. Per-stream quantizers (`stream_<output>_<stream>_q`) are
- * the only per-output figures FFmpeg's progress output carries.
+ * the only per-output figures FFmpeg's progress output carries. After the block the wrapper adds
+ * FFmpeg's CPU and memory use (`cpu_usage=`, `memory_bytes=`) and, about once per run, FFmpeg's
+ * header lines (`log=…`, read by streams.ts).
  */
-import type { EndpointProgress, ProcessProgress } from '@corecast/api';
+import type { EndpointProgress, ProcessProgress, StreamProgress } from '@corecast/api';
+import type { FileInfo, Headers } from './streams.ts';
 
 /** The figures of one block, without the names of inputs and outputs. */
 export type Figures = Omit<ProcessProgress, 'inputs' | 'outputs' | 'updatedAt'> & {
@@ -12,8 +15,11 @@ export type Figures = Omit<ProcessProgress, 'inputs' | 'outputs' | 'updatedAt'> 
   readonly streams: ReadonlyMap<number, readonly { stream: number; q: number }[]>;
 };
 
-/** Largest block accepted (a block is a few hundred bytes; 16 outputs of many streams stay far below). */
-export const MAX_BLOCK_BYTES = 16 * 1024;
+/**
+ * Largest report accepted: a block is a few hundred bytes (16 outputs of many streams stay far
+ * below 16 KiB), and the header lines the wrapper adds once per run are at most 96 of 256 bytes.
+ */
+export const MAX_BLOCK_BYTES = 48 * 1024;
 
 const STREAM_Q = /^stream_(\d+)_(\d+)_q$/;
 
@@ -57,7 +63,14 @@ export function parseProgressBlock(text: string): Figures | undefined {
     } else kv.set(key, value);
   }
   const firstQ = [...streams.values()][0]?.[0]?.q ?? -1;
+  const usage = new Map<string, string>();
+  for (const l of lines.slice(end + 1)) {
+    const [k = '', v = ''] = l.split('=');
+    if (k === 'cpu_usage' || k === 'memory_bytes') usage.set(k, v);
+  }
   return {
+    ...(usage.has('cpu_usage') ? { cpuUsage: num(usage.get('cpu_usage')) } : {}),
+    ...(usage.has('memory_bytes') ? { memoryBytes: int(usage.get('memory_bytes')) } : {}),
     frame: int(kv.get('frame')),
     fps: num(kv.get('fps')),
     q: firstQ,
@@ -71,22 +84,52 @@ export function parseProgressBlock(text: string): Figures | undefined {
   };
 }
 
+/** The `log=` lines after the report's last block (FFmpeg's header lines), undefined when none. */
+export function headerLines(text: string): string[] | undefined {
+  const end = text.lastIndexOf('\nprogress=');
+  const lines = text
+    .slice(end < 0 ? 0 : end + 1)
+    .split('\n')
+    .filter((l) => l.startsWith('log='));
+  return lines.length ? lines : undefined;
+}
+
 /** The spec's inputs and outputs, in command order. */
 export interface Endpoints {
   readonly input: readonly { readonly id: string; readonly address: string }[];
   readonly output: readonly { readonly id: string; readonly address: string }[];
 }
 
-/** The status figures: one block's numbers with the spec's inputs and outputs named. */
-export function toStatusProgress(f: Figures, endpoints: Endpoints, updatedAt: string): ProcessProgress {
+/** One file's streams: the header's description, with the block's quantizers (outputs) added. */
+function streamsOf(file: FileInfo | undefined, q: readonly { stream: number; q: number }[] = []): StreamProgress[] {
+  const described: StreamProgress[] = (file?.streams ?? []).map((s) => ({ ...s }));
+  for (const { stream, q: value } of q) {
+    const s = described.find((d) => d.stream === stream);
+    if (s) s.q = value;
+    else described.push({ stream, q: value });
+  }
+  return described.sort((a, b) => a.stream - b.stream).slice(0, 64);
+}
+
+/**
+ * The status figures: one block's numbers with the spec's inputs and outputs named, and what
+ * FFmpeg's header says they hold. FFmpeg's `frame` and `fps` are those of the first video output
+ * stream (the first in command order), so they go there too. Files past the spec's (the WebRTC
+ * legs Corecast adds) are left out.
+ */
+export function toStatusProgress(f: Figures, endpoints: Endpoints, updatedAt: string, headers?: Headers): ProcessProgress {
   const round = (n: number, digits: number) => Number(n.toFixed(digits));
-  const inputs: EndpointProgress[] = endpoints.input.map((e, index) => ({ id: e.id, index, address: e.address }));
-  const outputs: EndpointProgress[] = endpoints.output.map((e, index) => ({
-    id: e.id,
-    index,
-    address: e.address,
-    streams: [...(f.streams.get(index) ?? [])].slice(0, 64),
-  }));
+  const format = (file: FileInfo | undefined) => (file ? { format: file.format } : {});
+  const inputs: EndpointProgress[] = endpoints.input.map((e, index) => {
+    const file = headers?.inputs.get(index);
+    return { id: e.id, index, address: e.address, ...format(file), ...(file ? { streams: streamsOf(file) } : {}) };
+  });
+  const outputs: EndpointProgress[] = endpoints.output.map((e, index) => {
+    const file = headers?.outputs.get(index);
+    return { id: e.id, index, address: e.address, ...format(file), streams: streamsOf(file, f.streams.get(index)) };
+  });
+  const firstVideo = outputs.flatMap((o) => o.streams ?? []).find((s) => s.type === 'video');
+  if (firstVideo && f.frame > 0) Object.assign(firstVideo, { frame: f.frame, fps: round(f.fps, 2) });
   return {
     frame: f.frame,
     fps: round(f.fps, 2),
@@ -99,6 +142,8 @@ export function toStatusProgress(f: Figures, endpoints: Endpoints, updatedAt: st
     dup: f.dup,
     inputs,
     outputs,
+    ...(f.cpuUsage !== undefined ? { cpuUsage: round(f.cpuUsage, 2) } : {}),
+    ...(f.memoryBytes !== undefined ? { memoryBytes: f.memoryBytes } : {}),
     updatedAt,
   };
 }

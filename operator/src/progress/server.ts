@@ -3,7 +3,9 @@
  * one `-progress` block, header `X-Corecast-Pod-Uid` the pod's uid (from the downward API). A
  * report is taken only from the Process's current FFmpeg pod. Answers: 204 taken, 400 not a
  * block, 404 unknown Process or not its pod, 413 too large, 503 this replica is not the leader
- * (the wrapper tries again at once, and the Service's next pick is likely another replica).
+ * (the wrapper tries again at once, and the Service's next pick is likely another replica). A 204
+ * carries `X-Corecast-Want-Streams: true` while the hub has not had the pod's FFmpeg header lines
+ * (a new leader, or the wrapper had none yet): the wrapper adds them to its next report.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readBounded } from '@corecast/api';
@@ -13,6 +15,9 @@ import { MAX_BLOCK_BYTES } from './parse.ts';
 
 /** Header carrying the reporting pod's uid. */
 export const POD_UID_HEADER = 'x-corecast-pod-uid';
+
+/** Answer header asking the wrapper for FFmpeg's header lines. */
+export const WANT_STREAMS_HEADER = 'X-Corecast-Want-Streams';
 
 const PATH = /^\/progress\/([a-z0-9][-a-z0-9]{0,62})\/([a-z][-a-z0-9]{0,62})$/;
 
@@ -44,10 +49,14 @@ export function serveProgress(
     readBody(req).then(
       (body) => {
         if (body === undefined) return answer(res, 413, `a report is at most ${MAX_BLOCK_BYTES} bytes`);
-        const uid = req.headers[POD_UID_HEADER];
-        const refused = hub.report(`${m[1]}/${m[2]}`, typeof uid === 'string' ? uid : '', body);
+        const uid = typeof req.headers[POD_UID_HEADER] === 'string' ? req.headers[POD_UID_HEADER] : '';
+        const key = `${m[1]}/${m[2]}`;
+        const refused = hub.report(key, uid, body);
         onReport?.(refused === undefined);
-        if (refused === undefined) return answer(res, 204, '');
+        if (refused === undefined) {
+          if (hub.wantsHeaders(key, uid)) res.setHeader(WANT_STREAMS_HEADER, 'true');
+          return answer(res, 204, '');
+        }
         answer(res, refused === 'not-a-block' ? 400 : 404, refused);
       },
       () => answer(res, 400, 'bad request'),
