@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProcessSpec } from '@corecast/api';
 import { CoreApiError } from '../src/core-api/errors.ts';
+import { CORE_ID_ANNOTATION, processNameFor } from '../src/core-api/ids.ts';
 import { toCoreConfig, toProcess } from '../src/core-api/mapping.ts';
 import { ConfigOut, ProcessOut, ReportOut, StateOut } from '../src/core-api/schemas.ts';
 import {
@@ -85,9 +86,19 @@ describe('Core config → Process spec', () => {
     });
   });
 
-  test('a config without an id gets a usable generated one', () => {
-    const { name } = toProcess(coreConfig({ id: undefined }));
+  test('a config without an id gets a usable generated one (its own name)', () => {
+    const { id, name } = toProcess(coreConfig({ id: undefined }));
     assert.match(name, /^p-[0-9a-f]{16}$/);
+    assert.equal(id, name);
+  });
+
+  test("Core UI's ids are kept as the id, with the mapped Process name", () => {
+    const uiId = 'restreamer-ui:egress:rtmp:4186b095-7f0a-4e94-8c3a-f17d6be4a6d6';
+    const intent = toProcess(coreConfig({ id: uiId }));
+    assert.equal(intent.id, uiId);
+    assert.equal(intent.name, processNameFor(uiId));
+    assert.notEqual(intent.name, uiId);
+    assert.equal(toProcess(coreConfig({ id: undefined }), uiId).id, uiId, 'a replace without an id in the body: the URL id');
   });
 
   const refusals: [string, Record<string, unknown>, RegExp][] = [
@@ -99,11 +110,8 @@ describe('Core config → Process spec', () => {
     ['owner', { owner: 'alice' }, /^owner: not carried/],
     ['domain', { domain: 'tenant' }, /^domain: not carried/],
     ['an input without id', { input: [{ address: 'rtmp://a' }] }, /^input\[0\]\.id: required$/],
-    [
-      'an id that is no DNS-1035 label',
-      { id: 'restreamer-ui:ingest:4186b095' },
-      /^id: "restreamer-ui:ingest:4186b095" is not a usable process id/,
-    ],
+    ['a blank id (Core: an empty ID is not allowed)', { id: '  ' }, /^id: " {2}" is not a usable process id: an empty \(or blank\) id/],
+    ['an id past the length cap', { id: 'x'.repeat(1025) }, /^id: "x+…" is not a usable process id: at most 1024 characters$/],
     ['a mistyped field', { reconnect: 'yes' }, /^reconnect: Invalid input: expected boolean, received string$/],
     ['a missing output list', { output: undefined }, /^output: Invalid input: expected array, received undefined$/],
     ['a value out of range', { reconnect_delay_seconds: -1 }, /^reconnect_delay_seconds: Too small/],
@@ -253,5 +261,23 @@ describe('state, report and list views', () => {
     assert.deepEqual(names({ id: 'c, a', reference: 'r1' }), ['a', 'c']);
     assert.deepEqual(names({ idpattern: '?', refpattern: 'r*' }), ['a', 'b', 'c']);
     assert.deepEqual(names({ refpattern: '*2' }), ['c']);
+  });
+
+  test('Core ids from the annotation: shown as the id, selected and sorted by it', () => {
+    const uiId = 'restreamer-ui:ingest:1';
+    const mapped = obj(processNameFor(uiId), { metadata: { name: processNameFor(uiId), annotations: { [CORE_ID_ANNOTATION]: uiId } } });
+    const kubectlMade = obj('zz-made-by-kubectl', {
+      metadata: { name: 'zz-made-by-kubectl', annotations: { [CORE_ID_ANNOTATION]: 'a:first' } },
+    });
+    const all = [mapped, kubectlMade, obj('plain')];
+    const p = ProcessOut.parse(processOf(mapped, parseFilter(undefined), now));
+    assert.equal(p.id, uiId);
+    assert.equal(p.config?.id, uiId);
+    const ids = (q: Parameters<typeof selectProcesses>[1]) =>
+      selectProcesses(all, q).map((x) => processOf(x, parseFilter('config'), now).id);
+    assert.deepEqual(ids({}), ['a:first', 'plain', uiId]);
+    assert.deepEqual(ids({ id: `${uiId},plain` }), ['plain', uiId]);
+    assert.deepEqual(ids({ id: processNameFor(uiId) }), [], 'the name is not the id');
+    assert.deepEqual(ids({ idpattern: 'restreamer-ui:*' }), [uiId]);
   });
 });

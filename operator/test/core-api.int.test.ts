@@ -206,7 +206,7 @@ describe('processes', () => {
       /^scheduler: not carried/m,
     );
     assert.match(error(await api('POST', '/api/v3/process', { body: config('bad', { autostart: 'yes' }) }), 400), /^autostart: /m);
-    assert.match(error(await api('POST', '/api/v3/process', { body: config('Bad_Id') }), 400), /^id: "Bad_Id" is not a usable process id/m);
+    assert.match(error(await api('POST', '/api/v3/process', { body: config(' ') }), 400), /^id: " " is not a usable process id: an empty/m);
     assert.match(
       error(await api('POST', '/api/v3/process', { body: config('bad', { stale_timeout_seconds: 100000 }) }), 400),
       /^stale_timeout_seconds: Too big/m,

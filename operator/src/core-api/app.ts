@@ -4,12 +4,14 @@
  * whoever runs it listens with `app.listen` (or `app.callback()`) and routes `/api` to it,
  * leaving `/api/v3/process/<id>/whep` to the egress pods.
  */
+import { whepPath } from '@corecast/api';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Kube } from '../kube/client.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { CoreApiError } from './errors.ts';
+import { coreIdProblem, processNameFor, quote } from './ids.ts';
 import { processRoutes, readJson } from './routes.ts';
 import { createLoginLimit } from './login-limit.ts';
 import { type AboutOut, LoginIn } from './schemas.ts';
@@ -130,6 +132,31 @@ export function createCoreApi(options: CoreApiOptions): Koa {
   };
   router.get('/api/login/refresh', refresh);
   router.post('/api/login/refresh', refresh);
+
+  // The WHEP endpoint and player of a process whose Core id is not its name. The ingress sends
+  // `/api/v3/process/<name>/whep…` to the egress pod; a Core id that is not a name has no such
+  // route and lands here: 307 (method and body kept) to the name's path. With a valid access
+  // token the Process is looked up by id (one kubectl named otherwise is found too); without
+  // one (a player page carries its token in the fragment) the mapped name is answered, with no
+  // read, so an anonymous client learns nothing about which ids exist.
+  const whep = async (ctx: Koa.Context) => {
+    const id = String(ctx.params.id ?? '');
+    const problem = coreIdProblem(id);
+    if (problem) throw new CoreApiError(404, `Unknown process ID ${quote(id)}`);
+    const name = (await bearerSubject(ctx)) !== undefined ? (await store.find(id)).metadata.name : processNameFor(id);
+    // The id's own path is the egress pod's: reaching here, that Process has no WHEP endpoint.
+    if (name === id) throw new CoreApiError(404, `Process ${quote(id)} has no WHEP endpoint (is WebRTC on?)`);
+    // What follows `<id>/whep` in the path as sent (still encoded): `/player`, a session.
+    const afterPrefix = ctx.path.slice('/api/v3/process/'.length);
+    const rest = afterPrefix.slice(afterPrefix.indexOf('/') + '/whep'.length);
+    ctx.status = 307;
+    ctx.set('Location', `${whepPath(name)}${rest}${ctx.search}`);
+    ctx.set('Cache-Control', 'no-store');
+  };
+  for (const path of ['/api/v3/process/:id/whep', '/api/v3/process/:id/whep/{*rest}']) {
+    router.get(path, whep);
+    router.post(path, whep);
+  }
 
   const v3 = new Router({ prefix: '/api/v3' });
   v3.use(async (ctx, next) => {

@@ -57,6 +57,7 @@ const Status = z
     reason: z.string().optional(),
     details: z
       .object({
+        retryAfterSeconds: z.number().optional(),
         causes: z
           .array(z.object({ reason: z.string().optional(), field: z.string().optional(), message: z.string().optional() }).loose())
           .optional(),
@@ -110,5 +111,22 @@ export function fromApiServer(err: unknown, id: string): unknown {
     );
   }
   if (f.code === 404) return new CoreApiError(404, `Unknown process ID "${id}"`);
+  if (f.code === 429) {
+    // The API server is overloaded or its storage for the resource is (re)initializing (a
+    // CRD just installed or changed): the client is asked to come back, as the server asks.
+    const wait = retryAfterSeconds(err) ?? 1;
+    return new CoreApiError(503, 'The Kubernetes API server asks to try again later', [f.status.message ?? ''], {
+      'Retry-After': String(wait),
+    });
+  }
   return err;
+}
+
+/** The seconds a 429 from the API server asks to wait (its Status, else its header); undefined for any other failure. */
+export function retryAfterSeconds(err: unknown): number | undefined {
+  const f = apiFailure(err);
+  if (f?.code !== 429) return undefined;
+  const header = Number((err as ApiException<unknown>).headers?.['retry-after']);
+  const seconds = f.status.details?.retryAfterSeconds ?? (Number.isFinite(header) ? header : 1);
+  return Math.min(Math.max(seconds, 0), 60);
 }

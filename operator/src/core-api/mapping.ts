@@ -7,18 +7,11 @@
  * reconnects). Core fields Corecast has no counterpart for are refused with a 400 naming the
  * field, except where Core's own UI always sends them with a neutral value (see IGNORED).
  */
-import { PROCESS_NAME_MAX, ProcessSpec, type ProcessSpecInput } from '@corecast/api';
+import { ProcessSpec, type ProcessSpecInput } from '@corecast/api';
 import { randomBytes } from 'node:crypto';
 import { badRequest, CoreApiError, zodFields } from './errors.ts';
+import { coreIdProblem, processNameFor, quote } from './ids.ts';
 import { ConfigIn, type ConfigOut } from './schemas.ts';
-
-/** A process id usable as a Process name: a DNS-1035 label short enough for every child name. */
-const NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-
-/** True when `id` can be a Process name (any other id names no process). */
-export function isProcessName(id: string): boolean {
-  return id.length <= PROCESS_NAME_MAX && NAME.test(id);
-}
 
 /** Core fields accepted but not kept, and why (docs/core-api.md lists them). */
 export const IGNORED = {
@@ -49,8 +42,13 @@ export function coreField(specPath: string): string {
   return specPath.replace(/[A-Za-z]+/g, (word) => TO_CORE[word] ?? word);
 }
 
-/** What a create or replace applies: the Process name and the spec fields the client set. */
+/**
+ * What a create or replace applies: the Core id, the Process name it maps to (ids.ts; a replace
+ * writes the Process it found, which kubectl may have named otherwise) and the spec fields the
+ * client set.
+ */
 export interface ApplyIntent {
+  readonly id: string;
   readonly name: string;
   readonly spec: ProcessSpecInput;
 }
@@ -64,29 +62,27 @@ export function toProcess(body: unknown, pathId?: string): ApplyIntent {
   if (!parsed.success) throw badRequest('Invalid process config', zodFields(parsed.error));
   const c = parsed.data;
   const refused = refusedFields(c);
-  const name = processName(c.id, pathId, refused);
+  const id = processId(c.id, pathId, refused);
   if (refused.length) throw badRequest('Invalid process config: fields Corecast does not carry', refused);
   const spec = specOf(c);
   // Check the spec as the API server will (the CRD is generated from the same schema), so the
   // client hears about a bad field in Core's words; the API server checks again on apply.
   const checked = ProcessSpec.safeParse(spec);
   if (!checked.success) throw badRequest('Invalid process config', zodFields(checked.error, coreField));
-  return { name, spec };
+  return { id, name: processNameFor(id), spec };
 }
 
-function processName(id: string | undefined, pathId: string | undefined, refused: { field: string; message: string }[]): string {
+/** The Core id of a create (`pathId` undefined) or replace; a problem with it goes into `refused`. */
+function processId(id: string | undefined, pathId: string | undefined, refused: { field: string; message: string }[]): string {
   if (pathId !== undefined && id !== undefined && id !== '' && id !== pathId) {
-    refused.push({ field: 'id', message: `"${id}" differs from the id in the URL ("${pathId}"); a process cannot be renamed` });
+    refused.push({ field: 'id', message: `${quote(id)} differs from the id in the URL (${quote(pathId)}); a process cannot be renamed` });
     return pathId;
   }
-  const name = id || pathId || `p-${randomBytes(8).toString('hex')}`;
-  if (!isProcessName(name)) {
-    refused.push({
-      field: 'id',
-      message: `"${name}" is not a usable process id: it names Kubernetes objects, so it must be a DNS-1035 label of at most ${PROCESS_NAME_MAX} characters (lower-case letters, digits and "-", starting with a letter)`,
-    });
-  }
-  return name;
+  // As in Core: a create without an id gets a generated one (here one that is its own name).
+  const chosen = id || pathId || `p-${randomBytes(8).toString('hex')}`;
+  const problem = coreIdProblem(chosen);
+  if (problem) refused.push({ field: 'id', message: `${quote(chosen)} is not a usable process id: ${problem}` });
+  return chosen;
 }
 
 /** Fields Corecast does not carry, set to something other than Core's neutral value. */
@@ -140,21 +136,21 @@ function specOf(c: ConfigIn): ProcessSpecInput {
   return spec;
 }
 
-/** A Process (name and spec as stored, defaults filled in) → Core's config. */
-export function toCoreConfig(name: string, storedSpec: unknown): ConfigOut {
+/** A Process (its Core id, and its spec as stored, defaults filled in) → Core's config. */
+export function toCoreConfig(id: string, storedSpec: unknown): ConfigOut {
   const parsed = ProcessSpec.safeParse(storedSpec);
   // The API server checked the spec against the same schema; a failure here means a CRD from
   // another release, which the caller reports as a server error.
   if (!parsed.success)
     throw new CoreApiError(
       500,
-      `Process "${name}" has a spec this API cannot read`,
+      `Process ${quote(id)} has a spec this API cannot read`,
       zodFields(parsed.error).map((f) => `${f.field}: ${f.message}`),
     );
   const s = parsed.data;
   const io = (list: typeof s.input) => list.map((x) => ({ id: x.id, address: x.address, options: [...x.options], cleanup: [] }));
   return {
-    id: name,
+    id,
     type: 'ffmpeg',
     reference: s.reference ?? '',
     input: io(s.input),

@@ -8,9 +8,10 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Clock } from '../runtime/clock.ts';
 import { badRequest, CoreApiError, zodFields } from './errors.ts';
-import { isProcessName, toCoreConfig, toProcess } from './mapping.ts';
+import { coreIdOf } from './ids.ts';
+import { toCoreConfig, toProcess } from './mapping.ts';
 import { CommandIn } from './schemas.ts';
-import type { ProcessStore } from './store.ts';
+import { type ProcessStore, refOf } from './store.ts';
 import { METADATA_ANNOTATION, metadataOf, parseFilter, processOf, type ProcessObject, reportOf, selectProcesses, stateOf } from './view.ts';
 
 /** What the process routes use. */
@@ -55,12 +56,10 @@ function actionToken(clock: Clock): string {
 /** Adds the process endpoints to a router mounted at `/api/v3`. */
 export function processRoutes(router: Router, deps: RouteDeps): void {
   const { store, clock, log } = deps;
-  /** The id in the URL; one that cannot be a Process name is unknown without asking the API server. */
-  const id = (ctx: Koa.Context): string => {
-    const value = String(ctx.params.id ?? '');
-    if (!isProcessName(value)) throw new CoreApiError(404, `Unknown process ID "${value.slice(0, 100)}"`);
-    return value;
-  };
+  /** The Core id in the URL (ids.ts maps it to a Process). */
+  const id = (ctx: Koa.Context): string => String(ctx.params.id ?? '');
+  /** The Process of the Core id in the URL; 404 when there is none. */
+  const found = (ctx: Koa.Context): Promise<ProcessObject> => store.find(id(ctx));
 
   router.get('/process', async (ctx) => {
     const selected = selectProcesses(await store.list(), {
@@ -76,85 +75,85 @@ export function processRoutes(router: Router, deps: RouteDeps): void {
 
   router.post('/process', async (ctx) => {
     const intent = toProcess(await readJson(ctx, deps.maxBody));
-    const created = await store.create(intent.name, intent.spec);
-    log.info({ process: intent.name, subject: ctx.state.subject }, 'process created');
-    ctx.body = toCoreConfig(created.metadata.name, created.spec);
+    const created = await store.create(intent, intent.spec);
+    log.info({ process: intent.name, id: intent.id, subject: ctx.state.subject }, 'process created');
+    ctx.body = toCoreConfig(coreIdOf(created), created.spec);
   });
 
   router.get('/process/:id', async (ctx) => {
-    ctx.body = processOf(await store.get(id(ctx)), parseFilter(query(ctx, 'filter')), clock.now());
+    ctx.body = processOf(await found(ctx), parseFilter(query(ctx, 'filter')), clock.now());
   });
 
   router.put('/process/:id', async (ctx) => {
-    const name = id(ctx);
     const body = await readJson(ctx, deps.maxBody);
     // An unknown id is 404 before a bad body is judged, as in Core.
-    await store.get(name);
-    const intent = toProcess(body, name);
-    const replaced = await store.replace(name, intent.spec);
-    log.info({ process: name, subject: ctx.state.subject }, 'process replaced');
-    ctx.body = toCoreConfig(replaced.metadata.name, replaced.spec);
+    const ref = refOf(await found(ctx));
+    const intent = toProcess(body, ref.id);
+    const replaced = await store.replace(ref, intent.spec);
+    log.info({ process: ref.name, id: ref.id, subject: ctx.state.subject }, 'process replaced');
+    ctx.body = toCoreConfig(coreIdOf(replaced), replaced.spec);
   });
 
   router.delete('/process/:id', async (ctx) => {
-    await store.delete(id(ctx));
-    log.info({ process: id(ctx), subject: ctx.state.subject }, 'process deleted');
+    const ref = refOf(await found(ctx));
+    await store.delete(ref);
+    log.info({ process: ref.name, id: ref.id, subject: ctx.state.subject }, 'process deleted');
     ctx.type = 'application/json';
     ctx.body = JSON.stringify('OK');
   });
 
   router.put('/process/:id/command', async (ctx) => {
-    const name = id(ctx);
     const parsed = CommandIn.safeParse(await readJson(ctx, 64 * 1024));
     if (!parsed.success) throw badRequest('Invalid command', zodFields(parsed.error));
     const command = parsed.data.command;
+    const ref = refOf(await found(ctx));
     if (command === 'start' || command === 'stop') {
       // Core's start and stop, made declarative: the operator acts on spec.order.
-      await store.setField(name, ['spec', 'order'], () => command);
+      await store.setField(ref, ['spec', 'order'], () => command);
     } else {
       const annotation = command === 'restart' ? ANNOTATIONS.restart : ANNOTATIONS.reload;
       // Action tokens carry no state: any new value asks for the action, whoever wrote the last one.
-      await store.setField(name, ['metadata', 'annotations', annotation], () => actionToken(clock), { guard: false });
+      await store.setField(ref, ['metadata', 'annotations', annotation], () => actionToken(clock), { guard: false });
     }
-    log.info({ process: name, command, subject: ctx.state.subject }, 'process command');
+    log.info({ process: ref.name, id: ref.id, command, subject: ctx.state.subject }, 'process command');
     ctx.type = 'application/json';
     ctx.body = JSON.stringify('OK');
   });
 
   router.get('/process/:id/config', async (ctx) => {
-    const p = await store.get(id(ctx));
-    ctx.body = toCoreConfig(p.metadata.name, p.spec);
+    const p = await found(ctx);
+    ctx.body = toCoreConfig(coreIdOf(p), p.spec);
   });
 
   router.get('/process/:id/state', async (ctx) => {
-    ctx.body = stateOf(await store.get(id(ctx)), clock.now());
+    ctx.body = stateOf(await found(ctx), clock.now());
   });
 
   router.get('/process/:id/report', async (ctx) => {
-    ctx.body = reportOf(await store.get(id(ctx)));
+    ctx.body = reportOf(await found(ctx));
   });
 
   const allMetadata = async (ctx: Koa.Context) => {
     ctx.type = 'application/json';
-    ctx.body = JSON.stringify(metadataOf(await store.get(id(ctx))));
+    ctx.body = JSON.stringify(metadataOf(await found(ctx)));
   };
   router.get('/process/:id/metadata', allMetadata);
   router.get('/process/:id/metadata/', allMetadata);
 
   router.get('/process/:id/metadata/:key', async (ctx) => {
     const key = String(ctx.params.key ?? '');
-    const all = metadataOf(await store.get(id(ctx)));
+    const all = metadataOf(await found(ctx));
     if (!all || !Object.hasOwn(all, key)) throw new CoreApiError(404, `Unknown metadata key "${key}"`);
     ctx.type = 'application/json';
     ctx.body = JSON.stringify(all[key]);
   });
 
   router.put('/process/:id/metadata/:key', async (ctx) => {
-    const name = id(ctx);
     const key = String(ctx.params.key ?? '');
     if (key.length > MAX_KEY) throw badRequest('Invalid metadata key', [{ field: 'key', message: `at most ${MAX_KEY} characters` }]);
     const value = await readJson(ctx, deps.maxBody);
-    await store.setField(name, ['metadata', 'annotations', METADATA_ANNOTATION], (p: ProcessObject) => {
+    const ref = refOf(await found(ctx));
+    await store.setField(ref, ['metadata', 'annotations', METADATA_ANNOTATION], (p: ProcessObject) => {
       const all = { ...(metadataOf(p) ?? {}) };
       // Core: null removes the key.
       if (value === null) delete all[key];

@@ -6,6 +6,7 @@
  * byte counters) is answered with Core's zero values: docs/core-api.md lists each.
  */
 import { type EndpointProgress, ProcessStatus, type StreamProgress } from '@corecast/api';
+import { coreIdOf } from './ids.ts';
 import { toCoreConfig } from './mapping.ts';
 import type { ProcessOut, ProgressOut, ReportOut, StateOut } from './schemas.ts';
 
@@ -182,13 +183,14 @@ export function reportOf(p: ProcessObject): ReportOut {
 
 /** `GET /api/v3/process[/{id}]`: one process with the parts `filter` asked for. */
 export function processOf(p: ProcessObject, parts: ReadonlySet<Part>, nowMs: number): ProcessOut {
+  const id = coreIdOf(p);
   const out: ProcessOut = {
-    id: p.metadata.name,
+    id,
     type: 'ffmpeg',
     reference: specField(p, 'reference', ''),
     created_at: unix(p.metadata.creationTimestamp),
   };
-  if (parts.has('config')) out.config = toCoreConfig(p.metadata.name, p.spec);
+  if (parts.has('config')) out.config = toCoreConfig(id, p.spec);
   if (parts.has('state')) out.state = stateOf(p, nowMs);
   if (parts.has('report')) out.report = reportOf(p);
   if (parts.has('metadata')) out.metadata = metadataOf(p);
@@ -201,10 +203,13 @@ export function globRegExp(glob: string): RegExp {
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
     .replace(/\*/g, '.*')
     .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
+  return new RegExp(`^${body}$`, 's');
 }
 
-/** Core's list selection: `id` (comma-separated) wins over `reference`; patterns narrow further. */
+/**
+ * Core's list selection, by Core id (ids.ts): `id` (comma-separated) wins over `reference`;
+ * patterns narrow further. Sorted by Core id.
+ */
 export function selectProcesses(
   all: readonly ProcessObject[],
   q: { id?: string; reference?: string; idpattern?: string; refpattern?: string },
@@ -216,11 +221,13 @@ export function selectProcesses(
   const idGlob = q.idpattern ? globRegExp(q.idpattern) : undefined;
   const refGlob = q.refpattern ? globRegExp(q.refpattern) : undefined;
   return all
-    .filter((p) => {
+    .map((p) => ({ p, id: coreIdOf(p) }))
+    .filter(({ p, id }) => {
       const ref = specField(p, 'reference', '');
-      if (ids.length) return ids.includes(p.metadata.name);
+      if (ids.length) return ids.includes(id);
       return !q.reference || ref === q.reference;
     })
-    .filter((p) => (!idGlob || idGlob.test(p.metadata.name)) && (!refGlob || refGlob.test(specField(p, 'reference', ''))))
-    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    .filter(({ p, id }) => (!idGlob || idGlob.test(id)) && (!refGlob || refGlob.test(specField(p, 'reference', ''))))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map(({ p }) => p);
 }
