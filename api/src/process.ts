@@ -83,8 +83,7 @@ export const MAX_EGRESS_REPLICAS = 32;
 /** Seconds a draining egress replica takes to move its viewers away when spec.webrtc.drainSeconds is unset. */
 export const DEFAULT_DRAIN_SECONDS = 30;
 
-const replicaCount = (what: string) =>
-  z.number().int().min(1).max(MAX_EGRESS_REPLICAS).describe(`${what} (1–${MAX_EGRESS_REPLICAS}).`);
+const replicaCount = (what: string) => z.number().int().min(1).max(MAX_EGRESS_REPLICAS).describe(`${what} (1–${MAX_EGRESS_REPLICAS}).`);
 
 /** Rule: an autoscaler's upper bound is not below its lower bound. */
 const maxNotBelowMin: CrossFieldRule<{ minReplicas: number; maxReplicas: number }> = {
@@ -242,7 +241,12 @@ export const Condition = z
 /** One egress replica as the operator last saw it. */
 export const EgressReplicaStatus = z
   .object({
-    replica: z.number().int().min(0).max(MAX_EGRESS_REPLICAS - 1).describe('Replica index (0 receives from FFmpeg and relays).'),
+    replica: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_EGRESS_REPLICAS - 1)
+      .describe('Replica index (0 receives from FFmpeg and relays).'),
     name: z.string().describe('Pod name.'),
     viewers: z.number().int().min(0).optional().describe('Viewers it serves now (absent while unknown).'),
     state: z.enum(['starting', 'serving', 'draining']).describe('starting, serving, or draining (being removed).'),
@@ -252,7 +256,12 @@ export const EgressReplicaStatus = z
 /** The egress replicas of a WebRTC Process. */
 export const WebRtcStatus = z
   .object({
-    replicas: z.number().int().min(0).max(MAX_EGRESS_REPLICAS).describe('How many replicas are wanted now (spec.webrtc.replicas or the autoscaler).'),
+    replicas: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_EGRESS_REPLICAS)
+      .describe('How many replicas are wanted now (spec.webrtc.replicas or the autoscaler).'),
     pods: z
       .array(EgressReplicaStatus)
       .max(MAX_EGRESS_REPLICAS)

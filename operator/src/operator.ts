@@ -106,6 +106,7 @@ export class Operator {
       log: this.log,
       baseUrl: publicBaseUrl(config),
       egressPods: () => egressPodsOf(this.#cachedPods()),
+      podViewers: (uid) => this.progress.podViewers(uid),
     });
     this.#controller = new Controller({
       name: PROCESS_CONTROLLER.name,
@@ -241,7 +242,8 @@ export class Operator {
 
   #setLeading(leading: boolean): void {
     this.#leading = leading;
-    const viewers = () => pollViewers(egressPodsOf(this.#cachedPods()), this.progress);
+    // A pod whose viewer count changed reconciles its Process (autoscale, status.webrtc).
+    const viewers = () => pollViewers(egressPodsOf(this.#cachedPods()), this.progress, 32, (key) => this.#queue.add(key));
     if (leading)
       this.progress.start(this.kube, this.log, this.#progressMetrics.writer, this.#o.config.progress.viewers ? viewers : undefined);
     else void this.progress.stop();

@@ -159,7 +159,7 @@ describe('egress pod', () => {
   test('the pod: ports, probes, env, restricted', () => {
     const pod = buildEgressPod(view('demo', withWebrtc()), config());
     assert.equal(pod.metadata?.name, 'demo-egress');
-    assert.deepEqual(pod.metadata?.labels, labels('egress'));
+    assert.deepEqual(pod.metadata?.labels, { ...labels('egress'), 'corecast.dev/replica': '0' });
     const c = pod.spec!.containers[0]!;
     assert.equal(pod.spec?.restartPolicy, 'Always');
     assert.deepEqual(c.ports, [
@@ -207,7 +207,7 @@ describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
     assert.equal(s.metadata?.name, 'demo-egress');
     assert.deepEqual(s.spec, {
       type: 'ClusterIP',
-      selector: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' },
+      selector: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress', 'corecast.dev/replica': '0' },
       publishNotReadyAddresses: true,
       ports: [
         { name: 'rtp-video', protocol: 'UDP', port: 5004, targetPort: 'rtp-video' },
@@ -322,14 +322,17 @@ describe('Service, Ingress, HTTPRoute, NetworkPolicy', () => {
     assert.deepEqual(r.spec?.rules, [rule('cam-2')]);
   });
 
-  test('NetworkPolicy: RTP only from the FFmpeg pod; HTTP, metrics and ICE from anywhere', () => {
+  test('NetworkPolicy: RTP only from the FFmpeg pod and its own egress pods (the relay); HTTP, metrics and ICE from anywhere', () => {
     const np = buildNetworkPolicy(p, config({ egress: { ice: { udpPort: 31000 } } }));
     assert.deepEqual(np.spec, {
       podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' } },
       policyTypes: ['Ingress'],
       ingress: [
         {
-          from: [{ podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'ffmpeg' } } }],
+          from: [
+            { podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'ffmpeg' } } },
+            { podSelector: { matchLabels: { 'corecast.dev/process': 'demo', 'app.kubernetes.io/component': 'egress' } } },
+          ],
           ports: [
             { protocol: 'UDP', port: 5004 },
             { protocol: 'UDP', port: 5006 },

@@ -92,6 +92,8 @@ describe('RTP ingest pin: the egress pod names its FFmpeg pod (any sender was ac
     const volume = pinned.spec?.volumes?.find((v) => v.name === 'rtp-source');
     assert.deepEqual(volume?.downwardAPI?.items, [
       { path: 'address', fieldRef: { fieldPath: `metadata.annotations['${RTP_SOURCE_ANNOTATION}']` } },
+      { path: 'relay-targets', fieldRef: { fieldPath: "metadata.annotations['corecast.dev/relay-targets']" } },
+      { path: 'drain', fieldRef: { fieldPath: "metadata.annotations['corecast.dev/drain']" } },
     ]);
     const mount = pinned.spec?.containers[0]?.volumeMounts?.find((m) => m.name === 'rtp-source');
     assert.deepEqual(mount, { name: 'rtp-source', mountPath: RTP_SOURCE_DIR, readOnly: true });
@@ -137,7 +139,8 @@ describe('RTP ingest pin: the egress pod names its FFmpeg pod (any sender was ac
 
   test('a pinned egress pod with the same FFmpeg pod needs nothing', () => {
     const ffmpeg = live(buildFfmpegPod(p, cfg, 0), withIp(running(), '10.1.0.7'));
-    assert.deepEqual(decideEgress(world(ffmpeg, '10.1.0.7'), ctx), { applies: [], deletes: [] });
+    const { applies, deletes } = decideEgress(world(ffmpeg, '10.1.0.7'), ctx);
+    assert.deepEqual({ applies, deletes }, { applies: [], deletes: [] });
   });
 
   test('the FFmpeg pod is replaced: the pin is cleared while it has no address, then moves to the new one', () => {

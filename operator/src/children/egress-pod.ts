@@ -3,10 +3,10 @@
  * WHEP and the player. Its configuration is the api package's EgressConfig, as JSON in one
  * variable; secrets come from Secrets in the Process's namespace through separate variables.
  */
-import { EGRESS_CONFIG_ENV, EGRESS_SECRET_ENV, type EgressConfigInput, egressStreamFor, PORTS } from '@corecast/api';
+import { DEFAULT_DRAIN_SECONDS, EGRESS_CONFIG_ENV, EGRESS_SECRET_ENV, type EgressConfigInput, egressStreamFor, PORTS } from '@corecast/api';
 import type { OperatorConfig } from '../config.ts';
 import type { DeepReadonly, Pod } from '../kube/types.ts';
-import { childMeta, childNames, type ProcessView } from './common.ts';
+import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
 import { POD_ANNOTATIONS } from './ffmpeg-pod.ts';
 import { contentHash } from './hash.ts';
 import { egressContainerPorts, egressPorts, mediaMode } from './media-ports.ts';
@@ -44,10 +44,36 @@ export const RTP_SOURCE_DIR = '/etc/corecast/rtp-source';
 /** The pin file in the egress container (the egress configuration's `sourceAddressFile`). */
 export const RTP_SOURCE_FILE = `${RTP_SOURCE_DIR}/address`;
 
-/** The downward API volume with the pin, and its mount. */
+/** Label of every egress pod: its replica index ("0" receives from FFmpeg and relays to the others). */
+export const REPLICA_LABEL = 'corecast.dev/replica';
+
+/**
+ * Annotation of replica 0 listing the siblings it relays RTP to, `<index>=<ip>:<videoPort>:<audioPort>:<httpPort>`
+ * comma-separated, `:draining` after one being drained (docs/scale-out.md). Not hashed, like the pin.
+ */
+export const RELAY_TARGETS_ANNOTATION = 'corecast.dev/relay-targets';
+
+/** Annotation of a replica being drained: the RFC 3339 time by which its viewers should be gone. Not hashed. */
+export const DRAIN_ANNOTATION = 'corecast.dev/drain';
+
+/** The relay targets file in the egress container (the egress configuration's `replica.relayTargetsFile`). */
+export const RELAY_TARGETS_FILE = `${RTP_SOURCE_DIR}/relay-targets`;
+
+/** The drain file in the egress container (`replica.drainFile`). */
+export const DRAIN_FILE = `${RTP_SOURCE_DIR}/drain`;
+
+const annotationFile = (path: string, annotation: string) => ({ path, fieldRef: { fieldPath: `metadata.annotations['${annotation}']` } });
+
+/** The downward API volume with the pin, the relay targets and the drain deadline, and its mount. */
 const RTP_SOURCE_VOLUME = {
   name: 'rtp-source',
-  downwardAPI: { items: [{ path: 'address', fieldRef: { fieldPath: `metadata.annotations['${RTP_SOURCE_ANNOTATION}']` } }] },
+  downwardAPI: {
+    items: [
+      annotationFile('address', RTP_SOURCE_ANNOTATION),
+      annotationFile('relay-targets', RELAY_TARGETS_ANNOTATION),
+      annotationFile('drain', DRAIN_ANNOTATION),
+    ],
+  },
 };
 const RTP_SOURCE_MOUNT = { name: 'rtp-source', mountPath: RTP_SOURCE_DIR, readOnly: true };
 
@@ -124,13 +150,39 @@ export function egressIce(config: OperatorConfig, exposure: Exposure = {}): Egre
 }
 
 /**
- * The egress pod's configuration for one Process (one stream per pod), listening on the ports
- * of its mode (egressPorts) and advertising what `exposure` says.
+ * What sets one egress replica apart from the others: its index, and the annotations that are
+ * not hashed (they move on the live pod): replica 0's relay targets, a sibling's drain deadline.
  */
-export function egressConfig(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}): EgressConfigInput {
+export interface Replica {
+  readonly index: number;
+  readonly relayTargets?: string;
+  readonly drain?: string;
+}
+
+/** The name of replica `index`'s pod: `<name>-egress` for replica 0 (so Service, Ingress and FFmpeg's destination stay), `<name>-egress-<index>` after. */
+export function egressPodName(processName: string, index: number): string {
+  const base = childNames(processName).egressPod;
+  return index === 0 ? base : `${base}-${index}`;
+}
+
+/**
+ * The egress pod's configuration for one Process (one stream per pod), listening on the ports
+ * of its mode (egressPorts) and advertising what `exposure` says; `index` its replica.
+ */
+export function egressConfig(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}, index = 0): EgressConfigInput {
   const e = config.egress;
   const ports = egressPorts(config, exposure.slot);
+  // The replica section (the egress's relay and drain); typed by the egress configuration once it has it.
+  const replica = {
+    replica: {
+      index,
+      relayTargetsFile: RELAY_TARGETS_FILE,
+      drainFile: DRAIN_FILE,
+      drainSeconds: p.spec.webrtc.drainSeconds ?? DEFAULT_DRAIN_SECONDS,
+    },
+  };
   return {
+    ...replica,
     http: { host: '0.0.0.0', port: ports.http },
     metrics: { port: ports.metrics },
     // Tokens and embed URLs name `<namespace>/<name>`: the pod checks them against its own.
@@ -155,13 +207,13 @@ export function egressConfig(p: ProcessView, config: OperatorConfig, exposure: E
 }
 
 /** Variables of the egress container: the JSON configuration, secrets by reference, and addresses. */
-export function egressEnv(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}) {
+export function egressEnv(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}, index = 0) {
   const e = config.egress;
   const fromSecret = (name: string, ref: { name: string; key: string }) => ({
     name,
     valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
   });
-  const env: object[] = [{ name: EGRESS_CONFIG_ENV, value: JSON.stringify(egressConfig(p, config, exposure)) }];
+  const env: object[] = [{ name: EGRESS_CONFIG_ENV, value: JSON.stringify(egressConfig(p, config, exposure, index)) }];
   if (e.auth.mode === 'hs256' && e.jwtSecretRef) env.push(fromSecret(EGRESS_SECRET_ENV.jwtSecret, e.jwtSecretRef));
   const embedRef = e.embedSecretRef ?? e.jwtSecretRef;
   if (e.embed.enabled && embedRef) env.push(fromSecret(EGRESS_SECRET_ENV.embedSecret, embedRef));
@@ -173,10 +225,17 @@ export function egressEnv(p: ProcessView, config: OperatorConfig, exposure: Expo
 }
 
 /**
- * Builds the egress pod; `exposure` as for egressConfig; `rtpSourceAddresses` the pin (rtpSource
- * of the FFmpeg pod), which is not hashed.
+ * Builds the pod of one egress replica (replica 0 unless `replica` says otherwise); `exposure` as
+ * for egressConfig; `rtpSourceAddresses` the pin (rtpSource of the FFmpeg pod for replica 0, of
+ * replica 0's pod for the others), which is not hashed, and neither are the replica's annotations.
  */
-export function buildEgressPod(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}, rtpSourceAddresses = ''): Pod {
+export function buildEgressPod(
+  p: ProcessView,
+  config: OperatorConfig,
+  exposure: Exposure = {},
+  rtpSourceAddresses = '',
+  replica: Replica = { index: 0 },
+): Pod {
   const hostNetwork = config.egress.hostNetwork;
   // With host networking every port is a host port from the pod's slot (media-ports.ts): the
   // scheduler never puts two pods wanting one port on a node.
@@ -193,7 +252,7 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig, exposure:
         name: 'egress',
         image: config.images.egress,
         imagePullPolicy: config.images.pullPolicy,
-        env: egressEnv(p, config, exposure) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
+        env: egressEnv(p, config, exposure, replica.index) as NonNullable<NonNullable<Pod['spec']>['containers'][number]['env']>,
         ports,
         // Ready means ready to receive: the server listens (RTP sockets and HTTP). Not /readyz
         // (RTP flowing): kube-proxy clears a UDP Service's stale conntrack entries only once an
@@ -212,15 +271,28 @@ export function buildEgressPod(p: ProcessView, config: OperatorConfig, exposure:
       },
     ],
     volumes: [TMP_VOLUME, RTP_SOURCE_VOLUME],
+    // Replicas on different nodes where the scheduler can, so one node's loss or load does not take them all.
+    topologySpreadConstraints: [
+      {
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: podSelector(p, 'egress') },
+      },
+    ],
   };
-  const metadata = childMeta(
-    p,
-    childNames(p.name).egressPod,
-    'egress',
-    exposure.addresses ? { annotations: { [MEDIA_ADDRESSES_ANNOTATION]: exposure.addresses.join(',') } } : {},
-  );
+  const metadata = childMeta(p, egressPodName(p.name, replica.index), 'egress', {
+    labels: { [REPLICA_LABEL]: String(replica.index) },
+    ...(exposure.addresses ? { annotations: { [MEDIA_ADDRESSES_ANNOTATION]: exposure.addresses.join(',') } } : {}),
+  });
   const hash = contentHash({ spec, labels: metadata.labels, annotations: metadata.annotations, owner: p.uid });
-  // The pin is added after hashing: a new FFmpeg pod changes it, and the egress pod stays.
-  metadata.annotations = { ...metadata.annotations, [POD_ANNOTATIONS.specHash]: hash, [RTP_SOURCE_ANNOTATION]: rtpSourceAddresses };
+  // The pin and the replica's annotations are added after hashing: a new FFmpeg pod, a sibling
+  // coming or going, or a drain changes them, and the egress pod stays.
+  metadata.annotations = {
+    ...metadata.annotations,
+    [POD_ANNOTATIONS.specHash]: hash,
+    [RTP_SOURCE_ANNOTATION]: rtpSourceAddresses,
+    ...(replica.index === 0 ? { [RELAY_TARGETS_ANNOTATION]: replica.relayTargets ?? '' } : { [DRAIN_ANNOTATION]: replica.drain ?? '' }),
+  };
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
 }

@@ -3,13 +3,16 @@ import { PORTS, whepPath } from '@corecast/api';
 import type { OperatorConfig } from '../config.ts';
 import type { HTTPRoute, Ingress, NetworkPolicy, Service } from '../kube/types.ts';
 import { childMeta, childNames, type ProcessView, podSelector } from './common.ts';
+import { REPLICA_LABEL } from './egress-pod.ts';
 import { type EgressPorts, egressPorts } from './media-ports.ts';
 
 /**
  * Service `<name>-egress`: the RTP legs (UDP) and HTTP. publishNotReadyAddresses, so RTP is
  * sent to a new egress pod from its first moment, before its readiness probe has passed. The
  * Service's ports are fixed (FFmpeg sends to them); the targets are the container's named ports,
- * which with host networking are the pod's own slot of host ports.
+ * which with host networking are the pod's own slot of host ports. It selects replica 0 only:
+ * FFmpeg's RTP and every WHEP request enter there (replica 0 relays the RTP and places or
+ * forwards the requests; docs/scale-out.md).
  */
 export function buildService(p: ProcessView): Service {
   return {
@@ -18,7 +21,7 @@ export function buildService(p: ProcessView): Service {
     metadata: childMeta(p, childNames(p.name).service, 'egress'),
     spec: {
       type: 'ClusterIP',
-      selector: podSelector(p, 'egress'),
+      selector: { ...podSelector(p, 'egress'), [REPLICA_LABEL]: '0' },
       publishNotReadyAddresses: true,
       ports: [
         { name: 'rtp-video', protocol: 'UDP', port: PORTS.videoRtp, targetPort: 'rtp-video' },
@@ -104,8 +107,9 @@ export function icePorts(ports: EgressPorts): { protocol: string; port: number }
 }
 
 /**
- * NetworkPolicy `<name>-egress`: RTP only from this Process's FFmpeg pod (so nobody else can
- * inject a stream), HTTP (WHEP, player, metrics) and ICE media from anywhere. `ports`: the
+ * NetworkPolicy `<name>-egress`: RTP only from this Process's FFmpeg pod and its egress pods
+ * (replica 0 relays to the others), so nobody else can inject a stream; HTTP (WHEP, player,
+ * metrics) and ICE media from anywhere. `ports`: the
  * egress pod's (media-ports.ts egressPorts).
  */
 export function buildNetworkPolicy(p: ProcessView, config: OperatorConfig, ports: EgressPorts = egressPorts(config)): NetworkPolicy {
@@ -118,7 +122,7 @@ export function buildNetworkPolicy(p: ProcessView, config: OperatorConfig, ports
       policyTypes: ['Ingress'],
       ingress: [
         {
-          from: [{ podSelector: { matchLabels: podSelector(p, 'ffmpeg') } }],
+          from: [{ podSelector: { matchLabels: podSelector(p, 'ffmpeg') } }, { podSelector: { matchLabels: podSelector(p, 'egress') } }],
           ports: [
             { protocol: 'UDP', port: ports.videoRtp },
             { protocol: 'UDP', port: ports.audioRtp },

@@ -72,6 +72,8 @@ export interface WriterMetrics {
 export class ProgressHub {
   readonly #reports = new Map<string, Report>();
   readonly #viewers = new Map<string, { n: number; at: number }>();
+  /** Each egress pod's latest count, by pod uid (a Process with several replicas has several). */
+  readonly #podViewers = new Map<string, { key: string; n: number; at: number }>();
   readonly #lastWrite = new Map<string, number>();
   readonly #s: HubSettings;
   readonly #sources: ProgressSources;
@@ -120,6 +122,29 @@ export class ProgressHub {
   /** Records the viewer count of Process `key`'s egress pod. */
   setViewers(key: string, n: number): void {
     this.#viewers.set(key, { n, at: this.#clock.now() });
+  }
+
+  /**
+   * Records the viewer count of one egress pod of Process `key`; the Process's count is the sum
+   * over its pods whose counts are fresh. True when this pod's count is new or changed.
+   */
+  setPodViewers(key: string, podUid: string, n: number): boolean {
+    const now = this.#clock.now();
+    const prev = this.#podViewers.get(podUid);
+    this.#podViewers.set(podUid, { key, n, at: now });
+    let total = 0;
+    for (const [uid, v] of this.#podViewers) {
+      if (now - v.at > this.staleMs) this.#podViewers.delete(uid);
+      else if (v.key === key) total += v.n;
+    }
+    this.setViewers(key, total);
+    return prev?.n !== n || prev.key !== key;
+  }
+
+  /** The fresh viewer count of the egress pod `podUid`, or undefined while none is known. */
+  podViewers(podUid: string): number | undefined {
+    const v = this.#podViewers.get(podUid);
+    return v && this.#clock.now() - v.at <= this.staleMs ? v.n : undefined;
   }
 
   /** What the status should show for `key` now. */

@@ -3,7 +3,9 @@
  * port, reachable from the operator: the egress NetworkPolicy admits it from anywhere) carries
  * `corecast_egress_viewers{process="<name>"}`. The leader asks every egress pod once per status
  * round, a few at a time; a pod that does not answer within 2 s keeps its last count until that
- * goes stale.
+ * goes stale. Counts are kept per pod (a Process with several egress replicas has several) and
+ * summed per Process; a pod whose count changed is reported, so its Process is reconciled (the
+ * autoscaler and status.webrtc read the per-pod counts).
  */
 import { LABELS } from '@corecast/api';
 import type { DeepReadonly, Pod } from '../kube/types.ts';
@@ -30,13 +32,22 @@ export function metricsUrl(pod: DeepReadonly<Pod>): string | undefined {
   return `http://${host}:${port}/metrics`;
 }
 
-/** Asks every egress pod for its viewers and records them in the hub; resolves when all answered or timed out. */
-export async function pollViewers(pods: readonly DeepReadonly<Pod>[], hub: ProgressHub, concurrency = 32): Promise<void> {
+/**
+ * Asks every egress pod for its viewers and records them in the hub; `changed` hears the Process
+ * key of each pod whose count changed. Resolves when all answered or timed out.
+ */
+export async function pollViewers(
+  pods: readonly DeepReadonly<Pod>[],
+  hub: ProgressHub,
+  concurrency = 32,
+  changed: (key: string) => void = () => undefined,
+): Promise<void> {
   const targets = pods.flatMap((pod) => {
     const url = metricsUrl(pod);
     const ns = pod.metadata?.namespace;
     const name = pod.metadata?.labels?.[LABELS.process];
-    return url && ns && name ? [{ url, key: `${ns}/${name}`, name }] : [];
+    const uid = pod.metadata?.uid;
+    return url && ns && name && uid ? [{ url, key: `${ns}/${name}`, name, uid }] : [];
   });
   let next = 0;
   const worker = async () => {
@@ -45,7 +56,7 @@ export async function pollViewers(pods: readonly DeepReadonly<Pod>[], hub: Progr
       try {
         const res = await fetch(t.url, { signal: AbortSignal.timeout(2000) });
         const n = viewersIn(await res.text()).get(t.name);
-        if (res.ok && n !== undefined) hub.setViewers(t.key, n);
+        if (res.ok && n !== undefined && hub.setPodViewers(t.key, t.uid, n)) changed(t.key);
       } catch {
         // Not answering: the last count stands until it goes stale.
       }

@@ -6,14 +6,7 @@
 import { ANNOTATIONS, type ProcessStatus } from '@corecast/api';
 import { type ProcessView, reloadToken, restartToken } from '../children/common.ts';
 import { objectDiff } from '../children/derivative.ts';
-import {
-  buildEgressPod,
-  type Exposure,
-  MEDIA_ADDRESSES_ANNOTATION,
-  PIN_DRIFT,
-  RTP_SOURCE_ANNOTATION,
-  rtpSource,
-} from '../children/egress-pod.ts';
+import { type Exposure, MEDIA_ADDRESSES_ANNOTATION } from '../children/egress-pod.ts';
 import { buildFfmpegNetworkPolicy, usesFfmpegNetworkPolicy } from '../children/ffmpeg-network-policy.ts';
 import { buildFfmpegPod } from '../children/ffmpeg-pod.ts';
 import { egressPorts, mediaMode } from '../children/media-ports.ts';
@@ -22,6 +15,7 @@ import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '
 import { type OperatorConfig, type RouteKind, routeKind } from '../config.ts';
 import type { ChildKind } from '../kube/sources.ts';
 import type { DeepReadonly, KubeObject, Pod } from '../kube/types.ts';
+import { decideEgressPods, type EgressPodsDecision } from './decide-replicas.ts';
 import { exitOf, isDeleting, isRunning, podHash, podRestarts } from './pod-state.ts';
 import type { ApplyAction, DeleteAction, FfmpegDecision, Observed } from './types.ts';
 
@@ -64,12 +58,6 @@ export function recreateReason(
     return was ? `the load balancer's address changed from ${was} to ${now}` : `the pod now advertises the load balancer's address ${now}`;
   }
   return component === 'ffmpeg' ? 'the spec changed' : 'the spec or the operator configuration changed';
-}
-
-/** The desired egress pod with the live pod's pin, to tell a pin change from other drift. */
-function withPin(pod: Pod, live: DeepReadonly<Pod>): Pod {
-  const annotations = { ...pod.metadata?.annotations, [RTP_SOURCE_ANNOTATION]: live.metadata?.annotations?.[RTP_SOURCE_ANNOTATION] ?? '' };
-  return { ...pod, metadata: { ...pod.metadata, annotations } };
 }
 
 function del(kind: ChildKind, obj: DeepReadonly<KubeObject>, why: string): DeleteAction {
@@ -164,17 +152,22 @@ export function exposureOf(o: Observed, config: OperatorConfig): Exposure | unde
 }
 
 /**
- * The egress pod, Service, NetworkPolicy and route, and with media.mode loadBalancer or nodePort
- * the media Service. What the pod advertises or binds depends on the exposure (exposureOf), so no
- * egress pod is created before it is known; a running one is left as it is until it is known
- * again, and a changed one (a new load-balancer address, node port or slot) replaces it.
+ * The egress pods (one per replica, decide-replicas.ts), Service, NetworkPolicy and route, and
+ * with media.mode loadBalancer or nodePort the media Service. What a pod advertises or binds
+ * depends on the exposure (exposureOf), so no egress pod is created before it is known; running
+ * ones are left as they are until it is known again, and a changed one (a new load-balancer
+ * address, node port or slot) replaces them.
  */
-export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyAction[]; deletes: DeleteAction[] } {
+export function decideEgress(
+  o: Observed,
+  ctx: DecideContext,
+): { applies: ApplyAction[]; deletes: DeleteAction[]; pods?: EgressPodsDecision } {
   const applies: ApplyAction[] = [];
   const deletes: DeleteAction[] = [];
   const p = o.process;
   const existing: [ChildKind, DeepReadonly<KubeObject> | undefined][] = [
     ['pods', o.egressPod],
+    ...(o.egressReplicas ?? []).map((pod) => ['pods', pod] as [ChildKind, DeepReadonly<KubeObject>]),
     ['services', o.service],
     ['services', o.mediaService],
     ['networkpolicies', o.networkPolicy],
@@ -195,24 +188,11 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
     deletes.push(del('services', o.mediaService, 'the operator configuration no longer asks for a media Service'));
   }
 
-  const live = o.egressPod;
+  // The pins, relay targets and drain deadlines are not hashed: a change is an update of the live pod.
   const exposure = exposureOf(o, ctx.config);
-  if (exposure) {
-    // The pin (the FFmpeg pod's address) is not hashed: a change is an update of the live pod.
-    const pin = rtpSource(o.ffmpegPod, { hostNetwork: ctx.config.egress.hostNetwork, pod: live });
-    const pod = buildEgressPod(p, ctx.config, exposure, pin);
-    if (!live) applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
-    else if (!isDeleting(live)) {
-      if (podHash(live) !== podHash(pod)) deletes.push(del('pods', live, recreateReason(live, p, 'egress', exposure.addresses)));
-      else {
-        const drift = objectDiff(pod, live);
-        // Drift besides the pin is named first; only the pin moved (a new FFmpeg pod): PIN_DRIFT,
-        // so the Event does not call it a hand edit.
-        const other = drift && objectDiff(withPin(pod, live), live);
-        if (drift) applies.push({ kind: 'pods', object: pod, force: true, verb: 'update', drift: other ?? PIN_DRIFT });
-      }
-    }
-  }
+  const pods = decideEgressPods(o, ctx, exposure, (live) => recreateReason(live, p, 'egress', exposure?.addresses));
+  applies.push(...pods.applies);
+  deletes.push(...pods.deletes);
 
   const service = decideMutable('services', buildService(p), o.service);
   if (service) applies.push(service);
@@ -226,7 +206,7 @@ export function decideEgress(o: Observed, ctx: DecideContext): { applies: ApplyA
   const route = decideRoute(o, ctx);
   applies.push(...route.applies);
   deletes.push(...route.deletes);
-  return { applies, deletes };
+  return { applies, deletes, pods };
 }
 
 /** Why a route of `kind` goes when the configuration asks for `wanted` instead. */

@@ -65,14 +65,15 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
   const deletes: DeleteAction[] = [...policy.deletes, ...(ffmpeg.delete ? [ffmpeg.delete] : []), ...egress.deletes];
 
   // 4. The status, written only when it differs; 5. Events for what changed.
-  const status = computeStatus(o, { ...base, ffmpeg, argv });
+  const pods = egress.pods;
+  const status = computeStatus(o, { ...base, ffmpeg, argv, ...(pods ? { webrtc: pods.status } : {}) });
   const changed = stableStringify(status) !== stableStringify(reconcilerPart(o.status));
   return {
     applies,
     deletes,
     ...(changed ? { status } : {}),
-    events: [...actionEvents(applies, deletes), ...(changed ? transitionEvents(o.status, status) : [])],
-    ...requeue(ffmpeg.requeueAfterMs, mediaRecheckMs(o)),
+    events: [...actionEvents(applies, deletes), ...(pods?.events ?? []), ...(changed ? transitionEvents(o.status, status) : [])],
+    ...requeue(ffmpeg.requeueAfterMs, mediaRecheckMs(o), pods?.requeueAfterMs),
   };
 }
 

@@ -5,7 +5,7 @@
  * a reconcile that changes nothing records nothing.
  */
 import type { ProcessStatus } from '@corecast/api';
-import { PIN_DRIFT, RTP_SOURCE_ANNOTATION } from '../children/egress-pod.ts';
+import { DRAIN_ANNOTATION, PIN_DRIFT, RELAY_TARGETS_ANNOTATION, REPLICA_LABEL, RTP_SOURCE_ANNOTATION } from '../children/egress-pod.ts';
 import { KIND_NAMES } from '../kube/apply.ts';
 import { CONDITIONS } from './status.ts';
 import type { ApplyAction, DeleteAction, EventSpec } from './types.ts';
@@ -17,8 +17,10 @@ export function actionEvents(applies: readonly ApplyAction[], deletes: readonly 
   const events: EventSpec[] = [];
   const created = applies.filter((a) => a.verb === 'create').map((a) => label({ kind: a.kind, name: a.object.metadata?.name ?? '' }));
   const pins = applies.filter((a) => a.verb === 'update' && a.drift === PIN_DRIFT);
+  // Relay targets and drain deadlines move with scaling, which has Events of its own (decide-replicas.ts).
+  const own = new Set([PIN_DRIFT, ...[RELAY_TARGETS_ANNOTATION, DRAIN_ANNOTATION].map((a) => `metadata.annotations.${a}`)]);
   const updated = applies
-    .filter((a) => a.verb === 'update' && a.drift !== PIN_DRIFT)
+    .filter((a) => a.verb === 'update' && !own.has(a.drift ?? ''))
     .map((a) => label({ kind: a.kind, name: a.object.metadata?.name ?? '' }));
   if (created.length > 0) events.push({ type: 'Normal', reason: 'Created', action: 'Create', note: `Created ${created.join(', ')}` });
   if (updated.length > 0) {
@@ -29,15 +31,18 @@ export function actionEvents(applies: readonly ApplyAction[], deletes: readonly 
       note: `Updated ${updated.join(', ')} to match the spec (changed outside the operator, or the spec or configuration changed)`,
     });
   }
-  // The egress pod re-pinned to a new FFmpeg pod's address (clearing it is not worth an Event).
+  // An egress pod re-pinned to a new FFmpeg pod's address, or a sibling replica to replica 0's
+  // (clearing it is not worth an Event).
   for (const a of pins) {
     const pin = a.object.metadata?.annotations?.[RTP_SOURCE_ANNOTATION] ?? '';
     if (pin === '') continue;
+    const replica = a.object.metadata?.labels?.[REPLICA_LABEL] ?? '0';
+    const source = replica === '0' ? "the FFmpeg pod's address" : "replica 0's address";
     events.push({
       type: 'Normal',
       reason: 'SourcePinned',
       action: 'Update',
-      note: `${label({ kind: a.kind, name: a.object.metadata?.name ?? '' })} accepts RTP only from the FFmpeg pod's address ${pin}`,
+      note: `${label({ kind: a.kind, name: a.object.metadata?.name ?? '' })} accepts RTP only from ${source} ${pin}`,
     });
   }
   // Deletions grouped by reason, so "why" reads once.

@@ -6,8 +6,9 @@
  * away, an earlier Process of the same name left it for the garbage collector) or someone
  * else's — known here, before decide, so a taken name stops the reconcile before any write.
  */
-import { KIND, LABELS, type ProcessStatus, parseProcess, ValidationError } from '@corecast/api';
+import { KIND, LABELS, MAX_EGRESS_REPLICAS, type ProcessStatus, parseProcess, ValidationError } from '@corecast/api';
 import { childNames, type ProcessView } from '../children/common.ts';
+import { egressPodName } from '../children/egress-pod.ts';
 import { usesFfmpegNetworkPolicy } from '../children/ffmpeg-network-policy.ts';
 import { usesMediaService } from '../children/media-service.ts';
 import { type OperatorConfig, routeKind } from '../config.ts';
@@ -89,6 +90,13 @@ export function wantedChildren(o: Observed, config: OperatorConfig): { kind: Chi
   if (usesFfmpegNetworkPolicy(config)) wanted.push({ kind: 'networkpolicies', name: n.ffmpegNetworkPolicy, cached: o.ffmpegNetworkPolicy });
   if (!isHeld(o) && o.process.spec.order === 'start') wanted.push({ kind: 'pods', name: n.ffmpegPod, cached: o.ffmpegPod });
   if (!o.process.spec.webrtc.enabled) return wanted;
+  // The siblings the count last wanted, or the spec's count: the names the next pass may create.
+  const webrtc = o.process.spec.webrtc;
+  const replicas = webrtc.autoscale ? (o.status.webrtc?.replicas ?? webrtc.autoscale.minReplicas) : (webrtc.replicas ?? 1);
+  for (let i = 1; i < replicas; i++) {
+    const name = egressPodName(o.process.name, i);
+    wanted.push({ kind: 'pods', name, cached: o.egressReplicas?.find((pod) => pod.metadata?.name === name) });
+  }
   wanted.push(
     { kind: 'pods', name: n.egressPod, cached: o.egressPod },
     { kind: 'services', name: n.service, cached: o.service },
@@ -148,6 +156,7 @@ export function fromCaches(key: string, caches: Caches): Observed | undefined {
     status,
     ffmpegPod: owned<Pod>(at('pods', names.ffmpegPod), process.name),
     egressPod: owned<Pod>(at('pods', names.egressPod), process.name),
+    egressReplicas: siblingPods(process.name, (name) => owned<Pod>(at('pods', name), process.name)),
     service: owned<Service>(at('services', names.service), process.name),
     ingress: owned<Ingress>(at('ingresses', names.ingress), process.name),
     httpRoute: owned<HTTPRoute>(at('httproutes', names.httpRoute), process.name),
@@ -157,4 +166,17 @@ export function fromCaches(key: string, caches: Caches): Observed | undefined {
     ...(holder ? { routeHolder: holder } : {}),
   };
   return observed;
+}
+
+/**
+ * The egress pods of replicas 1 and up in the cache, by index. Their names are fixed by index
+ * (`<name>-egress-<i>`), so each is one cache lookup: there are never more than MAX_EGRESS_REPLICAS.
+ */
+function siblingPods(processName: string, at: (name: string) => DeepReadonly<Pod> | undefined): DeepReadonly<Pod>[] {
+  const pods: DeepReadonly<Pod>[] = [];
+  for (let i = 1; i < MAX_EGRESS_REPLICAS; i++) {
+    const pod = at(egressPodName(processName, i));
+    if (pod && pod.metadata?.labels?.[LABELS.component] === 'egress') pods.push(pod);
+  }
+  return pods;
 }

@@ -41,6 +41,8 @@ export interface ReconcilerDeps {
   readonly resolve?: Resolve;
   /** Every egress pod in the caches, for the slots of host ports they hold (media.mode hostNetwork); none by default. */
   readonly egressPods?: EgressPods;
+  /** The viewers an egress pod (by uid) reported lately, undefined while unknown (progress/viewers.ts); none by default. */
+  readonly podViewers?: (podUid: string) => number | undefined;
 }
 
 /** Reconciles one Process per call. */
@@ -65,8 +67,10 @@ export class ProcessReconciler {
     const gathered = await gather(key, caches, { config, read });
     // With a media Service its load balancer's address (a host name is resolved here, so decide
     // stays pure); with host networking the slot of host ports the egress pod holds.
-    const observed = await this.#media.observe(key, gathered);
-    if (!observed) return {};
+    const media = await this.#media.observe(key, gathered);
+    if (!media) return {};
+    // The viewers each egress pod reported lately (the autoscaler and status.webrtc read them).
+    const observed = { ...media, viewers: this.#viewers(media) };
 
     // 2. Decide.
     const plan = decide(observed, { config, now: clock.now(), baseUrl });
@@ -80,6 +84,16 @@ export class ProcessReconciler {
     // 6. Look again when a reconnect is due.
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {};
   };
+
+  #viewers(o: Observed): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const pod of [o.egressPod, ...(o.egressReplicas ?? [])]) {
+      const uid = pod?.metadata?.uid;
+      const n = uid ? this.#d.podViewers?.(uid) : undefined;
+      if (uid && n !== undefined) counts.set(uid, n);
+    }
+    return counts;
+  }
 
   async #finish(observed: Observed, plan: Plan, log: Logger): Promise<void> {
     const { name, namespace, uid } = observed.process;

@@ -5,7 +5,7 @@
  * reason or message is not a transition), so an unchanged world gives an identical status (and
  * no write).
  */
-import { type Condition, type ExecState, type ProcessStatus, playerPath, whepPath } from '@corecast/api';
+import { type Condition, type ExecState, type ProcessStatus, playerPath, type WebRtcStatus, whepPath } from '@corecast/api';
 import type { DeepReadonly, Pod } from '../kube/types.ts';
 import { startedAt } from './pod-state.ts';
 import { readyCondition, router } from './ready.ts';
@@ -41,6 +41,8 @@ export interface StatusInputs {
   readonly route: RouteObject | undefined;
   /** Why the egress pod waits for its media load balancer (media.mode loadBalancer), if it does. */
   readonly mediaWait?: ConditionSpec;
+  /** The egress replicas (decide-replicas.ts); absent without WebRTC. */
+  readonly webrtc?: WebRtcStatus;
 }
 
 /** The kind of object that routes a path. */
@@ -107,6 +109,7 @@ export function computeStatus(o: Observed, s: StatusInputs): ProcessStatus {
     ...(cmd ? { command: cmd } : {}),
     ...(lastError ? { lastError } : {}),
     ...(routed ? { whepUrl: `${s.baseUrl}${whepPath(o.process.name)}`, playerUrl: `${s.baseUrl}${playerPath(o.process.name)}` } : {}),
+    ...(s.webrtc ? { webrtc: s.webrtc } : {}),
   };
   return status;
 }

@@ -15,7 +15,12 @@ export interface Observed {
   /** Its current status, as last written. */
   readonly status: ProcessStatus;
   readonly ffmpegPod?: DeepReadonly<Pod>;
+  /** The egress pod of replica 0 (`<name>-egress`). */
   readonly egressPod?: DeepReadonly<Pod>;
+  /** The egress pods of the other replicas (`<name>-egress-<i>`), by index. */
+  readonly egressReplicas?: readonly DeepReadonly<Pod>[];
+  /** Viewers of each egress pod whose count is known now, by pod uid (read from the pods before decide). */
+  readonly viewers?: ReadonlyMap<string, number>;
   readonly service?: DeepReadonly<Service>;
   readonly ingress?: DeepReadonly<Ingress>;
   /** The HTTPRoute (gateway.enabled; also seen without it where the operator watches HTTPRoutes, to remove it). */
