@@ -33,6 +33,8 @@ const { values } = parseArgs({
     'ice-mux': { type: 'string', default: 'on' },
     // off: one dgram send per datagram instead of rtc-fastpath's sendmmsg batches (comparison).
     'batch-send': { type: 'string', default: 'on' },
+    // off: SRTP protected in JavaScript instead of rtc-fastpath's addon (comparison; needs batch-send on to matter).
+    'native-srtp': { type: 'string', default: 'on' },
     // Run the compiled dist/ the image runs instead of the TypeScript sources.
     compiled: { type: 'boolean', default: false },
     // Run every step even after one failed (comparisons at fixed viewer counts).
@@ -58,7 +60,7 @@ const rig = await benchRig(dir, {
   gopSeconds: Number(values.gop),
   workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
   nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [],
-  env: { CORECAST_EGRESS_ICE_MUX: values['ice-mux'], CORECAST_BATCH_SEND: values['batch-send'] },
+  env: { CORECAST_EGRESS_ICE_MUX: values['ice-mux'], CORECAST_BATCH_SEND: values['batch-send'], CORECAST_NATIVE_SRTP: values['native-srtp'] },
   compiled: values.compiled,
 });
 const { whep } = rig;
@@ -78,6 +80,8 @@ interface StepFigures {
   mainP99: number;
   rss: number;
   cpu: number;
+  /** Media datagrams sent to viewers per second (one per packet and viewer). */
+  datagrams: number;
   fanoutDelay: number;
   clientCpu: number;
   srtp: string | undefined;
@@ -171,6 +175,7 @@ async function runStep(n: number): Promise<StepFigures> {
       p99: Number.NaN,
       rss: 0,
       cpu: 0,
+      datagrams: 0,
       fanoutDelay: Number.NaN,
       clientCpu: 0,
       srtp,
@@ -188,6 +193,7 @@ async function runStep(n: number): Promise<StepFigures> {
     mainP99: mainLoopDelay(m1),
     rss: total(m1, 'process_resident_memory_bytes') / 2 ** 20,
     cpu: (total(m1, 'process_cpu_seconds_total') - total(m0, 'process_cpu_seconds_total')) / seconds,
+    datagrams: (total(m1, 'corecast_egress_rtp_packets_out_total') - total(m0, 'corecast_egress_rtp_packets_out_total')) / seconds,
     fanoutDelay: maximum(m1, 'corecast_egress_worker_fanout_delay_p99_seconds') * 1000,
     clientCpu: figures.client_cpu ?? 0,
     srtp,
@@ -234,6 +240,10 @@ try {
     emit(`egress.step.${n}.cpu`, step.cpu, 'cores');
     emit(`egress.step.${n}.fanout_delay_p99`, step.fanoutDelay, 'ms', { what: 'ingest to the last viewer sent, worst worker' });
     emit(`egress.step.${n}.cpu_per_viewer`, (1000 * step.cpu) / Math.max(1, step.connected), 'ms/s');
+    emit(`egress.step.${n}.cpu_per_datagram`, (1e6 * step.cpu) / Math.max(1, step.datagrams), 'µs', {
+      datagramsPerSecond: Math.round(step.datagrams),
+      nativeSrtp: values['native-srtp'],
+    });
     emit(`egress.step.${n}.load_client_cpu`, step.clientCpu, 'cores', { srtp: step.srtp });
     emit(`egress.step.${n}.load_client_drops`, step.clientDrops, 'datagrams', { what: "drops counted by the kernel on the load client's sockets in the window" });
     emit(`egress.step.${n}.mux_forwarded_per_second`, step.forwarded, 'datagrams/s', { what: 'passed between workers (inbound only)' });
