@@ -170,7 +170,7 @@ export class Replica implements ReplicaRouting {
       });
       if (!answer) continue;
       this.#metrics.forwardedRequests.inc({ verb: 'POST' });
-      siblings.answered(where, answer.status);
+      siblings.answered(where, 'POST', answer.status);
       if (answer.status === 503) continue;
       respond(ctx, answer);
       return;
@@ -198,6 +198,7 @@ export class Replica implements ReplicaRouting {
       throw new WhepError('bad-gateway', 'the server holding this session did not answer; try again, or start over with a POST');
     });
     this.#metrics.forwardedRequests.inc({ verb: ctx.method });
+    this.siblings?.answered(index, ctx.method, answer.status);
     respond(ctx, answer);
     return true;
   }

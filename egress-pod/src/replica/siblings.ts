@@ -96,12 +96,17 @@ export class Siblings {
     return [...this.#byIndex.values()].map((s) => ({ index: s.target.index, room: s.room, draining: s.target.draining }));
   }
 
-  /** A forwarded POST's answer: 201 took a slot; 503 means full until the next poll says otherwise. */
-  answered(index: number, status: number): void {
+  /**
+   * A forwarded request's answer, between two polls: a POST's 201 took a slot, its 503 means
+   * full until the next poll says otherwise, a DELETE's 200 freed a slot.
+   */
+  answered(index: number, method: string, status: number): void {
     const s = this.#byIndex.get(index);
     if (!s?.room) return;
-    if (status === 201) s.room = { ...s.room, viewers: s.room.viewers + 1 };
-    else if (status === 503) s.room = { ...s.room, viewers: Math.max(s.room.viewers, s.room.max) };
+    const { viewers, max } = s.room;
+    if (method === 'POST' && status === 201) s.room = { ...s.room, viewers: viewers + 1 };
+    else if (method === 'POST' && status === 503) s.room = { ...s.room, viewers: Math.max(viewers, max) };
+    else if (method === 'DELETE' && status === 200) s.room = { ...s.room, viewers: Math.max(0, viewers - 1) };
   }
 
   /** A sibling that could not be reached: not tried again until it answers a poll. */
