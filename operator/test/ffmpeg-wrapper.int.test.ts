@@ -3,7 +3,9 @@
  * send, the heartbeat is refreshed and the liveness probe passes; once every input stops sending
  * (FFmpeg alive, waiting on them), the heartbeat ages past `staleTimeoutSeconds` and the probe
  * fails. With two inputs FFmpeg reads them in threads and keeps printing progress blocks with the
- * same figures while they stall; those blocks must not count as progress.
+ * same figures while they stall; those blocks must not count as progress. With a progress
+ * sender, FFmpeg's header lines reach the operator while its log (the container log and the
+ * termination message) stays what FFmpeg alone writes.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -13,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
-import { ffmpegArgv, ffmpegWrapper, staleProbe } from '../src/children/ffmpeg-pod.ts';
+import { createServer } from 'node:http';
+import { PROGRESS_OPTIONS } from '@corecast/api';
+import { ffmpegArgv, ffmpegWrapper, PROGRESS_SENDER, staleProbe } from '../src/children/ffmpeg-pod.ts';
 import { config, view, withSpec } from './helpers/fixtures.ts';
 
 const STALE_SECONDS = 3;
@@ -165,5 +169,92 @@ describe('FFmpeg wrapper heartbeat (real sh and FFmpeg)', { timeout: 90_000 }, (
       source.close();
       w.child.kill('SIGTERM');
     }
+  });
+});
+
+/** Runs `argv` under the wrapper with a sender posting every second to a local server that records the reports. */
+async function runWithSender(argv: string[]) {
+  const dir = await mkdtemp(join(tmpdir(), 'corecast-sender-'));
+  dirs.push(dir);
+  const reports: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('latin1')));
+    req.on('end', () => {
+      reports.push(body);
+      // Asks for the header lines until a report carried them, as the operator does.
+      const has = reports.some((r) => r.includes('\nlog='));
+      res.writeHead(204, has ? {} : { 'X-Corecast-Want-Streams': 'true' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const env = {
+    ...process.env,
+    CORECAST_PROGRESS_SENDER: PROGRESS_SENDER,
+    CORECAST_PROGRESS_HOST: '127.0.0.1',
+    CORECAST_PROGRESS_PORT: String((server.address() as { port: number }).port),
+    CORECAST_PROGRESS_INTERVAL: '1',
+    CORECAST_PROCESS_NAMESPACE: 'ns',
+    CORECAST_PROCESS_NAME: 'wrapped',
+    CORECAST_POD_UID: 'uid',
+  };
+  const child = spawn('sh', ['-c', ffmpegWrapper(dir), 'ffmpeg', ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return { code, stderr, reports, dir };
+}
+
+/** FFmpeg run alone: its stderr. */
+function plainStderr(argv: string[]): Promise<string> {
+  return new Promise((resolve) => execFile('ffmpeg', argv, { encoding: 'latin1' }, (_err, _out, stderr) => resolve(stderr)));
+}
+
+/** Log lines with the addresses FFmpeg prints (`[libx264 @ 0x55…]`) made alike. */
+const lines = (log: string) =>
+  log
+    .split(/[\r\n]+/)
+    .filter(Boolean)
+    .map((l) => l.replace(/ @ 0x[0-9a-f]+\]/, ' @ 0x]'));
+
+describe('FFmpeg wrapper with a progress sender (real sh, bash and FFmpeg)', { timeout: 90_000 }, () => {
+  const encode = (dir: string, loglevel: string) => [
+    ...['-hide_banner', '-loglevel', loglevel, ...PROGRESS_OPTIONS, '-re', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25'],
+    ...['-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts', '-y', join(dir, 'out.ts')],
+  ];
+
+  test('the header lines, CPU and memory reach the operator though -loglevel keeps them out of the log', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'corecast-out-'));
+    dirs.push(scratch);
+    const r = await runWithSender(encode(scratch, 'warning'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '', 'nothing in the log at -loglevel warning, as without the wrapper');
+    const withHeaders = r.reports.filter((b) => b.includes('\nlog='));
+    assert.ok(withHeaders.length >= 1 && withHeaders.length < r.reports.length, `header lines in ${withHeaders.length} of ${r.reports.length} reports`);
+    const header = withHeaders[0]!;
+    assert.match(header, /^log=Input #0, lavfi, from 'testsrc=size=320x240:rate=25':$/m);
+    assert.match(header, /^log=Output #0, mpegts, to '.*out\.ts':$/m);
+    assert.match(header, /^log= {2}Stream #0:0: Video: h264, yuv.*, 320x240 /m);
+    const later = r.reports.at(-1)!;
+    const memory = Number(/^memory_bytes=(\d+)$/m.exec(later)?.[1]);
+    assert.ok(memory > 2 ** 20 && memory < 4 * 2 ** 30, `FFmpeg's resident memory ${memory}`);
+    const cpu = r.reports.map((b) => Number(/^cpu_usage=(\d+\.\d\d)$/m.exec(b)?.[1] ?? NaN)).filter((n) => !Number.isNaN(n));
+    assert.ok(cpu.length >= 1 && cpu.every((n) => n >= 0 && n <= 100), `cpu_usage ${cpu}`);
+    assert.ok(cpu.some((n) => n > 0), `an encoding FFmpeg uses some CPU: ${cpu}`);
+  });
+
+  test("FFmpeg's log is what FFmpeg alone writes, but for the report's three opening lines, and ends with its error", async () => {
+    const argv = ['-hide_banner', ...PROGRESS_OPTIONS, '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '1', '-c:v', 'no-such-encoder', '-f', 'null', '-'];
+    const r = await runWithSender(argv);
+    const plain = await plainStderr(argv.map((a) => (a === 'pipe:3' ? 'pipe:1' : a)));
+    assert.notEqual(r.code, 0);
+    const wrapped = lines(r.stderr);
+    assert.match(wrapped[0] ?? '', /^ffmpeg started on /);
+    assert.match(wrapped[1] ?? '', /^Report written to ".*log\.fifo"$/);
+    assert.match(wrapped[2] ?? '', /^Log level: 32$/);
+    assert.deepEqual(wrapped.slice(3), lines(plain));
+    assert.match(wrapped.at(-1) ?? '', /no-such-encoder|Unknown encoder/);
   });
 });
