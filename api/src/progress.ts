@@ -22,11 +22,7 @@ export const StreamProgress = z
     pixFmt: z.string().max(64).optional().describe('Pixel format (video).'),
     width: z.number().int().min(0).optional().describe('Width in pixels (video).'),
     height: z.number().int().min(0).optional().describe('Height in pixels (video).'),
-    fps: z
-      .number()
-      .min(0)
-      .optional()
-      .describe("Frame rate (video): the header's, or for the first video output stream the measured one."),
+    fps: z.number().min(0).optional().describe("Frame rate (video): the header's, or for the first video output stream the measured one."),
     samplingHz: z.number().int().min(0).optional().describe('Sample rate in Hz (audio).'),
     layout: z.string().max(64).optional().describe('Channel layout (audio).'),
     channels: z.number().int().min(0).optional().describe('Channels (audio).'),
@@ -60,7 +56,11 @@ export const ProcessProgress = z
     dup: count('Frames duplicated.'),
     inputs: z.array(EndpointProgress).max(16).optional().describe('The inputs of the running command.'),
     outputs: z.array(EndpointProgress).max(16).optional().describe('The outputs of the running command, with their stream figures.'),
-    cpuUsage: z.number().min(0).optional().describe("FFmpeg's CPU use in percent of the CPUs its container may use (datarhei Core's cpu_usage)."),
+    cpuUsage: z
+      .number()
+      .min(0)
+      .optional()
+      .describe("FFmpeg's CPU use in percent of the CPUs its container may use (datarhei Core's cpu_usage)."),
     memoryBytes: count("FFmpeg's resident memory in bytes.").optional(),
     updatedAt: z.string().describe('When FFmpeg reported these figures (RFC 3339).'),
   })

@@ -232,7 +232,10 @@ describe('FFmpeg wrapper with a progress sender (real sh, bash and FFmpeg)', { t
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '', 'nothing in the log at -loglevel warning, as without the wrapper');
     const withHeaders = r.reports.filter((b) => b.includes('\nlog='));
-    assert.ok(withHeaders.length >= 1 && withHeaders.length < r.reports.length, `header lines in ${withHeaders.length} of ${r.reports.length} reports`);
+    assert.ok(
+      withHeaders.length >= 1 && withHeaders.length < r.reports.length,
+      `header lines in ${withHeaders.length} of ${r.reports.length} reports`,
+    );
     const header = withHeaders[0]!;
     assert.match(header, /^log=Input #0, lavfi, from 'testsrc=size=320x240:rate=25':$/m);
     assert.match(header, /^log=Output #0, mpegts, to '.*out\.ts':$/m);
@@ -242,11 +245,28 @@ describe('FFmpeg wrapper with a progress sender (real sh, bash and FFmpeg)', { t
     assert.ok(memory > 2 ** 20 && memory < 4 * 2 ** 30, `FFmpeg's resident memory ${memory}`);
     const cpu = r.reports.map((b) => Number(/^cpu_usage=(\d+\.\d\d)$/m.exec(b)?.[1] ?? NaN)).filter((n) => !Number.isNaN(n));
     assert.ok(cpu.length >= 1 && cpu.every((n) => n >= 0 && n <= 100), `cpu_usage ${cpu}`);
-    assert.ok(cpu.some((n) => n > 0), `an encoding FFmpeg uses some CPU: ${cpu}`);
+    assert.ok(
+      cpu.some((n) => n > 0),
+      `an encoding FFmpeg uses some CPU: ${cpu}`,
+    );
   });
 
   test("FFmpeg's log is what FFmpeg alone writes, but for the report's three opening lines, and ends with its error", async () => {
-    const argv = ['-hide_banner', ...PROGRESS_OPTIONS, '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '1', '-c:v', 'no-such-encoder', '-f', 'null', '-'];
+    const argv = [
+      '-hide_banner',
+      ...PROGRESS_OPTIONS,
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=320x240:rate=25',
+      '-t',
+      '1',
+      '-c:v',
+      'no-such-encoder',
+      '-f',
+      'null',
+      '-',
+    ];
     const r = await runWithSender(argv);
     const plain = await plainStderr(argv.map((a) => (a === 'pipe:3' ? 'pipe:1' : a)));
     assert.notEqual(r.code, 0);

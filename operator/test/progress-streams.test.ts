@@ -78,7 +78,22 @@ describe('parseHeaders on a real FFmpeg log', () => {
   test('a filter graph, a stream copy, a language tag and a 5.1 layout', async () => {
     const src = await ffmpegRun([
       ...['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=sample_rate=44100'],
-      ...['-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-ac', '2', '-metadata:s:a:0', 'language=eng', '-y', 'src.mkv'],
+      ...[
+        '-t',
+        '1',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-c:a',
+        'aac',
+        '-ac',
+        '2',
+        '-metadata:s:a:0',
+        'language=eng',
+        '-y',
+        'src.mkv',
+      ],
     ]);
     const { log } = await ffmpegRun([
       ...['-i', join(src.dir, 'src.mkv'), '-f', 'lavfi', '-i', 'anullsrc=channel_layout=5.1:sample_rate=48000'],

@@ -18,7 +18,11 @@ const FIGURES: readonly [string, string, (l: LiveStatus) => number | undefined][
   ['corecast_process_speed', 'Media time per wall-clock time of the current FFmpeg run.', (l) => l.progress?.speed],
   ['corecast_process_dropped_frames', 'Frames dropped by the current FFmpeg run.', (l) => l.progress?.drop],
   ['corecast_process_duplicated_frames', 'Frames duplicated by the current FFmpeg run.', (l) => l.progress?.dup],
-  ['corecast_process_cpu_usage', "FFmpeg's CPU use, percent of the CPUs its container may use (Core's cpu_usage).", (l) => l.progress?.cpuUsage],
+  [
+    'corecast_process_cpu_usage',
+    "FFmpeg's CPU use, percent of the CPUs its container may use (Core's cpu_usage).",
+    (l) => l.progress?.cpuUsage,
+  ],
   ['corecast_process_memory_bytes', "FFmpeg's resident memory.", (l) => l.progress?.memoryBytes],
   ['corecast_process_viewers', 'Viewers of the WebRTC stream now.', (l) => l.viewers],
 ];
