@@ -18,6 +18,8 @@ import { ANNOTATIONS } from '@corecast/api';
 import { kubectl } from '@corecast/testkit/kube-tools';
 import type { FfmpegRun } from '@corecast/testkit/ffmpeg';
 import { WhepTestClient, waitUntil } from '@corecast/testkit/whep-client';
+import { chromiumInstalled, launchChromium, type TestBrowser } from '@corecast/testkit/chromium';
+import type { PlayerStatus } from '../../egress-pod/src/player/client.ts';
 import { type Egress, resolveConfig, startEgress } from '../../egress-pod/src/index.ts';
 import { feed, testConfig } from '../../egress-pod/test/helpers.ts';
 import { process as processFixture } from '../../api/test/fixtures/processes.ts';
@@ -288,5 +290,72 @@ describe("Core UI's WHEP path plays", { timeout: 180000 }, () => {
     assert.equal(rsp.status, 200);
     assert.match(rsp.headers.get('content-type') ?? '', /text\/html/);
     assert.equal(new URL(rsp.url).pathname, `/api/v3/process/${name}/whep/player`);
+  });
+
+  describe('in Chromium', () => {
+    let browser: TestBrowser;
+    let ui: Server;
+
+    before(async () => {
+      if (!chromiumInstalled()) throw new Error('chromium is not installed (scripts/setup.sh test installs it)');
+      browser = await launchChromium();
+      // A page of another origin, as Core's UI is often served apart from the API.
+      ui = createServer((_req, rsp) => rsp.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>ui</title>'));
+      await new Promise<void>((resolve) => ui.listen(0, '127.0.0.1', resolve));
+    });
+
+    after(async () => {
+      await browser?.close();
+      ui?.close();
+    });
+
+    test('the player page opened under the Core id (token in the fragment) plays', async () => {
+      const page = await browser.context.newPage();
+      await page.goto(`${frontUrl}${at(EGRESS_ID, '/whep/player')}#token=${token}`);
+      const status = () => page.evaluate(() => (window as unknown as { corecast: PlayerStatus }).corecast);
+      await waitUntil(async () => (await status()).framesDecoded > 10, 60000, 'frames decoded in the player');
+      assert.equal(new URL(page.url()).pathname, `/api/v3/process/${name}/whep/player`);
+      await page.close();
+    });
+
+    test("a page of another origin POSTs its offer to the Core id's WHEP path with the token: CORS and the redirect hold, frames decode", async () => {
+      const page = await browser.context.newPage();
+      await page.goto(`http://127.0.0.1:${(ui.address() as AddressInfo).port}/`);
+      const result = await page.evaluate(
+        async ({ url, bearer }) => {
+          const pc = new RTCPeerConnection();
+          pc.addTransceiver('video', { direction: 'recvonly' });
+          pc.addTransceiver('audio', { direction: 'recvonly' });
+          await pc.setLocalDescription(await pc.createOffer());
+          await new Promise<void>((done) => {
+            if (pc.iceGatheringState === 'complete') done();
+            pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+          });
+          const rsp = await fetch(url, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/sdp' },
+            body: pc.localDescription!.sdp,
+          });
+          if (rsp.status !== 201) return { status: rsp.status, frames: 0, finalUrl: rsp.url, location: await rsp.text() };
+          await pc.setRemoteDescription({ type: 'answer', sdp: await rsp.text() });
+          const location = new URL(rsp.headers.get('location') ?? '', rsp.url).pathname;
+          let frames = 0;
+          for (let i = 0; i < 300 && frames <= 10; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+            (await pc.getStats()).forEach((s: { type: string; kind?: string; framesDecoded?: number }) => {
+              if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded ?? 0;
+            });
+          }
+          pc.close();
+          return { status: rsp.status, frames, finalUrl: rsp.url, location };
+        },
+        { url: `${frontUrl}${at(EGRESS_ID, '/whep')}`, bearer: token },
+      );
+      assert.equal(result.status, 201, JSON.stringify(result));
+      assert.equal(new URL(result.finalUrl).pathname, `/api/v3/process/${name}/whep`);
+      assert.match(result.location, new RegExp(`^/api/v3/process/${name}/whep/[^/]+$`));
+      assert.ok(result.frames > 10, JSON.stringify(result));
+      await page.close();
+    });
   });
 });
