@@ -2,8 +2,8 @@
  * The Core API as the operator serves it (config.coreApi), against the real API server: the
  * login and token key come from Secrets of the served namespace, a process created through the
  * API gets its FFmpeg pod from the same operator, and `…/state` shows the progress a real FFmpeg
- * (under the pod's wrapper, run here as the kubelet would) reports. A missing Secret fails the
- * start naming it.
+ * (under the pod's wrapper, run here as the kubelet would) reports, with its inputs' and outputs'
+ * streams and FFmpeg's CPU and memory in Core's shapes. A missing Secret fails the start naming it.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -79,16 +79,31 @@ describe('the Core API served by the operator', () => {
     const pod = await waitForPod(c, ns, 'served-ffmpeg');
     ffmpeg = runFfmpegPod(pod, dir, op.progressPort, ns, 'served');
 
-    const state = await eventually('progress in …/state', async () => {
+    const state = await eventually('progress, streams, CPU and memory in …/state', async () => {
       const rsp = await fetch(`${base}/api/v3/process/served/state`, { headers: auth });
       const s = StateOut.parse(await rsp.json());
-      return s.progress.fps > 0 && s.progress.bitrate_kbit > 0 && s.progress.frame > 0 ? s : undefined;
+      const { progress: g } = s;
+      return g.fps > 0 && g.bitrate_kbit > 0 && g.frame > 0 && g.outputs[0]?.codec && s.cpu_usage > 0 && s.memory_bytes > 0 ? s : undefined;
     });
-    assert.deepEqual(
-      state.progress.outputs.map((o) => [o.id, o.address]),
-      [['discard', '/dev/null']],
-    );
     assert.ok(state.progress.speed > 0);
+    // Core's shapes: one entry per stream, with FFmpeg's formats, codecs, coders, sizes and rates
+    // (LIVE_PATTERN: lavfi testsrc2 at 160x120 and 25 fps, libx264 into MPEG-TS).
+    const entry = (e: (typeof state.progress.inputs)[number]) => [
+      ...[e.id, e.address, e.index, e.stream, e.format, e.type, e.codec, e.coder],
+      ...[e.pix_fmt, e.width, e.height],
+    ];
+    assert.deepEqual(state.progress.inputs.map(entry), [
+      ['pattern', 'testsrc2=size=160x120:rate=25', 0, 0, 'lavfi', 'video', 'rawvideo', 'rawvideo', 'yuv420p', 160, 120],
+    ]);
+    assert.equal(state.progress.inputs[0]?.fps, 25);
+    assert.deepEqual(state.progress.outputs.map(entry), [
+      ['discard', '/dev/null', 0, 0, 'mpegts', 'video', 'h264', 'libx264', 'yuv420p', 160, 120],
+    ]);
+    const out = state.progress.outputs[0]!;
+    assert.ok(out.frame > 0 && out.fps > 0 && out.q !== undefined, JSON.stringify(out));
+    assert.deepEqual([out.packet, out.pps, out.size_kb, out.bitrate_kbit], [0, 0, 0, 0], 'what FFmpeg does not report per stream');
+    assert.ok(state.cpu_usage < 100, `cpu_usage ${state.cpu_usage}`);
+    assert.ok(state.memory_bytes > 2 ** 20 && state.memory_bytes < 2 ** 32, `memory_bytes ${state.memory_bytes}`);
   });
 
   test('a missing credentials Secret fails the start, naming it', async () => {

@@ -91,8 +91,38 @@ describe('live progress', () => {
     assert.ok(fps > 0, `FPS column shows ${fps}`);
 
     const metrics = await (await fetch(`http://127.0.0.1:${op.metricsPort}/metrics`)).text();
-    const line = metrics.split('\n').find((l) => l.startsWith(`corecast_process_fps{namespace="${ns}",process="${name}"}`));
+    const gauge = (metric: string) => metrics.split('\n').find((l) => l.startsWith(`${metric}{namespace="${ns}",process="${name}"}`));
+    const line = gauge('corecast_process_fps');
     assert.ok(line && Number(line.split(' ')[1]) > 0, `fps gauge: ${line}`);
+    const memory = Number(gauge('corecast_process_memory_bytes')?.split(' ')[1]);
+    assert.ok(memory > 2 ** 20, `memory gauge: ${memory}`);
+    assert.ok(Number(gauge('corecast_process_cpu_usage')?.split(' ')[1]) >= 0, 'cpu gauge');
+  });
+
+  test("the status describes each input's and output's streams from FFmpeg's header, and FFmpeg's CPU and memory", async () => {
+    type Stream = Record<string, unknown>;
+    type Endpoint = { id: string; format?: string; streams?: Stream[] };
+    type Shown = { inputs: Endpoint[]; outputs: Endpoint[]; cpuUsage?: number; memoryBytes?: number; frame: number };
+    const shown = await eventually('streams, CPU and memory in the status', async () => {
+      const p = (await getProcess(c, ns, 'live')) as { status?: { progress?: Shown } };
+      const g = p.status?.progress;
+      return g?.outputs[0]?.format && (g.cpuUsage ?? 0) > 0 && g.memoryBytes ? g : undefined;
+    });
+    // LIVE_PATTERN: lavfi testsrc2 at 160x120 and 25 fps, encoded with libx264 into MPEG-TS.
+    assert.equal(shown.inputs[0]?.format, 'lavfi');
+    assert.deepEqual(shown.inputs[0]?.streams, [
+      { stream: 0, type: 'video', codec: 'rawvideo', coder: 'rawvideo', pixFmt: 'yuv420p', width: 160, height: 120, fps: 25 },
+    ]);
+    assert.equal(shown.outputs[0]?.format, 'mpegts');
+    const video = shown.outputs[0]?.streams?.[0] ?? {};
+    assert.deepEqual(
+      [video.type, video.codec, video.coder, video.pixFmt, video.width, video.height],
+      ['video', 'h264', 'libx264', 'yuv420p', 160, 120],
+    );
+    assert.ok((video.frame as number) > 0 && (video.fps as number) > 0 && typeof video.q === 'number', JSON.stringify(video));
+    // A lavfi source paced by -re at 25 fps and a tiny x264 encode: some CPU, far from all of it.
+    assert.ok(shown.cpuUsage! > 0 && shown.cpuUsage! < 100, `cpu ${shown.cpuUsage}`);
+    assert.ok(shown.memoryBytes! > 2 ** 20 && shown.memoryBytes! < 2 ** 32, `memory ${shown.memoryBytes}`);
   });
 
   test('many reports within a round still make at most one status write per round', async () => {
