@@ -137,13 +137,10 @@ describe('ffmpeg image', () => {
     assert.match(end.stdout, /^ A\S* libopus /m);
   });
 
-  test("the stale-progress wrapper's tools are there, run as 65532", async () => {
+  test("the progress wrapper's tools are there, run as 65532", async () => {
+    const tools = 'sh mkfifo stat date bash timeout sleep cat stdbuf tr grep nproc getconf';
     const c = await runner.start(images.archives.ffmpeg, {
-      entrypoint: [
-        'sh',
-        '-c',
-        'for t in sh mkfifo stat date; do command -v "$t" >/dev/null || { echo "no $t"; exit 1; }; done; id -u; id -g',
-      ],
+      entrypoint: ['sh', '-c', `for t in ${tools}; do command -v "$t" >/dev/null || { echo "no $t"; exit 1; }; done; id -u; id -g`],
     });
     const end = await c.exited;
     assert.equal(end.code, 0, end.stdout + end.stderr);
