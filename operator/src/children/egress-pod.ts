@@ -176,7 +176,8 @@ export function egressConfig(p: ProcessView, config: OperatorConfig, exposure: E
   const replica = {
     replica: {
       index,
-      relayTargetsFile: RELAY_TARGETS_FILE,
+      // Only replica 0 relays (the egress refuses a targets file on another replica).
+      ...(index === 0 ? { relayTargetsFile: RELAY_TARGETS_FILE } : {}),
       drainFile: DRAIN_FILE,
       drainSeconds: p.spec.webrtc.drainSeconds ?? DEFAULT_DRAIN_SECONDS,
     },
