@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProcessSpec } from '@corecast/api';
-import { CoreApiError } from '../src/core-api/errors.ts';
+import { ApiException } from '@kubernetes/client-node';
+import { CoreApiError, fromApiServer, retryAfterSeconds } from '../src/core-api/errors.ts';
 import { CORE_ID_ANNOTATION, processNameFor } from '../src/core-api/ids.ts';
 import { toCoreConfig, toProcess } from '../src/core-api/mapping.ts';
 import { ConfigOut, ProcessOut, ReportOut, StateOut } from '../src/core-api/schemas.ts';
@@ -279,5 +280,25 @@ describe('state, report and list views', () => {
     assert.deepEqual(ids({ id: `${uiId},plain` }), ['plain', uiId]);
     assert.deepEqual(ids({ id: processNameFor(uiId) }), [], 'the name is not the id');
     assert.deepEqual(ids({ idpattern: 'restreamer-ui:*' }), [uiId]);
+  });
+});
+
+describe("the API server's refusals in Core's shape", () => {
+  test('429 (its storage initializing, or overload) → 503 with the Retry-After it asked for', () => {
+    const status = { kind: 'Status', code: 429, message: 'storage is (re)initializing', details: { retryAfterSeconds: 2 } };
+    const err = new ApiException(429, 'GET …/processes: HTTP 429', status, { 'retry-after': '2' });
+    assert.equal(retryAfterSeconds(err), 2);
+    const mapped = fromApiServer(err, 'restreamer-ui:ingest:1');
+    assert.ok(mapped instanceof CoreApiError);
+    assert.equal(mapped.status, 503);
+    assert.equal(mapped.headers['Retry-After'], '2');
+    assert.deepEqual(mapped.details, ['storage is (re)initializing']);
+    assert.equal(retryAfterSeconds(new ApiException(404, 'x', {}, {})), undefined, 'only a 429 asks to wait');
+  });
+
+  test('404 names the Core id as sent', () => {
+    const mapped = fromApiServer(new ApiException(404, 'x', { kind: 'Status', code: 404 }, {}), 'restreamer-ui:ingest:1');
+    assert.ok(mapped instanceof CoreApiError);
+    assert.equal(mapped.message, 'Unknown process ID "restreamer-ui:ingest:1"');
   });
 });

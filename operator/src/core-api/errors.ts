@@ -5,6 +5,7 @@
  */
 import { ApiException } from '@kubernetes/client-node';
 import { type ZodError, z } from 'zod';
+import { quote } from './ids.ts';
 import type { ErrorOut } from './schemas.ts';
 
 /** An answer other than 2xx, in Core's error shape. */
@@ -100,17 +101,19 @@ export function fromApiServer(err: unknown, id: string): unknown {
   if (!f) return err;
   const causes = (f.status.details?.causes ?? []).map((c) => [c.field, c.message].filter(Boolean).join(': '));
   if (f.code === 422 || f.code === 400) {
-    return new CoreApiError(400, `Invalid process config for "${id}"`, causes.length ? causes : [f.status.message ?? 'refused']);
+    return new CoreApiError(400, `Invalid process config for ${quote(id)}`, causes.length ? causes : [f.status.message ?? 'refused']);
   }
   if (f.code === 409) {
     const owned = f.status.reason === 'Conflict' && causes.length > 0;
     return new CoreApiError(
       409,
-      owned ? `Process "${id}" has fields another manager owns with other values` : `Process "${id}" changed meanwhile, try again`,
+      owned
+        ? `Process ${quote(id)} has fields another manager owns with other values`
+        : `Process ${quote(id)} changed meanwhile, try again`,
       owned ? causes : [f.status.message ?? ''],
     );
   }
-  if (f.code === 404) return new CoreApiError(404, `Unknown process ID "${id}"`);
+  if (f.code === 404) return new CoreApiError(404, `Unknown process ID ${quote(id)}`);
   if (f.code === 429) {
     // The API server is overloaded or its storage for the resource is (re)initializing (a
     // CRD just installed or changed): the client is asked to come back, as the server asks.
