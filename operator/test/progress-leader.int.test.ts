@@ -3,7 +3,8 @@
  * a relay that spreads connections over both operator replicas, as the operator Service does.
  * The standby answers 503 and keeps nothing; the wrapper tries again and reaches the leader. When
  * the leader stops, its port refuses, the standby takes the Lease and then the reports, and the
- * figures in the status move on; FFmpeg never notices.
+ * figures in the status move on, the new leader asking for FFmpeg's header lines again; FFmpeg
+ * never notices.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -111,6 +112,10 @@ describe('live progress across a leader change', () => {
     await eventually('b leads', () => b.isLeader);
     await eventually('newer figures, written by b', async () => (await frameShown(name)) > first + 50);
     assert.ok(b.progress.live().some(([key]) => key === `${ns}/${name}`));
+    // The new leader had no header lines from this pod; it asked, and the wrapper sent them again.
+    const codec = (op: Operator) =>
+      op.progress.live().find(([key]) => key === `${ns}/${name}`)?.[1].progress?.outputs?.[0]?.streams?.[0]?.codec;
+    assert.equal(await eventually('the output stream described by b', () => codec(b)), 'h264');
     assert.equal(ffmpeg.exitCode, null, 'FFmpeg still runs');
   });
 });
