@@ -92,9 +92,9 @@ describe('egress replicas: pods', () => {
     assert.equal(annotation(sibling, RELAY_TARGETS_ANNOTATION), undefined, 'relay targets only on replica 0');
     assert.equal(annotation(applied(plan, 'demo-egress'), RELAY_TARGETS_ANNOTATION), '', 'no sibling has an address yet');
     const config = JSON.parse(sibling?.spec?.containers[0]?.env?.[0]?.value ?? '{}') as { replica?: unknown };
+    // No targets file: only replica 0 relays (a sibling's egress refuses one).
     assert.deepEqual(config.replica, {
       index: 1,
-      relayTargetsFile: '/etc/corecast/rtp-source/relay-targets',
       drainFile: '/etc/corecast/rtp-source/drain',
       drainSeconds: 30,
     });

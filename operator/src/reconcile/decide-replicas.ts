@@ -81,8 +81,24 @@ export function relayTargets(
   return [...siblings]
     .filter((s) => podIp(s.pod) !== '')
     .sort((a, b) => a.index - b.index)
-    .map((s) => `${s.index}=${podIp(s.pod)}:${ports.videoRtp}:${ports.audioRtp}:${ports.http}${s.draining ? ':draining' : ''}`)
+    .map((s) => {
+      // Each pod's own ports: with host networking every replica has a slot of its own.
+      const own = (name: string, fallback: number) =>
+        s.pod.spec?.containers?.[0]?.ports?.find((p) => p.name === name)?.containerPort ?? fallback;
+      const where = `${podIp(s.pod)}:${own('rtp-video', ports.videoRtp)}:${own('rtp-audio', ports.audioRtp)}:${own('http', ports.http)}`;
+      return `${s.index}=${where}${s.draining ? ':draining' : ''}`;
+    })
     .join(',');
+}
+
+/**
+ * The exposure of replica `index`: with host networking its own slot of host ports
+ * (o.replicaSlots; undefined while it has none), else the Process's.
+ */
+function replicaExposure(o: Observed, ctx: DecideContext, exposure: Exposure | undefined, index: number): Exposure | undefined {
+  if (!exposure || index === 0 || !ctx.config.egress.hostNetwork) return exposure;
+  const slot = o.replicaSlots?.get(index);
+  return slot === undefined ? undefined : { ...exposure, slot };
 }
 
 /** The ScaledUp or ScaledDown Event of a change of the wanted count. */
@@ -175,11 +191,16 @@ export function decideEgressPods(
     const live = new Map(all.map((s) => [s.index, s.pod]));
     for (let index = 1; index < wanted; index++) {
       if (live.has(index)) continue;
-      const pod = buildEgressPod(p, ctx.config, exposure, rtpSource(zero, { hostNetwork }), { index });
+      const own = replicaExposure(o, ctx, exposure, index);
+      // No slot of host ports yet (taken on the next pass, or all taken): wait for one.
+      if (!own) continue;
+      const pod = buildEgressPod(p, ctx.config, own, rtpSource(zero, { hostNetwork }), { index });
       applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
     }
     for (const s of kept) {
-      const desired = buildEgressPod(p, ctx.config, exposure, rtpSource(zero, { hostNetwork, pod: s.pod }), {
+      const own = replicaExposure(o, ctx, exposure, s.index);
+      if (!own) continue;
+      const desired = buildEgressPod(p, ctx.config, own, rtpSource(zero, { hostNetwork, pod: s.pod }), {
         index: s.index,
         drain: drains.get(s.index) ?? '',
       });

@@ -2,6 +2,9 @@
  * Host networking: which slot of host ports (media-ports.ts) each Process's egress pod holds, so
  * that egress pods sharing a node never want the same port.
  *
+ * Every replica's pod holds a slot of its own (replica i ≥ 1 under the key `<process>#<i>`), so
+ * replicas of one Process can share a node.
+ *
  * Slots are unique across every egress pod the operator manages, not only per node: the operator
  * picks a slot before the scheduler picks a node. A running pod's slot is read from the pod itself
  * (its `ice-udp` host port), so a restarted operator, or a new leader, learns every slot from its
@@ -59,9 +62,18 @@ export class HostPortSlots {
     return { exhausted: capacity };
   }
 
-  /** Gives up the slot of Process `key` (deleted, WebRTC off): its pod is gone or going. */
+  /** Gives up the slot of Process `key` (deleted, WebRTC off) and its replicas': their pods are gone or going. */
   release(key: string): void {
     this.#held.delete(key);
+    this.releaseReplicas(key, 1);
+  }
+
+  /** Gives up the slots of Process `key`'s replicas from index `from` on (scaled down, their pods gone). */
+  releaseReplicas(key: string, from: number): void {
+    for (const k of [...this.#held.keys()]) {
+      const m = k.startsWith(`${key}#`) ? Number(k.slice(key.length + 1)) : Number.NaN;
+      if (m >= from) this.#held.delete(k);
+    }
   }
 
   /** The number of slots held (for tests). */

@@ -9,6 +9,7 @@ import { LABELS } from '@corecast/api';
 import { mediaMode } from '../children/media-ports.ts';
 import type { OperatorConfig } from '../config.ts';
 import type { DeepReadonly, Pod } from '../kube/types.ts';
+import { replicaIndex } from './decide-replicas.ts';
 import { HostPortSlots } from './host-ports.ts';
 import { mediaAddress, type Resolve, systemResolve } from './load-balancer.ts';
 import type { Observed } from './types.ts';
@@ -48,8 +49,28 @@ export class MediaInputs {
       return { ...gathered, mediaAddress: await mediaAddress(gathered.mediaService, this.#config.egress.ice.ipv6, this.#resolve) };
     }
     if (mode === 'hostNetwork' && gathered.process.spec.webrtc.enabled) {
-      return { ...gathered, hostSlot: this.slots.take(key, gathered.egressPod, this.#egressPods()) };
+      const hostSlot = this.slots.take(key, gathered.egressPod, this.#egressPods());
+      return { ...gathered, hostSlot, replicaSlots: this.#replicaSlots(key, gathered) };
     }
     return gathered;
+  }
+
+  /**
+   * The slots of the other replicas: one for each replica running (its pod's) and each one the
+   * last decision wanted (status.webrtc.replicas, else spec.webrtc.replicas). A scale-up is
+   * recorded in the status first, so its new pods get their slots on the next pass; slots past
+   * both are given up. A replica whose slot cannot be had is left out (decide waits for it).
+   */
+  #replicaSlots(key: string, o: Observed): Map<number, number> {
+    const pods = new Map((o.egressReplicas ?? []).map((pod) => [replicaIndex(pod), pod]));
+    const wanted = Math.max(o.status.webrtc?.replicas ?? o.process.spec.webrtc.replicas ?? 1, 1);
+    const count = Math.max(wanted, ...[...pods.keys()].map((i) => i + 1));
+    const slots = new Map<number, number>();
+    for (let index = 1; index < count; index++) {
+      const taken = this.slots.take(`${key}#${index}`, pods.get(index), this.#egressPods());
+      if ('slot' in taken) slots.set(index, taken.slot);
+    }
+    this.slots.releaseReplicas(key, count);
+    return slots;
   }
 }

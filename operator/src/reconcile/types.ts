@@ -34,6 +34,8 @@ export interface Observed {
   readonly mediaAddress?: MediaAddress;
   /** Host networking: the slot of host ports its egress pod holds, or that every slot is taken (media-inputs.ts). */
   readonly hostSlot?: SlotResult;
+  /** Host networking: the slot each other replica (index ≥ 1) holds, for the replicas wanted now or running. */
+  readonly replicaSlots?: ReadonlyMap<number, number>;
   /** The Process that holds this name's path (Ingress or HTTPRoute), when it is another one (older, elsewhere). */
   readonly routeHolder?: { readonly namespace: string; readonly name: string };
   /** Wanted children the caches do not show but the API server has (gather asks): this Process's or someone else's. */
