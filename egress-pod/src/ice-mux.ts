@@ -8,7 +8,8 @@
  * binds it alone, exclusively. Before the workers bind, the main thread checks the port: a fixed
  * port is bound exclusively for a moment (it fails when anything else holds it — SO_REUSEPORT
  * would otherwise let a second pod on the same host network share it silently); port 0 is
- * picked by the kernel and held until every worker has joined it.
+ * picked by the kernel and held until every worker has joined it. A worker joins it with
+ * `joinPodMux` (workers/join-mux.ts).
  */
 import type { Socket } from 'node:dgram';
 import type { EgressIce } from '@corecast/api';
@@ -104,20 +105,6 @@ export async function openPodMux(ice: EgressIce, workers: number, log: Logger, e
   };
 }
 
-/** A worker joins the pod's media port as owner `index`; its peers use it from then on. */
-export async function joinPodMux(setup: MuxSetup, index: number, log: Logger): Promise<UdpMux> {
-  const mux = await UdpMux.open({
-    port: setup.port,
-    ipv6: setup.ipv6,
-    owner: index,
-    shared: true,
-    onError: (err) => log.warn({ err: err.message }, 'media socket error'),
-  });
-  if (setup.tcpPort !== undefined) await TcpMux.open(setup.tcpPort, mux, true);
-  useThreadMux(mux);
-  return mux;
-}
-
 /** Listens on a TCP port exclusively for a moment: throws when anything else holds it. */
 async function probeTcp(port: number): Promise<void> {
   const server = createServer();
@@ -146,7 +133,10 @@ export function registerMuxMetrics(registry: Registry, threads: () => Promise<Re
       const all = await threads();
       this.reset();
       for (const reason of MUX_DROP_REASONS) {
-        this.inc({ reason }, Object.values(all).reduce((n, r) => n + (r[`mux-count-dropped-${reason}`] ?? 0), 0));
+        this.inc(
+          { reason },
+          Object.values(all).reduce((n, r) => n + (r[`mux-count-dropped-${reason}`] ?? 0), 0),
+        );
       }
     },
   });
@@ -167,7 +157,10 @@ export function registerMuxMetrics(registry: Registry, threads: () => Promise<Re
     async collect() {
       const all = await threads();
       for (const kind of ['sessions', 'ufrags', 'addresses', 'transactions', 'routes', 'sockets']) {
-        this.set({ kind }, Object.values(all).reduce((n, r) => n + (r[`mux-${kind}`] ?? 0), 0));
+        this.set(
+          { kind },
+          Object.values(all).reduce((n, r) => n + (r[`mux-${kind}`] ?? 0), 0),
+        );
       }
     },
   });

@@ -153,6 +153,8 @@ export class WorkerMetrics {
   readonly failures: Counter<'worker'>;
   /** Worker threads started again in a slot whose thread had ended. */
   readonly restarts: Counter<'worker'>;
+  /** Idle threads that had viewers, replaced by a fresh one (on demand). */
+  readonly replacements: Counter;
 
   constructor(registry: Registry, processes: readonly string[], workers: number, readings: WorkerReadings) {
     const registers = [registry];
@@ -173,6 +175,11 @@ export class WorkerMetrics {
       name: 'corecast_egress_worker_restarts_total',
       help: 'Fan-out worker threads started again after the previous one in the slot ended.',
       labelNames: ['worker'],
+      registers,
+    });
+    this.replacements = new Counter({
+      name: 'corecast_egress_worker_replacements_total',
+      help: 'Idle fan-out threads that had viewers, replaced by a fresh thread to give back the memory they kept (media.workers: auto).',
       registers,
     });
     for (let i = 0; i < workers; i++) {

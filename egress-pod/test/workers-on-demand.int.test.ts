@@ -3,7 +3,9 @@
  * fan-out thread runs while the pod is idle; the next starts as soon as every running one has a
  * viewer, takes the next viewer and plays it; once it has had no viewer for a while it stops
  * (not counted as a failure), the pod stays ready, and the threads' memory gauge and the send
- * path gauge are there. Needs two cores (auto is one thread per core).
+ * path gauge are there; the thread kept, having had viewers, is then replaced by a fresh one
+ * (what they left in its heap and malloc arena goes with it) and the next viewer plays there.
+ * Needs two cores (auto is one thread per core).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -75,7 +77,20 @@ describe('fan-out workers on demand', { timeout: 180000, skip: availableCores() 
       0,
       'stopping an idle thread is no failure',
     );
-    // The next viewer still plays, on the thread that runs (or a new one).
+    // The thread kept had viewers: a fresh one takes its place (it starts, then the old one stops).
+    const replaced = () => metric(egress, 'corecast_egress_worker_replacements_total');
+    await waitUntil(async () => (await replaced()) === 1, 60000, 'the last thread replaced by a fresh one');
+    await waitUntil(async () => (await readyz(egress)).workers?.running === 1, 30000, 'the old thread stopped');
+    assert.equal((await readyz(egress)).status, 200, 'ready throughout');
+    assert.equal(
+      (await metric(egress, 'corecast_egress_worker_failures_total', { worker: '0' })) +
+        (await metric(egress, 'corecast_egress_worker_failures_total', { worker: '1' })),
+      0,
+      'replacing a thread is no failure',
+    );
+    // The next viewer still plays, on the fresh thread.
     await join();
+    assert.equal((await viewersOf(0)) + (await viewersOf(1)), 1);
+    assert.equal(await replaced(), 1, 'a thread that never had a viewer is not replaced again');
   });
 });

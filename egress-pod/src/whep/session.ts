@@ -4,7 +4,7 @@
  * with a reason; the store removes it from every index and counter.
  */
 import { randomBytes } from 'node:crypto';
-import { withTimeout } from '@corecast/api';
+import { withTimeout } from '@corecast/api/timing';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
 import type { Logger } from '../log.ts';
 import { answerAsDtlsServer, guardSockets, onKeyframeRequest, removeDefaultStun, ViewerSender } from '@corecast/rtc-fastpath';

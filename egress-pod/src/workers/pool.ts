@@ -12,51 +12,19 @@ import { backoffDelay, type BackoffOptions, withTimeout } from '@corecast/api';
 import { trimNativeHeap } from '@corecast/rtc-fastpath';
 import { pino } from 'pino';
 import type { RtpPacket } from 'werift';
-import type { FanoutOptions, Viewer, ViewerSet } from '../fanout.ts';
-import type { MuxSetup } from '../ice-mux.ts';
-import type { Logger } from '../log.ts';
-import { type EgressMetrics, WorkerMetrics } from '../metrics.ts';
+import { WorkerMetrics } from '../metrics.ts';
 import type { KeyframeStart, MediaSink } from '../source.ts';
 import { fanoutStats, type MediaPlane } from '../stream.ts';
 import { WhepError } from '../whep/errors.ts';
 import type { SessionOpener } from '../whep/session-types.ts';
 import { BatchWriter, type FromWorker, type StatsDelta, type WorkerSetup } from './protocol.ts';
-import { RemoteSession } from './remote-session.ts';
+import { RemoteSession, RemoteViewers } from './remote-session.ts';
 import type { ThreadMemory } from './memory.ts';
+import type { PoolHealth, PoolOptions } from './pool-options.ts';
 import type { Resources } from './resources.ts';
 import { WorkerHandle } from './worker-thread.ts';
 
-/** How the pool is set up. */
-export interface PoolOptions {
-  /** Worker threads (at least 1). */
-  readonly workers: number;
-  /** Process ids in configuration order. */
-  readonly processes: readonly string[];
-  /** Options of each worker's fan-outs (GOP cache). */
-  readonly fanout: FanoutOptions;
-  /** Log level of the workers. */
-  readonly logLevel: string;
-  /** The pod's logger (workers' lines are written to its destination). */
-  readonly log: Logger;
-  /** The pod's metrics. */
-  readonly metrics: EgressMetrics;
-  /** The pod's media port, which every worker binds (ice-mux.ts). */
-  readonly mux?: MuxSetup | undefined;
-  /** The worker thread's module (default: media-worker.ts; tests give one that fails on purpose). */
-  readonly script?: URL;
-  /**
-   * Threads as the load needs them (`media.workers: auto`): one runs from the start, the next
-   * starts when every running one has a viewer, and one without viewers for IDLE_RETIRE_MS
-   * stops (never the last). Otherwise all `workers` run from the start and stay.
-   */
-  readonly onDemand?: boolean;
-}
-
-/** How many worker threads run, of how many the pod should have (readiness). */
-export interface PoolHealth {
-  readonly running: number;
-  readonly wanted: number;
-}
+export type { PoolHealth, PoolOptions } from './pool-options.ts';
 
 /** The thread's module beside this one: media-worker.ts as written, or .js where it was compiled (dist/, the image). */
 const WORKER_SCRIPT = import.meta.url.endsWith('.ts') ? './media-worker.ts' : './media-worker.js';
@@ -72,22 +40,6 @@ const RETIRE_CHECK_MS = 5_000;
 const TRIM_AFTER_MS = 15_000;
 /** How long a scrape waits for a worker's timing figures. */
 const FIGURES_TIMEOUT_MS = 1000;
-
-/** The viewers of a stream as the main thread counts them (the fan-out itself is in the workers). */
-class RemoteViewers implements ViewerSet {
-  readonly #viewers = new Set<Viewer>();
-  get size(): number {
-    return this.#viewers.size;
-  }
-  add(viewer: Viewer): void {
-    this.#viewers.add(viewer);
-  }
-  remove(viewer: Viewer): void {
-    this.#viewers.delete(viewer);
-  }
-  /** The owning worker answered it already (from its GOP cache). */
-  keyframeRequest(): void {}
-}
 
 /** The pod's fan-out workers. */
 export class WorkerPool {
@@ -109,6 +61,8 @@ export class WorkerPool {
   /** When each thread was last seen without viewers (on demand). */
   readonly #idleSince = new Map<WorkerHandle, number>();
   #retireTimer: NodeJS.Timeout | undefined;
+  /** A fresh thread is starting to take the place of the last one (#replace). */
+  #replacing = false;
   /** A viewer came since the native heap was last trimmed, and since when the pod has had none. */
   #trimDue = false;
   #emptySince: number | undefined;
@@ -191,6 +145,7 @@ export class WorkerPool {
   readonly open: SessionOpener = async (settings, hooks, offer, choice) => {
     const worker = this.#leastLoaded();
     worker.opening++;
+    worker.served = true;
     this.#trimDue = true;
     this.#growIfBusy();
     try {
@@ -260,7 +215,10 @@ export class WorkerPool {
     );
   }
 
-  /** On demand: stops threads that had no viewer for IDLE_RETIRE_MS, newest slots first, keeping one. */
+  /**
+   * On demand: stops threads that had no viewer for IDLE_RETIRE_MS, newest slots first, keeping
+   * one; the one kept, if it had viewers, is replaced by a fresh thread (#replace).
+   */
   #retireIdle(): void {
     const now = performance.now();
     for (const w of [...this.#workers].reverse()) {
@@ -271,13 +229,44 @@ export class WorkerPool {
       }
       const since = this.#idleSince.get(w) ?? now;
       this.#idleSince.set(w, since);
-      if (now - since < IDLE_RETIRE_MS || this.size - this.#retiring.size <= 1) continue;
-      this.#retiring.add(w);
-      this.#slots.delete(w.index);
-      this.#idleSince.delete(w);
-      this.#options.log.info({ worker: w.index }, 'media worker stopped: no viewers');
-      void w.terminate();
+      if (now - since < IDLE_RETIRE_MS) continue;
+      if (this.size - this.#retiring.size > 1) this.#retire(w, 'media worker stopped: no viewers');
+      else if (w.served) this.#replace(w);
     }
+  }
+
+  #retire(w: WorkerHandle, message: string): void {
+    this.#retiring.add(w);
+    this.#slots.delete(w.index);
+    this.#idleSince.delete(w);
+    this.#options.log.info({ worker: w.index }, message);
+    void w.terminate();
+  }
+
+  /**
+   * The last thread, idle after it had viewers, keeps what they left: heap pages V8 holds on to,
+   * compiled code, malloc memory scattered over its arena (tens of MiB after a hundred viewers).
+   * A fresh thread starts in another slot (werift loaded and warmed up as at the pod's start);
+   * once it is ready the old one stops, and its arena, all free then, goes back to the kernel
+   * (#onExit). A viewer arriving meanwhile goes to the old thread, which then stays.
+   */
+  #replace(old: WorkerHandle): void {
+    if (this.#replacing || this.#stopping) return;
+    this.#replacing = true;
+    let index = 0;
+    while (this.#slots.has(index)) index++;
+    this.#spawn(index).then(
+      () => {
+        this.#replacing = false;
+        this.#metrics.replacements.inc();
+        if (old.serving && old.load === 0 && !this.#retiring.has(old))
+          this.#retire(old, 'media worker replaced by a fresh one: its viewers had left');
+      },
+      (err: unknown) => {
+        this.#replacing = false;
+        if (!this.#stopping) this.#options.log.warn({ err, worker: index }, 'media worker ended before it was ready');
+      },
+    );
   }
 
   /** Once the pod had viewers and has had none for TRIM_AFTER_MS: the native heap is trimmed (trimNativeHeap). */

@@ -5,6 +5,7 @@
  * callbacks an in-thread Session would call, so the store's bookkeeping is the same either way.
  */
 import type { RtpPacket } from 'werift';
+import type { Viewer, ViewerSet } from '../fanout.ts';
 import { WhepError, type WhepErrorKind } from '../whep/errors.ts';
 import type { SdpFrag } from '../whep/sdp.ts';
 import type { CloseReason, SessionHooks, WhepSession } from '../whep/session-types.ts';
@@ -95,4 +96,20 @@ export class RemoteSession implements WhepSession {
       this.#hooks.onClosed(this, reason ?? 'dtls-closed');
     }
   }
+}
+
+/** The viewers of a stream as the main thread counts them (the fan-out itself is in the workers). */
+export class RemoteViewers implements ViewerSet {
+  readonly #viewers = new Set<Viewer>();
+  get size(): number {
+    return this.#viewers.size;
+  }
+  add(viewer: Viewer): void {
+    this.#viewers.add(viewer);
+  }
+  remove(viewer: Viewer): void {
+    this.#viewers.delete(viewer);
+  }
+  /** The owning worker answered it already (from its GOP cache). */
+  keyframeRequest(): void {}
 }

@@ -22,6 +22,8 @@ export class WorkerHandle implements WorkerLink {
   readonly sessions = new Map<string, RemoteSession>();
   /** Sessions being opened (they count towards the load already). */
   opening = 0;
+  /** A session was opened on it (pool.ts replaces such a thread once it has been idle). */
+  served = false;
   readonly #worker: Worker;
   readonly #pending: PendingByKind = {
     open: new Map(),
