@@ -50,6 +50,8 @@ export async function startReplicaSet(count: number, options: { maxViewers?: num
         await startTestEgress({
           http: { host: addressOf(i), port: 0 },
           maxViewers: options.maxViewers ?? 200,
+          // A machine shared with other work can take its time connecting a viewer.
+          session: { connectTimeoutSeconds: 60 },
           streams: [
             {
               processId: 'demo',

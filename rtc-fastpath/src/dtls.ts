@@ -33,3 +33,64 @@ export function endDtlsRetransmissions(dtls: RTCDtlsTransport): void {
   if (typeof socket.connect === 'function') socket.connect = async () => {};
   if (socket.dtls && typeof socket.dtls.flight === 'number') socket.dtls.flight = Number.MAX_SAFE_INTEGER;
 }
+
+/** The DTLS socket's parts a record is sealed and sent with (werift's DtlsSocket, dtls/src/socket.ts). */
+interface DtlsSocketParts {
+  dtls?: { version?: { major: number; minor: number }; epoch?: number; recordSequenceNumber?: number };
+  cipher?: { encryptPacket?: (pkt: SealedRecord) => SealedRecord };
+  transport?: { send?: (buf: Buffer) => Promise<unknown> };
+}
+
+interface SealedRecord {
+  recordLayerHeader: {
+    contentType: number;
+    protocolVersion: { major: number; minor: number };
+    epoch: number;
+    sequenceNumber: number;
+    contentLen: number;
+  };
+  fragment: Buffer;
+}
+
+/**
+ * Tells the viewer that the session is over: a DTLS close_notify alert (RFC 6347 §4.1, RFC 5246
+ * §7.2.1), which werift does not send when it stops a transport ("todo impl send alert" in
+ * `RTCDtlsTransport.stop`). Without it a viewer learns of a server-side close only when its ICE
+ * consent checks go unanswered — seconds; with it the browser's DTLS transport closes at once
+ * and a player reconnects straight away (the egress's drain relies on this). The record is
+ * sealed as werift seals application data (`DtlsSocket.send`): the next record sequence number
+ * of the current epoch, the session's cipher, sent on the transport. Best effort: a transport
+ * that is not connected, or a werift that no longer looks like this, sends nothing.
+ */
+export function sendCloseNotify(dtls: RTCDtlsTransport): void {
+  if (dtls.state !== 'connected') return;
+  const socket = (dtls as unknown as { dtls?: DtlsSocketParts }).dtls;
+  const context = socket?.dtls;
+  const encrypt = socket?.cipher?.encryptPacket;
+  const send = socket?.transport?.send;
+  if (!context?.version || typeof context.epoch !== 'number' || typeof context.recordSequenceNumber !== 'number') return;
+  if (typeof encrypt !== 'function' || typeof send !== 'function') return;
+  context.recordSequenceNumber++;
+  // Alert level 1 (warning), description 0 (close_notify); content type 21 (alert).
+  const record: SealedRecord = {
+    recordLayerHeader: {
+      contentType: 21,
+      protocolVersion: context.version,
+      epoch: context.epoch,
+      sequenceNumber: context.recordSequenceNumber,
+      contentLen: 2,
+    },
+    fragment: Buffer.from([1, 0]),
+  };
+  const sealed = encrypt.call(socket!.cipher, record);
+  const h = sealed.recordLayerHeader;
+  const out = Buffer.alloc(13 + sealed.fragment.length);
+  out.writeUInt8(h.contentType, 0);
+  out.writeUInt8(h.protocolVersion.major, 1);
+  out.writeUInt8(h.protocolVersion.minor, 2);
+  out.writeUInt16BE(h.epoch, 3);
+  out.writeUIntBE(h.sequenceNumber, 5, 6);
+  out.writeUInt16BE(sealed.fragment.length, 11);
+  sealed.fragment.copy(out, 13);
+  send.call(socket!.transport, out).catch(() => {});
+}

@@ -16,8 +16,8 @@ export { type SrtpPath, srtpPath } from './native-srtp.ts';
 export { RtpHeader, RtpPacket } from './rtp-packet.ts';
 // The RTP fixed header written straight into an outgoing buffer.
 export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
-// The DTLS role of a viewer's peer.
-export { answerAsDtlsServer } from './dtls.ts';
+// The DTLS role of a viewer's peer, and the close_notify werift does not send.
+export { answerAsDtlsServer, sendCloseNotify } from './dtls.ts';
 // No public STUN server, no process-ending socket error: werift's ICE agent made fit for a server.
 export { guardSockets, removeDefaultStun, usesNoStun } from './ice-guards.ts';
 // werift peers that only ever use loopback (a worker's warm-up, load viewers, tests).

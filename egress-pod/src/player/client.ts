@@ -169,6 +169,15 @@ export function runPlayer(): void {
       if (res.status === 201) {
         status.sessionUrl = new URL(res.headers.get('Location') ?? '', location.href).pathname;
         await peer.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+        // A session the server ends (a drain, its source gone) sends a DTLS close_notify: the
+        // DTLS transport closes while ICE still looks connected for seconds. Come back at once
+        // through the same URL (with replicas, replica 0 places the viewer elsewhere).
+        const dtls = peer.getReceivers()[0]?.transport;
+        if (dtls) {
+          dtls.onstatechange = () => {
+            if (pc === peer && dtls.state === 'closed') retry('the server ended the session');
+          };
+        }
         return;
       }
       const detail = await res.text();

@@ -7,7 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { withTimeout } from '@corecast/api/timing';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
 import type { Logger } from '../log.ts';
-import { answerAsDtlsServer, guardSockets, onKeyframeRequest, removeDefaultStun, ViewerSender } from '@corecast/rtc-fastpath';
+import {
+  answerAsDtlsServer,
+  guardSockets,
+  onKeyframeRequest,
+  removeDefaultStun,
+  sendCloseNotify,
+  ViewerSender,
+} from '@corecast/rtc-fastpath';
 import { attachMux, detachMux } from '@corecast/rtc-fastpath';
 import { WhepError } from './errors.ts';
 import { advertisedOnly, advertisePorts, peerConfig, startRestartedIce } from './peer.ts';
@@ -209,6 +216,9 @@ export class Session implements WhepSession {
       this.#closed = true;
       this.#log.info({ reason }, 'session closed');
       this.#hooks.onClosed(this, reason);
+      // The viewer hears it at once (a drain, a DELETE, the source gone): its player can come
+      // back now rather than when its consent checks fail.
+      for (const dtls of this.#pc.dtlsTransports) sendCloseNotify(dtls);
     }
     return this.#dispose();
   }
