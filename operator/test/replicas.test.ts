@@ -21,7 +21,7 @@ import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
 import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
 import type { DeepReadonly, Pod } from '../src/kube/types.ts';
 import { decide } from '../src/reconcile/decide.ts';
-import { DRAIN_GRACE_MS, relayTargets } from '../src/reconcile/decide-replicas.ts';
+import { DRAIN_GRACE_MS, relayTargets, SINGLE_BEHIND_LOAD_BALANCER } from '../src/reconcile/decide-replicas.ts';
 import type { Observed, Plan } from '../src/reconcile/types.ts';
 import { config, live, observed, running, view, withWebrtc } from './helpers/fixtures.ts';
 
@@ -222,6 +222,19 @@ describe('egress replicas: pods', () => {
       plan.events.filter((e) => e.reason === 'ScaledUp').map((e) => e.note),
       ['Egress replicas 1 → 3: 25 viewers at 10 per replica need 3 replicas'],
     );
+  });
+
+  test('behind a media load balancer one replica serves: the spec asks for 3, the count is 1, and says why', () => {
+    const lb = config({ egress: { loadBalancer: { enabled: true } } });
+    const p = view('demo', withWebrtc({ replicas: 3 }));
+    const w = {
+      ...world(p, [{ index: 0 }], { webrtc: { replicas: 3 } }),
+      mediaAddress: { state: 'ready', addresses: ['203.0.113.7'] } as const,
+    };
+    const plan = decide(w, { ...ctx, config: lb });
+    assert.ok(!plan.applies.some((a) => a.verb === 'create' && a.kind === 'pods'), 'no sibling created');
+    assert.equal(plan.status?.webrtc?.replicas, 1);
+    assert.equal(plan.status?.webrtc?.lastScale?.reason, SINGLE_BEHIND_LOAD_BALANCER);
   });
 
   test('WebRTC off deletes every replica', () => {

@@ -22,6 +22,8 @@ export interface ScaleInput {
   /** True while a replica is being drained. */
   readonly draining: boolean;
   readonly now: number;
+  /** Why the operator configuration allows one replica only, when it does. */
+  readonly single?: string;
 }
 
 /** A change of the wanted count, for status.webrtc.lastScale and the Event. */
@@ -54,6 +56,9 @@ export function desiredReplicas(viewers: number, autoscale: NonNullable<WebRtcSp
 export function decideScale(s: ScaleInput): ScaleDecision {
   const a = s.webrtc.autoscale;
   const before = s.previous?.replicas;
+  if (s.single !== undefined) {
+    return { replicas: 1, ...(before !== undefined && before !== 1 ? { change: { from: before, to: 1, reason: s.single } } : {}) };
+  }
   if (!a) {
     const replicas = s.webrtc.replicas ?? 1;
     const change =

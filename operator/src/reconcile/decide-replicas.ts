@@ -17,13 +17,21 @@ import {
   RTP_SOURCE_ANNOTATION,
   rtpSource,
 } from '../children/egress-pod.ts';
-import { egressPorts } from '../children/media-ports.ts';
+import { egressPorts, mediaMode } from '../children/media-ports.ts';
 import type { DeepReadonly, Pod } from '../kube/types.ts';
 import { type ScaleChange, decideScale } from './autoscale.ts';
 import type { DecideContext } from './decide-children.ts';
 import { isDeleting, isReady, podHash } from './pod-state.ts';
 import { rfc3339 } from './status.ts';
 import type { ApplyAction, DeleteAction, EventSpec, Observed } from './types.ts';
+
+/**
+ * Why a load-balanced Process keeps one replica: its media Service has one address, which every
+ * replica would advertise, and a UDP load balancer spreads flows without knowing which replica
+ * holds a viewer's session.
+ */
+export const SINGLE_BEHIND_LOAD_BALANCER =
+  'the operator configuration exposes media through a load balancer (egress.loadBalancer), whose one address cannot lead each viewer to the replica holding its session; one replica serves';
 
 /** How long past its drain deadline a replica that still reports viewers is kept. */
 export const DRAIN_GRACE_MS = 10_000;
@@ -138,7 +146,14 @@ export function decideEgressPods(
   const total = counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : undefined;
   const before = o.status.webrtc?.replicas;
   const draining = siblings.some((s) => drainOf(s.pod) !== '' || (before !== undefined && s.index >= before));
-  const scale = decideScale({ webrtc: p.spec.webrtc, previous: o.status.webrtc, viewers: total, draining, now: ctx.now });
+  const scale = decideScale({
+    webrtc: p.spec.webrtc,
+    previous: o.status.webrtc,
+    viewers: total,
+    draining,
+    now: ctx.now,
+    ...(mediaMode(ctx.config) === 'loadBalancer' ? { single: SINGLE_BEHIND_LOAD_BALANCER } : {}),
+  });
   const wanted = scale.replicas;
   if (scale.change) events.push(scaleEvent(scale.change));
   if (scale.requeueAfterMs !== undefined) waits.push(scale.requeueAfterMs);
