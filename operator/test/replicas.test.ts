@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type ProcessStatus } from '@corecast/api';
+import { EGRESS_CONFIG_ENV, EgressConfig, type ProcessStatus } from '@corecast/api';
 import type { ProcessView } from '../src/children/common.ts';
 import {
   buildEgressPod,
@@ -98,6 +98,11 @@ describe('egress replicas: pods', () => {
       drainFile: '/etc/corecast/rtp-source/drain',
       drainSeconds: 30,
     });
+    // What the operator hands each replica is what the egress accepts.
+    for (const name of ['demo-egress', 'demo-egress-1']) {
+      const json = applied(plan, name)?.spec?.containers[0]?.env?.find((e) => e.name === EGRESS_CONFIG_ENV)?.value ?? '';
+      assert.equal(EgressConfig.parse(JSON.parse(json)).replica?.index, name === 'demo-egress' ? 0 : 1);
+    }
     assert.deepEqual(sibling?.spec?.topologySpreadConstraints?.[0], {
       maxSkew: 1,
       topologyKey: 'kubernetes.io/hostname',

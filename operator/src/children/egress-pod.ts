@@ -172,8 +172,8 @@ export function egressPodName(processName: string, index: number): string {
 export function egressConfig(p: ProcessView, config: OperatorConfig, exposure: Exposure = {}, index = 0): EgressConfigInput {
   const e = config.egress;
   const ports = egressPorts(config, exposure.slot);
-  // The replica section (the egress's relay and drain); typed by the egress configuration once it has it.
-  const replica = {
+  return {
+    // Which replica this pod is, where it reads its relay targets (replica 0) and drain deadline.
     replica: {
       index,
       // Only replica 0 relays (the egress refuses a targets file on another replica).
@@ -181,9 +181,6 @@ export function egressConfig(p: ProcessView, config: OperatorConfig, exposure: E
       drainFile: DRAIN_FILE,
       drainSeconds: p.spec.webrtc.drainSeconds ?? DEFAULT_DRAIN_SECONDS,
     },
-  };
-  return {
-    ...replica,
     http: { host: '0.0.0.0', port: ports.http },
     metrics: { port: ports.metrics },
     // Tokens and embed URLs name `<namespace>/<name>`: the pod checks them against its own.
