@@ -10,6 +10,7 @@
  */
 import { API_VERSION, GROUP, KIND, PLURAL, type ProcessSpecInput, VERSION } from '@corecast/api';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setHeaderOptions } from '@kubernetes/client-node';
 import { applyOptions, isConflict, isNotFound, type Kube, mergePatchOptions } from '../kube/client.ts';
 import { applyConflicts, CoreApiError, fromApiServer, retryAfterSeconds } from './errors.ts';
 import { coreIdOf, idAnnotations, processNameFor, quote } from './ids.ts';
@@ -26,6 +27,9 @@ export interface ProcessRef {
 export function refOf(p: ProcessObject): ProcessRef {
   return { id: coreIdOf(p), name: p.metadata.name };
 }
+
+/** Call options asking a list for metadata only (no spec or status): a fraction of the bytes. */
+const metadataListOptions = setHeaderOptions('Accept', 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1');
 
 /** Field manager of the API's writes. */
 export const API_FIELD_MANAGER = 'corecast-core-api';
@@ -51,18 +55,33 @@ export class ProcessStore {
     return { group: GROUP, version: VERSION, namespace: this.#namespace, plural: PLURAL, name };
   }
 
+  /** Every Process of the namespace. */
+  list(): Promise<ProcessObject[]> {
+    return this.#list(() =>
+      this.#kube.getJson<{ items?: ProcessObject[] }>(`/apis/${GROUP}/${VERSION}/namespaces/${this.#namespace}/${PLURAL}`),
+    );
+  }
+
+  /** Every Process of the namespace, metadata only (names and annotations: what id lookups read). */
+  #listMetadata(): Promise<ProcessObject[]> {
+    return this.#list(
+      () =>
+        this.#kube.custom.listNamespacedCustomObject(
+          { group: GROUP, version: VERSION, namespace: this.#namespace, plural: PLURAL },
+          metadataListOptions,
+        ) as Promise<{ items?: ProcessObject[] }>,
+    );
+  }
+
   /**
-   * Every Process of the namespace. Lists are served from the API server's cache, which answers
-   * 429 while it (re)initializes (a CRD just installed or changed): waited out up to three
-   * times, as long as it asks for at most two seconds; then 503.
+   * A list read. Lists are served from the API server's cache, which answers 429 while it
+   * (re)initializes (a CRD just installed or changed): waited out up to three times, as long as
+   * it asks for at most two seconds; then 503.
    */
-  async list(): Promise<ProcessObject[]> {
+  async #list(read: () => Promise<{ items?: ProcessObject[] }>): Promise<ProcessObject[]> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const list = await this.#kube.getJson<{ items?: ProcessObject[] }>(
-          `/apis/${GROUP}/${VERSION}/namespaces/${this.#namespace}/${PLURAL}`,
-        );
-        return list.items ?? [];
+        return (await read()).items ?? [];
       } catch (err) {
         const wait = retryAfterSeconds(err);
         if (wait === undefined || wait > 2 || attempt >= 3) throw fromApiServer(err, '');
@@ -100,9 +119,11 @@ export class ProcessStore {
   async find(id: string): Promise<ProcessObject> {
     const direct = await this.#tryGet(processNameFor(id));
     if (direct && coreIdOf(direct) === id) return direct;
-    const claimed = (await this.list()).filter((p) => coreIdOf(p) === id).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    const claimed = (await this.#listMetadata())
+      .filter((p) => coreIdOf(p) === id)
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
     if (!claimed[0]) throw new CoreApiError(404, `Unknown process ID ${quote(id)}`);
-    return claimed[0];
+    return this.get(claimed[0].metadata.name, id);
   }
 
   /**
@@ -117,7 +138,7 @@ export class ProcessStore {
     if (this.#creating.has(name)) throw exists(id);
     this.#creating.add(name);
     try {
-      const all = await this.list();
+      const all = await this.#listMetadata();
       if (all.some((p) => coreIdOf(p) === id)) throw exists(id);
       const holder = all.find((p) => p.metadata.name === name);
       if (holder) {
