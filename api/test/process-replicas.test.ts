@@ -1,6 +1,6 @@
 /**
  * spec.webrtc.replicas, autoscale and drainSeconds in the zod schema: what is accepted, what is
- * defaulted, and the exact message of each refusal (operator/test/scale-out-spec.int.test.ts pins
+ * defaulted, and the exact message of each refusal (operator/test/scale-out.int.test.ts pins
  * the API server's messages for the same objects).
  */
 import assert from 'node:assert/strict';
