@@ -43,8 +43,17 @@ const { values } = parseArgs({
     url: { type: 'string' },
     'server-pid': { type: 'string' },
     label: { type: 'string' },
+    // The egress beside Janus, each in its own loopback-only network namespace (side-by-side.ts).
+    'side-by-side': { type: 'boolean', default: false },
+    servers: { type: 'string' },
   },
 });
+if (values['side-by-side']) {
+  const child = spawn(process.execPath, [new URL('./side-by-side.ts', import.meta.url).pathname, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  process.exit((await new Promise<number | null>((r) => child.on('exit', r))) ?? 1);
+}
 if (values.url) {
   const child = spawn(process.execPath, [new URL('./server-bench.ts', import.meta.url).pathname, ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exit((await new Promise<number | null>((r) => child.on('exit', r))) ?? 1);

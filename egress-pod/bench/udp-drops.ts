@@ -1,4 +1,4 @@
-/** The kernel's drop counts of a process's UDP sockets, for the benchmarks' load client. */
+/** The kernel's drop counts of UDP sockets, for the benchmarks' load client: per process, and per network namespace. */
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
 /** The kernel's drop counts of a process's UDP sockets (the last column of /proc/<pid>/net/udp{,6}), summed. */
@@ -17,4 +17,26 @@ export async function udpDrops(pid: number): Promise<number> {
     }
   }
   return drops;
+}
+
+/** A row of /proc/net/snmp by name (its header line names the fields). */
+async function snmp(protocol: string): Promise<Record<string, number>> {
+  const rows = (await readFile('/proc/net/snmp', 'utf8')).split('\n').filter((l) => l.startsWith(`${protocol}: `));
+  const [names, values] = rows.map((l) => l.split(/\s+/).slice(1));
+  return Object.fromEntries((names ?? []).map((name, i) => [name, Number(values?.[i])]));
+}
+
+/**
+ * UDP receive errors of this network namespace (/proc/net/snmp): RcvbufErrors counts datagrams
+ * dropped because a socket's receive buffer was full, InErrors every datagram not delivered. In
+ * a benchmark's own namespace, the load client's drops show here (the server's too, if any).
+ */
+export async function namespaceUdpErrors(): Promise<{ rcvbufErrors: number; inErrors: number }> {
+  const udp = await snmp('Udp');
+  return { rcvbufErrors: udp.RcvbufErrors ?? 0, inErrors: udp.InErrors ?? 0 };
+}
+
+/** Packets this network namespace had no route for (Ip OutNoRoutes): in a loopback-only namespace, any try to reach an outside address. */
+export async function namespaceNoRoutes(): Promise<number> {
+  return (await snmp('Ip')).OutNoRoutes ?? 0;
 }

@@ -2,7 +2,7 @@
  * Load client: holds N WHEP viewers against any WHEP URL and reports what they received.
  *
  *   node egress-pod/bench/whep-load.ts --url http://127.0.0.1:8080/api/v3/process/demo/whep \
- *     --viewers 200 --seconds 30 [--ramp 20] [--verify 2] [--token T] [--srtp ctr|gcm]
+ *     --viewers 200 --seconds 30 [--ramp 20] [--verify 2] [--token T] [--srtp ctr|gcm] [--server-offer]
  *
  * Prints one JSON object per line ({name, value, unit}); the last line is a summary object.
  * Run it in its own process, so the server is measured, not the load generator.
@@ -23,6 +23,10 @@ const { values } = parseArgs({
     srtp: { type: 'string', default: 'ctr' },
     // Each viewer socket's kernel receive buffer (MiB): large enough that bursts are not dropped here.
     rcvbuf: { type: 'string', default: '8' },
+    // The server makes the offer (Janus's streaming plugin behind bench/janus-whep.ts).
+    'server-offer': { type: 'boolean', default: false },
+    // The local address ICE uses on both sides (whep-viewer.ts), 127.0.0.1 unless given.
+    address: { type: 'string' },
   },
 });
 if (!values.url) {
@@ -51,6 +55,8 @@ for (let i = 0; i < count; i++) {
     verify: i < verify,
     srtp: values.srtp === 'gcm' ? 'gcm' : 'ctr',
     receiveBuffer: Number(values.rcvbuf) * 2 ** 20,
+    serverOffer: values['server-offer'],
+    address: values.address,
   });
   try {
     await v.connect();
@@ -96,6 +102,16 @@ emit('viewers_silent', silent, 'viewers');
 emit('packets_per_second_per_viewer', viewers.length ? packets / viewers.length / seconds : 0, 'packets/s');
 emit('loss_ratio', packets + lost ? lost / (packets + lost) : 0, 'ratio');
 emit('first_packet_p50', firsts[Math.floor(firsts.length / 2)] ?? 0, 'ms');
+// When a player could show its first frame (verify viewers only: they decrypt the payload).
+const keyframes = viewers
+  .map((v) => v.stats.firstKeyframeMs)
+  .filter((x): x is number => x !== null)
+  .sort((a, b) => a - b);
+if (keyframes.length > 0) {
+  emit('first_keyframe_p50', keyframes[Math.floor(keyframes.length / 2)]!, 'ms');
+  emit('first_keyframe_p95', keyframes[Math.min(keyframes.length - 1, Math.floor(keyframes.length * 0.95))]!, 'ms');
+  emit('first_keyframe_viewers', keyframes.length, 'viewers');
+}
 // The delay is what exceeds one interval.
 emit('client_event_loop_delay_p99', Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS), 'ms');
 emit('client_cpu', (cpu.user + cpu.system) / 1e6 / seconds, 'cores');

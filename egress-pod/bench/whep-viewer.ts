@@ -7,12 +7,12 @@
  * load generator, not the server, the bottleneck. `verify` viewers decrypt for real, proving the
  * media itself is intact.
  *
- * Only loopback is used: the peer advertises 127.0.0.1, and candidates and pairs on any other
- * address are dropped, so no packet leaves the machine. werift's default STUN server
+ * Only loopback is used: the peer advertises 127.0.0.1 (or the local address it is given), and
+ * candidates and pairs on any other address are dropped, so no packet leaves the machine. werift's default STUN server
  * (a public address) is replaced by a loopback address with a short gather time-out.
  */
-import { interceptIceData, LOOPBACK, loopbackOnly, offerOnlySrtpProfile, setIceReceiveBuffer, srtpProfileOf } from '@corecast/rtc-fastpath';
-import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
+import { interceptIceData, LOOPBACK, offerOnlySrtpProfile, setIceReceiveBuffer, srtpProfileOf } from '@corecast/rtc-fastpath';
+import { type MediaStreamTrack, RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
 
 /** What one viewer saw. */
 export interface ViewerStats {
@@ -22,6 +22,12 @@ export interface ViewerStats {
   lost: { video: number; audio: number };
   /** Milliseconds from POST to the first RTP packet. */
   firstPacketMs: number | null;
+  /**
+   * Milliseconds from POST to the first video packet that starts a keyframe (an IDR slice or the
+   * SPS before one): when a player can show its first frame. Verify viewers only (the others
+   * never decrypt a payload); null otherwise.
+   */
+  firstKeyframeMs: number | null;
 }
 
 /** Options of one viewer. */
@@ -39,6 +45,18 @@ export interface ViewerOptions {
   srtp?: 'ctr' | 'gcm';
   /** Kernel receive buffer of the viewer's UDP sockets (bytes; the system default when unset). */
   receiveBuffer?: number;
+  /**
+   * The server makes the offer (Janus's streaming plugin does): POST with no body answers 201
+   * with the server's offer, the viewer PATCHes its answer to the Location. Otherwise the viewer
+   * offers, as WHEP has it.
+   */
+  serverOffer?: boolean;
+  /**
+   * The one address ICE uses, on both sides (127.0.0.1 by default): candidates and pairs on any
+   * other are dropped. Another local address serves a server that will not gather on loopback
+   * (Janus), in a network namespace of its own.
+   */
+  address?: string;
 }
 
 /** Counts a sequence-number stream: packets and gaps (16-bit wrap aware, RFC 3550 §A.1 in spirit). */
@@ -57,19 +75,43 @@ class SequenceCounter {
   }
 }
 
+/**
+ * True when an H.264 RTP payload (RFC 6184) starts a keyframe: a single NAL unit, the first
+ * fragment of an FU-A, or a STAP-A aggregate whose first NAL unit is an IDR slice (5) or an SPS (7).
+ */
+export function startsKeyframe(payload: Buffer): boolean {
+  if (payload.length < 2) return false;
+  let type = payload[0]! & 0x1f;
+  if (type === 24 && payload.length > 3)
+    type = payload[3]! & 0x1f; // STAP-A: 2-byte size, then the NAL header
+  else if (type === 28) {
+    if (!(payload[1]! & 0x80)) return false; // FU-A: only the fragment with the start bit
+    type = payload[1]! & 0x1f;
+  }
+  return type === 5 || type === 7;
+}
+
 /** A connected viewer. */
 export class WhepViewer {
   /** The receive buffer the viewer's sockets got (bytes; 0 when left at the default). */
   receiveBuffer = 0;
-  readonly stats: ViewerStats = { packets: { video: 0, audio: 0 }, lost: { video: 0, audio: 0 }, firstPacketMs: null };
+  readonly stats: ViewerStats = {
+    packets: { video: 0, audio: 0 },
+    lost: { video: 0, audio: 0 },
+    firstPacketMs: null,
+    firstKeyframeMs: null,
+  };
   private readonly pc: RTCPeerConnection;
   private readonly counters = { video: new SequenceCounter(), audio: new SequenceCounter() };
   private location: string | null = null;
   private started = 0;
   private readonly options: ViewerOptions;
+  /** The one address of ICE candidates (ViewerOptions.address). */
+  private readonly address: string;
 
   constructor(options: ViewerOptions) {
     this.options = options;
+    this.address = options.address ?? LOOPBACK;
     this.pc = new RTCPeerConnection({
       codecs: {
         video: [useH264({ parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f' })],
@@ -77,38 +119,91 @@ export class WhepViewer {
       },
       iceServers: [{ urls: `stun:${LOOPBACK}:9` }],
       iceStunGatherTimeout: 0.2,
-      iceAdditionalHostAddresses: [LOOPBACK],
+      iceAdditionalHostAddresses: [this.address],
       iceUseIpv6: false,
-      iceFilterCandidatePair: (pair) => pair.remoteCandidate.host === LOOPBACK && pair.localCandidate.host === LOOPBACK,
+      iceFilterCandidatePair: (pair) => pair.remoteCandidate.host === this.address && pair.localCandidate.host === this.address,
     });
   }
 
-  /** POSTs the offer and applies the answer; resolves once the server answered. */
+  /** Connects (see `serverOffer`); resolves once both descriptions are applied. */
   async connect(): Promise<void> {
+    if (this.options.serverOffer) return this.connectToOffer();
     const video = this.pc.addTransceiver('video', { direction: 'recvonly' });
     const audio = this.pc.addTransceiver('audio', { direction: 'recvonly' });
-    for (const [kind, t] of [
-      ['video', video],
-      ['audio', audio],
-    ] as const) {
-      t.onTrack.subscribe((track) => {
-        track.onReceiveRtp.subscribe((rtp: RtpPacket) => this.onRtp(kind, rtp.header.sequenceNumber));
-      });
-    }
+    for (const t of [video, audio]) t.onTrack.subscribe((track) => this.count(track));
     await this.pc.setLocalDescription(await this.pc.createOffer());
+    this.prepareTransport();
+    this.started = performance.now();
+    const res = await fetch(this.options.url, {
+      method: 'POST',
+      headers: this.sdpHeaders(),
+      body: this.onlyOurAddress(this.pc.localDescription?.sdp ?? ''),
+    });
+    if (res.status !== 201) throw new Error(`POST ${this.options.url}: ${res.status} ${await res.text()}`);
+    this.keepLocation(res);
+    const answer = this.onlyOurAddress(await res.text());
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    if (!this.options.verify) this.countAtTheTransport(answer);
+  }
+
+  /**
+   * The server-offer form: POST with no body, the server's offer in the 201, the viewer's answer
+   * sent with PATCH to the session's Location (204 expected).
+   */
+  private async connectToOffer(): Promise<void> {
+    this.started = performance.now();
+    const res = await fetch(this.options.url, { method: 'POST', headers: this.sdpHeaders() });
+    if (res.status !== 201) throw new Error(`POST ${this.options.url}: ${res.status} ${await res.text()}`);
+    this.keepLocation(res);
+    if (!this.location) throw new Error(`POST ${this.options.url}: no Location to send the answer to`);
+    const offer = this.onlyOurAddress(await res.text());
+    // The transceivers come with the offer, and their tracks as it is applied.
+    this.pc.onTrack.subscribe((track) => this.count(track));
+    await this.pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    for (const t of this.pc.getTransceivers()) t.setDirection('recvonly');
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    this.prepareTransport();
+    const patch = await fetch(this.location, {
+      method: 'PATCH',
+      headers: this.sdpHeaders(),
+      body: this.onlyOurAddress(this.pc.localDescription?.sdp ?? ''),
+    });
+    if (patch.status !== 204) throw new Error(`PATCH ${this.location}: ${patch.status} ${await patch.text()}`);
+    if (!this.options.verify) this.countAtTheTransport(offer);
+  }
+
+  /** Counts a track's RTP (verify viewers: werift's decrypted packets). */
+  private count(track: MediaStreamTrack): void {
+    const kind = track.kind === 'video' ? 'video' : 'audio';
+    track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+      this.onRtp(kind, rtp.header.sequenceNumber);
+      if (kind === 'video' && this.stats.firstKeyframeMs === null && startsKeyframe(rtp.payload))
+        this.stats.firstKeyframeMs = performance.now() - this.started;
+    });
+  }
+
+  /** The chosen SRTP profile only, and the receive buffers; once the transports exist, before DTLS. */
+  private prepareTransport(): void {
     // Only the chosen profile is offered in the DTLS handshake, so the server has to use it.
     offerOnlySrtpProfile(this.pc, this.options.srtp ?? 'ctr');
     if (this.options.receiveBuffer) this.receiveBuffer = setIceReceiveBuffer(this.pc, this.options.receiveBuffer);
-    this.started = performance.now();
-    const headers: Record<string, string> = { 'content-type': 'application/sdp' };
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    const res = await fetch(this.options.url, { method: 'POST', headers, body: loopbackOnly(this.pc.localDescription?.sdp ?? '') });
-    if (res.status !== 201) throw new Error(`POST ${this.options.url}: ${res.status} ${await res.text()}`);
+  }
+
+  /** The SDP without candidates on any address but ours. */
+  private onlyOurAddress(sdp: string): string {
+    return sdp
+      .split('\r\n')
+      .filter((line) => !line.startsWith('a=candidate:') || line.split(' ')[4] === this.address)
+      .join('\r\n');
+  }
+
+  private sdpHeaders(): Record<string, string> {
+    return { 'content-type': 'application/sdp', ...this.authHeaders() };
+  }
+
+  private keepLocation(res: Response): void {
     const location = res.headers.get('location');
     this.location = location ? new URL(location, this.options.url).toString() : null;
-    const answer = loopbackOnly(await res.text());
-    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    if (!this.options.verify) this.countAtTheTransport(answer);
   }
 
   private onRtp(kind: 'video' | 'audio', seq: number): void {
