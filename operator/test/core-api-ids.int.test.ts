@@ -235,6 +235,8 @@ describe("Core UI's WHEP path plays", { timeout: 180000 }, () => {
   let front: Server;
   let frontUrl: string;
   const viewers: WhepTestClient[] = [];
+  /** Every request the stand-in router passed on: method and path. */
+  const seen: string[] = [];
 
   before(async () => {
     const created = await api('POST', '/api/v3/process', config(EGRESS_ID, { webrtc: { enabled: true } }));
@@ -251,6 +253,7 @@ describe("Core UI's WHEP path plays", { timeout: 180000 }, () => {
     const egressPrefix = `/api/v3/process/${name}/whep`;
     front = createServer((req, rsp) => {
       const path = req.url ?? '/';
+      seen.push(`${req.method} ${path.split('?')[0]}`);
       const target = new URL(
         path === egressPrefix || path.startsWith(`${egressPrefix}/`) || path.startsWith(`${egressPrefix}?`) ? egress.url : base,
       );
@@ -321,6 +324,7 @@ describe("Core UI's WHEP path plays", { timeout: 180000 }, () => {
     test("a page of another origin POSTs its offer to the Core id's WHEP path with the token: CORS and the redirect hold, frames decode", async () => {
       const page = await browser.context.newPage();
       await page.goto(`http://127.0.0.1:${(ui.address() as AddressInfo).port}/`);
+      seen.length = 0;
       const result = await page.evaluate(
         async ({ url, bearer }) => {
           const pc = new RTCPeerConnection();
@@ -355,6 +359,15 @@ describe("Core UI's WHEP path plays", { timeout: 180000 }, () => {
       assert.equal(new URL(result.finalUrl).pathname, `/api/v3/process/${name}/whep`);
       assert.match(result.location, new RegExp(`^/api/v3/process/${name}/whep/[^/]+$`));
       assert.ok(result.frames > 10, JSON.stringify(result));
+      // The preflight to the Core id's path (answered by the API), the POST (307), then a
+      // second preflight and the POST again, on the egress path.
+      const egressPath = `/api/v3/process/${name}/whep`;
+      assert.deepEqual(seen.slice(0, 4), [
+        `OPTIONS ${at(EGRESS_ID, '/whep')}`,
+        `POST ${at(EGRESS_ID, '/whep')}`,
+        `OPTIONS ${egressPath}`,
+        `POST ${egressPath}`,
+      ]);
       await page.close();
     });
   });
