@@ -147,8 +147,10 @@ describe('the WHEP path of a Core id that is no name', () => {
     assert.equal(mapped.status, 404, 'the mapped name does not redirect again');
   });
 
-  test('an id that is its own name, followed only to the egress path: an id named "whep" keeps its rest', async () => {
-    const rsp = await fetch(`${base}/api/v3/process/${encodeURIComponent('whep:1')}/whep/player`, { redirect: 'manual' });
-    assert.equal(rsp.headers.get('location'), `/api/v3/process/${processNameFor('whep:1')}/whep/player`);
+  test('the rest of the path is what follows the id\'s own segment, even when the id holds "whep"', async () => {
+    for (const odd of ['whep:1', 'cam/whep/1']) {
+      const rsp = await fetch(`${base}/api/v3/process/${encodeURIComponent(odd)}/whep/player`, { redirect: 'manual' });
+      assert.equal(rsp.headers.get('location'), `/api/v3/process/${processNameFor(odd)}/whep/player`, odd);
+    }
   });
 });
