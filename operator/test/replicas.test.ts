@@ -204,6 +204,20 @@ describe('egress replicas: pods', () => {
     for (const plan of [holding, empty, late]) assert.ok(!plan.deletes.some((d) => d.name === 'demo-egress-1'));
   });
 
+  test('an outdated replica past the count is replaced like any outdated one, not drained (its spec cannot be updated)', () => {
+    const p = view('demo', withWebrtc({ replicas: 1 }));
+    const w = world(p, [{ index: 0 }], { webrtc: { replicas: 2 } });
+    const older = config({ images: { ffmpeg: 'registry.test/ffmpeg:1', egress: 'registry.test/egress:0' } });
+    const stale = live(buildEgressPod(p, older, {}, '10.2.0.10', { index: 1 }), at('10.2.0.11'));
+    const plan = decide({ ...w, egressReplicas: [stale] }, ctx);
+    assert.deepEqual(
+      plan.deletes.filter((d) => d.kind === 'pods').map((d) => d.name),
+      ['demo-egress-1'],
+    );
+    assert.ok(!plan.events.some((e) => e.reason === 'Draining'));
+    assert.ok(!plan.applies.some((a) => a.object.metadata?.name === 'demo-egress-1'), 'not created again past the count');
+  });
+
   test('after the drained replica is gone, the next highest drains', () => {
     const p = view('demo', withWebrtc({ replicas: 1 }));
     const plan = decide(world(p, [{ index: 0 }, { index: 1 }], { webrtc: { replicas: 1 } }, { 1: 3 }), ctx);

@@ -36,6 +36,9 @@ export const SINGLE_BEHIND_LOAD_BALANCER =
 /** How long past its drain deadline a replica that still reports viewers is kept. */
 export const DRAIN_GRACE_MS = 10_000;
 
+/** How soon a replica waiting for its slot of host ports is looked at again. */
+const SLOT_WAIT_MS = 500;
+
 /** The annotations of an egress pod left out of its hash: a change moves them on the live pod. */
 const UNHASHED = [RTP_SOURCE_ANNOTATION, RELAY_TARGETS_ANNOTATION, DRAIN_ANNOTATION] as const;
 
@@ -183,10 +186,14 @@ export function decideEgressPods(
     return true;
   });
 
-  // 3. A new drain, when none is under way: the highest index past the wanted count.
+  // 3. A new drain, when none is under way: the highest index past the wanted count. Only a
+  //    current pod can be drained (its annotation moves with an update); an outdated one is
+  //    replaced below like any outdated replica, and not created again past the count.
   const excess = kept.filter((s) => s.index >= wanted && !drains.has(s.index)).sort((a, b) => b.index - a.index);
   const next = excess[0];
-  if (exposure && next && drains.size === 0 && !all.some((s) => isDeleting(s.pod) && drainOf(s.pod) !== '')) {
+  const own = next && replicaExposure(o, ctx, exposure, next.index);
+  const current = next && own && podHash(next.pod) === podHash(buildEgressPod(p, ctx.config, own, '', { index: next.index }));
+  if (next && current && drains.size === 0 && !all.some((s) => isDeleting(s.pod) && drainOf(s.pod) !== '')) {
     const seconds = p.spec.webrtc.drainSeconds ?? DEFAULT_DRAIN_SECONDS;
     const deadline = rfc3339(ctx.now + seconds * 1000);
     drains.set(next.index, deadline);
@@ -207,8 +214,12 @@ export function decideEgressPods(
     for (let index = 1; index < wanted; index++) {
       if (live.has(index)) continue;
       const own = replicaExposure(o, ctx, exposure, index);
-      // No slot of host ports yet (taken on the next pass, or all taken): wait for one.
-      if (!own) continue;
+      // No slot of host ports yet: media-inputs.ts takes one for each replica the status wants,
+      // so a scale-up recorded in this pass gets its slot on the next (or all are taken: retry).
+      if (!own) {
+        waits.push(SLOT_WAIT_MS);
+        continue;
+      }
       const pod = buildEgressPod(p, ctx.config, own, rtpSource(zero, { hostNetwork }), { index });
       applies.push({ kind: 'pods', object: pod, force: false, verb: 'create' });
     }
