@@ -113,6 +113,12 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
     return egress ? egress.metric('corecast_egress_viewers', { process: name }) : 0;
   }
 
+  /** What the operator and the local kubelet say about Process `name`, for a failure's message. */
+  async function explain(name: string): Promise<string> {
+    const status = JSON.stringify((await getProcess(c, ns, name)).status);
+    return `status ${status}; events ${(await eventsAbout(c, ns, name)).join(' | ')}; kubelet errors ${kubelet.errors().join(' | ')}`;
+  }
+
   before(async () => {
     if (missing.length > 0) throw new Error(`not installed: ${missing.join(', ')} (scripts/setup.sh test installs them)`);
     c = await getCluster();
@@ -206,7 +212,9 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
         `${wanted} replicas`,
         () => kubelet.running().filter((p) => p.startsWith(`${name}-egress`)).length === wanted,
         120000,
-      );
+      ).catch(async (err: unknown) => {
+        throw new Error(`${String(err)}; ${await explain(name)}`);
+      });
       await eventually(
         'the new replica relayed to',
         async () => (await kubelet.egress(`${name}-egress`)!.metric('corecast_egress_relay_targets')) === wanted - 1,
