@@ -44,7 +44,9 @@ interface SenderInternals {
   packetCount: number;
   headerExtensions: unknown[];
   redRedundantPayloadType?: number;
-  runRtcp(): void;
+  /** Set (synchronously) once `runRtcp` has started its sender-report loop. */
+  rtcpRunning: boolean;
+  runRtcp(): Promise<void>;
 }
 
 /** werift's ICE connection as used here (ice/src/ice.ts; `canSendApplicationData` is private there). */
@@ -104,7 +106,8 @@ export class ViewerSender {
     internals.rtpTimestamp = timestamp;
     internals.octetCount += packet.payload.length;
     internals.packetCount = (internals.packetCount + 1) >>> 0;
-    internals.runRtcp();
+    // runRtcp is async: calling it makes a promise even when its loop already runs (per packet and viewer).
+    if (!internals.rtcpRunning) internals.runRtcp().catch(ignore);
   }
 
   /** Stops answering NACKs and forgets the history (idempotent). */

@@ -95,10 +95,27 @@ for (const profile of ['ctr', 'gcm'] as const) {
         slow++;
         return sendRtp(rtp);
       };
+      // werift's sender-report loop runs on what ViewerSender counted (RFC 3550 §6.4.1).
+      const report = new Promise<{ packetCount: number; octetCount: number; rtpTimestamp: number }>((resolve) => {
+        viewer.getTransceivers()[0]!.receiver.dtlsTransport.onRtcp.subscribe((rtcp) => {
+          const sr = rtcp as unknown as {
+            type: number;
+            ssrc: number;
+            senderInfo: { packetCount: number; octetCount: number; rtpTimestamp: number };
+          };
+          if (sr.type === 200 && sr.ssrc === transceiver.sender.ssrc && sr.senderInfo.packetCount === PACKETS) resolve(sr.senderInfo);
+        });
+      });
       const sender = new ViewerSender(transceiver.sender);
       for (let i = 0; i < PACKETS; i++) sender.send(sourcePacket(i), 100 + i, 5000 + i * 90);
       recycleArena();
       await all;
+      const info = await report;
+      assert.equal(
+        info.octetCount,
+        Array.from({ length: PACKETS }, (_, i) => 100 + i).reduce((a, b) => a + b, 0),
+      );
+      assert.equal(info.rtpTimestamp, 5000 + (PACKETS - 1) * 90);
       sender.close();
       assert.equal(slow, 0, 'no packet went through werift sendRtp');
       assert.deepEqual(
