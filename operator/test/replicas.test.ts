@@ -23,6 +23,9 @@ import type { DeepReadonly, Pod } from '../src/kube/types.ts';
 import { decide } from '../src/reconcile/decide.ts';
 import { DRAIN_GRACE_MS, relayTargets, SINGLE_BEHIND_LOAD_BALANCER } from '../src/reconcile/decide-replicas.ts';
 import type { Observed, Plan } from '../src/reconcile/types.ts';
+import { process as processManifest } from '../../api/test/fixtures/processes.ts';
+import type { ProcessObject } from '../src/kube/sources.ts';
+import { type Caches, fromCaches, gather } from '../src/reconcile/gather.ts';
 import { config, live, observed, running, view, withWebrtc } from './helpers/fixtures.ts';
 
 const NOW = Date.parse('2026-01-01T00:01:05Z');
@@ -265,5 +268,30 @@ describe('egress replicas: pods', () => {
       ['demo-egress', 'demo-egress-1'],
     );
     assert.equal(off.status?.webrtc, undefined);
+  });
+
+  test("gather finds the siblings by their names and the Process's labels, and asks for the wanted ones it lacks", async () => {
+    const p = view('demo', withWebrtc({ replicas: 3 }));
+    const raw = { ...processManifest('demo', withWebrtc({ replicas: 3 })), metadata: { name: 'demo', namespace: 'ns', uid: 'uid-demo' } };
+    const pods: Record<string, Pod> = {
+      'ns/demo-egress-1': egress(p, { index: 1 }),
+      'ns/demo-egress-5': egress(p, { index: 5 }),
+      'ns/demo-egress-7': { ...egress(p, { index: 7 }), metadata: { name: 'demo-egress-7', labels: { 'corecast.dev/process': 'other' } } },
+    };
+    const caches: Caches = {
+      process: () => raw as unknown as ProcessObject,
+      processesNamed: () => [],
+      child: (kind, key) => (kind === 'pods' ? pods[key] : undefined),
+    };
+    const o = fromCaches('ns/demo', caches);
+    assert.deepEqual(
+      o?.egressReplicas?.map((pod) => pod.metadata?.name),
+      ['demo-egress-1', 'demo-egress-5'],
+      'by name, owned by this Process (a leftover past the count included: it is drained)',
+    );
+    const reads: string[] = [];
+    await gather('ns/demo', caches, { config: cfg, read: async (kind, _ns, name) => void reads.push(`${kind}/${name}`) });
+    assert.ok(reads.includes('pods/demo-egress-2'), 'the wanted sibling the cache lacks is asked for');
+    assert.ok(!reads.includes('pods/demo-egress-1'));
   });
 });
