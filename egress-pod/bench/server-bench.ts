@@ -116,6 +116,7 @@ for (const n of values.steps!.toString().split(',').map(Number)) {
   emit(`${label}.step.${n}.rss`, rss, 'MiB');
   emit(`${label}.step.${n}.rss_per_viewer`, (rss - idleRss) / Math.max(1, connected), 'MiB');
   emit(`${label}.step.${n}.load_client_cpu`, figures.client_cpu ?? 0, 'cores');
+  emit(`${label}.step.${n}.first_packet_p50`, figures.first_packet_p50 ?? Number.NaN, 'ms', { what: 'POST to the first RTP packet' });
   if (figures.first_keyframe_p50 !== undefined) {
     emit(`${label}.step.${n}.first_keyframe_p50`, figures.first_keyframe_p50, 'ms', {
       viewers: figures.first_keyframe_viewers,
