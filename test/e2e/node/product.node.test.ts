@@ -178,6 +178,46 @@ describe('Corecast on a real node: Helm, pods, ingress, browser', { timeout: 1_8
     assert.equal(await player.mediaRemoteAddress(), mediaAddress(fresh));
   });
 
+  step(
+    'spec.webrtc.replicas 2: a new viewer through the ingress lands on the second egress pod (relayed media); back to 1, it is drained and plays on from replica 0',
+    async () => {
+      assert.ok(player);
+      const first = await player.status();
+      const ffmpeg = await runningPod('demo-ffmpeg');
+      const egress0 = await runningPod('demo-egress');
+      const replicas = (n: number) =>
+        cluster.kubectl('patch', 'proc', 'demo', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { webrtc: { replicas: n } } }));
+      await replicas(2);
+      const sibling = await runningPod('demo-egress-1');
+      const second = await openPlayer(`${cluster.ingressUrl}${PLAYER_PATH}`);
+      try {
+        const s = await second.framesGrow(30, 0);
+        // Replica 0 holds the first viewer, replica 1 none: the POST went through replica 0 to it.
+        assert.match(s.sessionUrl, /\/whep\/r1-/, 'the new viewer is on replica 1');
+        assert.equal(await second.mediaRemoteAddress(), mediaAddress(sibling), 'media from the second egress pod');
+        await replicas(1);
+        const drainStarted = performance.now();
+        const back = await eventually('the second viewer playing from replica 0', async () => {
+          const now = await second.status();
+          return now.state === 'playing' && now.sessionUrl !== s.sessionUrl ? now : undefined;
+        });
+        assert.doesNotMatch(back.sessionUrl, /\/whep\/r1-/);
+        await second.framesGrow(30);
+        assert.equal(await second.mediaRemoteAddress(), mediaAddress(egress0), 'media from replica 0 again');
+        await eventually('the drained pod deleted', async () => ((await pod('demo-egress-1')) ? undefined : true));
+        console.log(
+          JSON.stringify({ name: 'node_drain_to_playing_again_ms', value: Math.round(performance.now() - drainStarted), unit: 'ms' }),
+        );
+      } finally {
+        await second.close();
+      }
+      const after = await player.framesGrow(30);
+      assert.equal(after.sessionUrl, first.sessionUrl, 'the viewer on replica 0 kept its session throughout');
+      assert.equal((await pod('demo-egress'))?.uid, egress0.uid, 'replica 0 was never replaced');
+      assert.equal((await pod('demo-ffmpeg'))?.uid, ffmpeg.uid, "FFmpeg's pod was never replaced");
+    },
+  );
+
   step('helm upgrade to two operator replicas: the Process and the viewer survive', async () => {
     assert.ok(player);
     const before = await player.status();
