@@ -145,10 +145,12 @@ export class Replica implements ReplicaRouting {
   async place(ctx: Koa.Context, offer: string, local: () => Promise<void>): Promise<void> {
     const retry = { 'Retry-After': String(this.#config.retryAfterSeconds.full) };
     const siblings = this.siblings;
-    if (this.draining && !siblings) {
+    const alone = !siblings || siblings.rooms().length === 0;
+    if (this.draining && alone) {
       throw new WhepError('draining', 'this server is being drained and takes no new viewers; try again', retry);
     }
-    if (!siblings) return local();
+    // No sibling listed: this pod alone, with its own answers (and its own caps' messages).
+    if (alone) return local();
     const order = placementOrder(this.room(), siblings.rooms());
     let refused: WhepError | undefined;
     for (const where of order) {
