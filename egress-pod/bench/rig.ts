@@ -1,18 +1,36 @@
 /**
  * What every egress benchmark runs against: the egress in its own process (as in production,
- * `node egress-pod/src/main.ts` with the given Node flags) and FFmpeg sending it RTP with the
- * production command. The source is either a pre-encoded 720p30 ~2.5 Mbps clip played in a loop
+ * `node egress-pod/src/main.ts` with the image's Node flags and malloc settings) and FFmpeg
+ * sending it RTP with the production command. The source is either a pre-encoded 720p30 ~2.5 Mbps clip played in a loop
  * (video copied: FFmpeg costs next to nothing, for load runs) or a live encode whose pictures
  * carry the wall-clock time (for glass-to-glass latency, see `clockVideo`).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildFfmpegArgs, type EgressConfigInput, parseProcess } from '@corecast/api';
 import { freeTcpPort, freeUdpPort, start, stop, waitFor } from './lib.ts';
 
-/** Node flags of the egress process in every benchmark, as the image sets them (NODE_OPTIONS in egress-pod/Dockerfile). */
-export const EGRESS_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+/** How the egress process runs: its Node flags and environment variables. */
+export interface RuntimeSettings {
+  readonly nodeArgs: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * The egress image's runtime settings, read from egress-pod/Dockerfile: the Node flags of its
+ * NODE_OPTIONS (less --conditions, which `compiled` adds) and its malloc variables (MALLOC_*).
+ * Every benchmark runs the egress with them unless told otherwise.
+ */
+export function imageSettings(): RuntimeSettings {
+  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of dockerfile.matchAll(/^ENV (\w+)=("[^"]*"|\S+)/gm)) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+  if (env.NODE_OPTIONS === undefined) throw new Error('egress-pod/Dockerfile sets no NODE_OPTIONS');
+  const nodeArgs = env.NODE_OPTIONS.split(/\s+/).filter((f) => f !== '' && !f.startsWith('--conditions'));
+  return { nodeArgs, env: Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('MALLOC_'))) };
+}
 
 /** Bits of the wall-clock millisecond count drawn into each picture. */
 export const CLOCK_BITS = 24;
@@ -51,6 +69,8 @@ export interface RigOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Run the JavaScript the image runs (each workspace's dist/, built here first) instead of the TypeScript sources. */
   readonly compiled?: boolean;
+  /** Node flags and environment of the egress process (default: the image's, `imageSettings()`). */
+  readonly settings?: RuntimeSettings;
   /** The looped clip's playlist, made once by `makeClip` and shared (made in the rig's directory otherwise). */
   readonly clip?: string;
 }
@@ -58,7 +78,9 @@ export interface RigOptions {
 /** Builds dist/ of the workspaces the egress runs (their tsconfig.build.json, as the image's build stage does). */
 export async function buildEgressJs(root: string): Promise<void> {
   for (const ws of ['api', 'rtc-fastpath', 'egress-pod']) {
-    const tsc = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, ws, 'tsconfig.build.json')], { stdio: 'inherit' });
+    const tsc = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, ws, 'tsconfig.build.json')], {
+      stdio: 'inherit',
+    });
     const code = await new Promise((r) => tsc.on('exit', r));
     if (code !== 0) throw new Error(`tsc -p ${ws}/tsconfig.build.json failed (exit ${code})`);
   }
@@ -178,9 +200,13 @@ export async function benchRig(dir: string, options: RigOptions): Promise<Rig> {
     ...options.config,
   };
   if (options.compiled) await buildEgressJs(root);
-  const program = options.compiled ? ['--conditions=corecast-js', join(root, 'egress-pod/dist/main.js')] : [join(root, 'egress-pod/src/main.ts')];
-  const egress = start(process.execPath, [...EGRESS_NODE_FLAGS, ...(options.nodeArgs ?? []), ...program], {
+  const program = options.compiled
+    ? ['--conditions=corecast-js', join(root, 'egress-pod/dist/main.js')]
+    : [join(root, 'egress-pod/src/main.ts')];
+  const settings = options.settings ?? imageSettings();
+  const egress = start(process.execPath, [...settings.nodeArgs, ...(options.nodeArgs ?? []), ...program], {
     CORECAST_EGRESS_CONFIG: JSON.stringify(config),
+    ...settings.env,
     ...options.env,
   });
   // The source starts once the egress listens: its first keyframe must not be lost.
