@@ -165,6 +165,8 @@ describe('egress replicas against the API server', () => {
     const events = await eventually('the scaling Events', async () => {
       const all = await eventsAbout(c, ns, name);
       return all.some((e) => e.includes('ScaledDown')) && all.filter((e) => e.includes('Draining')).length >= 2 ? all : undefined;
+    }).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; the Events:\n${(await eventsAbout(c, ns, name)).join('\n')}`);
     });
     assert.ok(events.includes('Normal ScaledUp: Egress replicas 1 → 3: spec.webrtc.replicas is 3'), events.join('\n'));
     assert.ok(events.includes('Normal ScaledDown: Egress replicas 3 → 1: spec.webrtc.replicas is 1'), events.join('\n'));

@@ -203,6 +203,7 @@ export function decideEgressPods(
       type: 'Normal',
       reason: 'Draining',
       action: 'Drain',
+      withWrites: true,
       note: `Draining pod ${next.pod.metadata?.name} (replica ${next.index}${v !== undefined ? `, ${v} viewers` : ''}): its viewers are closed gradually until ${deadline} and reconnect to the other replicas; the pod is deleted once it has none`,
     });
   }

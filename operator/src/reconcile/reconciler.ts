@@ -14,7 +14,7 @@ import { decide } from './decide.ts';
 import { type Caches, gather } from './gather.ts';
 import type { Resolve } from './load-balancer.ts';
 import { type EgressPods, MediaInputs } from './media-inputs.ts';
-import type { Observed, Plan } from './types.ts';
+import type { EventSpec, Observed, Plan } from './types.ts';
 
 /** Some of a reconcile's writes failed; each failure is listed (the others ran to their end). */
 export class WritesFailedError extends AggregateError {
@@ -75,8 +75,13 @@ export class ProcessReconciler {
     // 2. Decide.
     const plan = decide(observed, { config, now: clock.now(), baseUrl });
 
-    // 3. Act: deletes and applies (independent of each other, so at once).
+    // 3. Act: deletes and applies (independent of each other, so at once), and the Events that
+    //    go with the writes alone.
     await this.#write(observed, plan, log);
+    await this.#record(
+      observed,
+      plan.events.filter((e) => e.withWrites),
+    );
 
     // 4. Status (only when it changed) and 5. Events.
     await this.#finish(observed, plan, log);
@@ -96,7 +101,7 @@ export class ProcessReconciler {
   }
 
   async #finish(observed: Observed, plan: Plan, log: Logger): Promise<void> {
-    const { name, namespace, uid } = observed.process;
+    const { name, namespace } = observed.process;
     if (plan.status) {
       try {
         await applyStatus(this.#d.kube, namespace, name, observed.resourceVersion, plan.status);
@@ -107,7 +112,15 @@ export class ProcessReconciler {
       }
       log.debug({ exec: plan.status.exec, ready: plan.status.conditions?.[0]?.reason }, 'status written');
     }
-    await Promise.all(plan.events.map((e) => this.#d.recorder.record({ name, namespace, uid }, e)));
+    await this.#record(
+      observed,
+      plan.events.filter((e) => !e.withWrites),
+    );
+  }
+
+  async #record(observed: Observed, events: readonly EventSpec[]): Promise<void> {
+    const { name, namespace, uid } = observed.process;
+    await Promise.all(events.map((e) => this.#d.recorder.record({ name, namespace, uid }, e)));
   }
 
   /**

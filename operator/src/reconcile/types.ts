@@ -78,6 +78,13 @@ export interface EventSpec {
   /** What the operator did or saw (events.k8s.io `action`). */
   readonly action: string;
   readonly note: string;
+  /**
+   * Recorded as soon as the writes went through, before the status: for an Event about a write
+   * that the next pass will not plan again (a drain once its annotation is on the pod), which a
+   * refused status write (the Process changed meanwhile) would otherwise lose. The others wait
+   * for the status, so a retried pass does not tell them twice.
+   */
+  readonly withWrites?: boolean;
 }
 
 /** What the FFmpeg half decided. */
