@@ -204,11 +204,21 @@ async function viewersHeld(count: number): Promise<void> {
       });
       const code = await new Promise((r) => load.on('exit', r));
       const f = stepFigures(out, n);
+      // Why sessions ended on each replica during the step (a viewer that went silent says why here).
+      const closed = await Promise.all(
+        replicas.map(async (r) =>
+          [...(await scrape(r.metrics))]
+            .filter(([k, v]) => k.startsWith('corecast_egress_sessions_closed_total') && v > 0)
+            .map(([k, v]) => `${/reason="([^"]+)"/.exec(k)?.[1]}=${v}`)
+            .join(' '),
+        ),
+      );
       const ok = code === 0 && f.viewers_connected === n && f.viewers_silent === 0 && f.loss_ratio === 0;
       emit(`replicas${count}.step${n}.loss_ratio`, f.loss_ratio ?? Number.NaN, 'ratio', {
         connected: f.viewers_connected,
         silent: f.viewers_silent,
         perReplica: spread,
+        closed: closed.join(' / '),
         clientCpu: f.client_cpu,
         load: loadavg()[0]!.toFixed(1),
       });

@@ -17,6 +17,12 @@ import type { RelayTarget } from '@corecast/api';
 import { sendBatched } from '@corecast/rtc-fastpath';
 import type { Logger } from '../log.ts';
 
+/**
+ * Kernel send buffer asked for: a keyframe is a burst of a hundred-odd packets, sent on to
+ * every sibling at once (eight siblings: ~1 MB in a few milliseconds).
+ */
+const SEND_BUFFER = 4 * 1024 * 1024;
+
 /** What the relay reports. */
 export interface RelayStats {
   /** The targets changed: how many there are now. */
@@ -106,6 +112,11 @@ function bind(socket: Socket, address: string): Promise<Socket> {
     socket.once('error', fail);
     socket.bind(0, address, () => {
       socket.off('error', fail);
+      try {
+        socket.setSendBufferSize(SEND_BUFFER);
+      } catch {
+        // The kernel caps the size at net.core.wmem_max; what the sends do not fit goes through dgram's queue.
+      }
       // A sibling gone away answers with ICMP errors; a send error must never end the pod.
       socket.on('error', () => {});
       resolve(socket);
