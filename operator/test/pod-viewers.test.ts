@@ -71,29 +71,6 @@ describe('viewer counts per egress pod', () => {
     assert.deepEqual(await poll(), [], 'nothing moved');
     counts[1]!.n = 1;
     assert.deepEqual(await poll(), ['ns/demo']);
-    assert.deepEqual([hub.podViewers('a'), hub.podViewers('b'), hub.podViewers('c')], [3, 4, undefined]);
-    clock.advance(hub.staleMs - 1000);
-    hub.setPodViewers('ns/demo', 'a', 5);
-    clock.advance(2000);
-    assert.equal(hub.podViewers('b'), undefined, "b's count went stale");
-    hub.setPodViewers('ns/demo', 'a', 5);
-    assert.equal(hub.desired('ns/demo').viewers, 5, 'only the fresh pod counts');
-  });
-
-  test('pollViewers reads each pod over HTTP and reports the Processes whose pod counts changed', async () => {
-    const hub = new ProgressHub(settings, sources, new ManualClock());
-    const counts = [{ n: 2 }, { n: 6 }];
-    const pods = [pod('a', await metricsPort(counts[0]!)), pod('b', await metricsPort(counts[1]!))];
-    const changed: string[] = [];
-    await pollViewers(pods, hub, 4, (key) => changed.push(key));
-    assert.deepEqual(changed, ['ns/demo', 'ns/demo'], 'two new counts');
-    assert.equal(hub.desired('ns/demo').viewers, 8);
-    changed.length = 0;
-    await pollViewers(pods, hub, 4, (key) => changed.push(key));
-    assert.deepEqual(changed, [], 'nothing moved');
-    counts[1]!.n = 1;
-    await pollViewers(pods, hub, 4, (key) => changed.push(key));
-    assert.deepEqual(changed, ['ns/demo']);
     assert.deepEqual([hub.podViewers('a'), hub.podViewers('b'), hub.desired('ns/demo').viewers], [2, 1, 3]);
   });
 });
