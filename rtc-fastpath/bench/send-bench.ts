@@ -90,7 +90,6 @@ if (values.receiver) {
     c?.target('127.0.0.1', port);
     return c;
   });
-  const addresses = ports.map((port) => ['127.0.0.1', port] as const);
   const seqs = new Uint16Array(ports.length);
   const jsSrtp = (port: number): void => {
     const i = index.get(port)!;
@@ -105,7 +104,7 @@ if (values.receiver) {
     const i = index.get(port)!;
     const seq = seqs[i]!;
     seqs[i] = seq + 1;
-    sendProtected(socket, contexts[i]!, packet, 96, seq, seq * 90, 0, addresses[i]!, writer.tagLength);
+    sendProtected(socket, contexts[i]!, packet, 96, seq, seq * 90, 0, writer.tagLength);
   };
 
   const best = { dgram: Infinity, sendmmsg: Infinity, srtpJs: Infinity, srtpNative: Infinity };

@@ -16,9 +16,10 @@
  * srtpCreate(profile, key, salt, authKey, ssrc) -> context id
  * srtpTarget(id, host, port)                    -> the context's destination (an IP literal)
  * srtpRelease(id)                               -> the context and its keys are gone
- * srtpSend(fd, count, jobs, sources, csrcs, out, results) -> datagrams the kernel took, from the
- *   first, or -errno when the first one failed. jobs: Int32Array of JOB_FIELDS per job; sources:
- *   Buffers (payloads); csrcs: Int32Array of 16 per source (count, then the CSRCs); out: where
+ * srtpSend(fd, count, jobs, sources, sourceCount, csrcs, out, results) -> datagrams the kernel
+ *   took, from the first, or -errno when the first one failed. jobs: Int32Array of JOB_FIELDS per
+ *   job; sources: an Array whose first sourceCount entries are Buffers (payloads); csrcs:
+ *   Int32Array of 16 per source (count, then the CSRCs); out: where
  *   the datagrams are written; results: Int32Array of 2 per job (offset in out and length, -1
  *   for a job whose context is gone or has no destination: it is not sent).
  */
@@ -242,11 +243,11 @@ static int protect(srtp_context *c, uint8_t *at, int header, const uint8_t *payl
 }
 
 static napi_value srtp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   addon_state *state;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&state) != napi_ok || argc < 7)
-    return throw_type_error(env, "srtpSend(fd, count, jobs, sources, csrcs, out, results)");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&state) != napi_ok || argc < 8)
+    return throw_type_error(env, "srtpSend(fd, count, jobs, sources, sourceCount, csrcs, out, results)");
   int32_t fd, count;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) return throw_type_error(env, "fd must be a file descriptor");
   if (napi_get_value_int32(env, argv[1], &count) != napi_ok || count < 0 || count > MAX_BATCH)
@@ -258,15 +259,17 @@ static napi_value srtp_send(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, argv[2], &type, &job_words, (void **)&jobs, NULL, NULL) != napi_ok || type != napi_int32_array ||
       job_words < (size_t)count * JOB_FIELDS)
     return throw_type_error(env, "jobs must be an Int32Array of count jobs");
-  uint32_t source_count;
+  uint32_t source_count, array_length;
   bool is_array = false;
-  if (napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &source_count) != napi_ok)
+  if (napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &array_length) != napi_ok)
     return throw_type_error(env, "sources must be an Array of Buffers");
-  if (napi_get_typedarray_info(env, argv[4], &type, &csrc_words, (void **)&csrcs, NULL, NULL) != napi_ok || type != napi_int32_array ||
+  if (napi_get_value_uint32(env, argv[4], &source_count) != napi_ok || source_count > array_length)
+    return throw_type_error(env, "sourceCount must be at most the length of sources");
+  if (napi_get_typedarray_info(env, argv[5], &type, &csrc_words, (void **)&csrcs, NULL, NULL) != napi_ok || type != napi_int32_array ||
       csrc_words < (size_t)source_count * CSRC_FIELDS)
     return throw_type_error(env, "csrcs must be an Int32Array of 16 entries per source");
-  if (!buffer_arg(env, argv[5], &out, &out_length)) return throw_type_error(env, "out must be a Buffer");
-  if (napi_get_typedarray_info(env, argv[6], &type, &result_words, (void **)&results, NULL, NULL) != napi_ok || type != napi_int32_array ||
+  if (!buffer_arg(env, argv[6], &out, &out_length)) return throw_type_error(env, "out must be a Buffer");
+  if (napi_get_typedarray_info(env, argv[7], &type, &result_words, (void **)&results, NULL, NULL) != napi_ok || type != napi_int32_array ||
       result_words < (size_t)count * 2)
     return throw_type_error(env, "results must be an Int32Array of 2 entries per job");
 

@@ -30,6 +30,7 @@ export interface Native {
     count: number,
     jobs: Int32Array,
     sources: readonly Buffer[],
+    sourceCount: number,
     csrcs: Int32Array,
     out: Buffer,
     results: Int32Array,

@@ -24,10 +24,16 @@ interface SocketState {
 /** Marks a handle whose lookup was replaced. */
 const DIRECT = Symbol('corecast.directLookup');
 
-/** Node's internal state of a dgram socket (its `handle` is null once closed). */
+/** Node's symbol for a dgram socket's state, found on the first socket asked about (one for all). */
+let stateKey: symbol | undefined;
+
+/** Node's internal state of a dgram socket (its `handle` is null once closed). Read per batch: allocates nothing once the symbol is known. */
 export function stateOf(socket: Socket): SocketState | undefined {
-  const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
-  return key === undefined ? undefined : ((socket as unknown as Record<symbol, SocketState | undefined>)[key] ?? undefined);
+  if (stateKey === undefined || !(stateKey in socket)) {
+    stateKey = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+    if (stateKey === undefined) return undefined;
+  }
+  return (socket as unknown as Record<symbol, SocketState | undefined>)[stateKey] ?? undefined;
 }
 
 /** Makes sends of IP-literal destinations on `socket` synchronous; true when it did (or had). */

@@ -82,6 +82,14 @@ export class NativeSrtp {
     return undefined;
   }
 
+  /** Where its datagrams go. */
+  get host(): string {
+    return this.#host;
+  }
+  get port(): number {
+    return this.#port;
+  }
+
   /** Datagrams go to host:port (an IP literal) from the next batch on. */
   target(host: string, port: number): void {
     if (host === this.#host && port === this.#port) return;
@@ -101,14 +109,18 @@ export class NativeSrtp {
 class Batch {
   readonly socket: Socket;
   readonly jobs = new Int32Array(MAX * JOB);
+  /** The payloads of the batch's first `sourceCount` sources (the array is passed whole). */
   readonly sources: Buffer[] = [];
+  sourceCount = 0;
   readonly csrcs = new Int32Array(MAX * CSRC);
-  /** Each job's destination (for what the kernel does not take, sent through dgram). */
-  readonly addresses: (readonly [string, number])[] = [];
+  /** Each job's context (its destination, for what the kernel does not take, sent through dgram). */
+  readonly contexts: (NativeSrtp | undefined)[] = new Array<NativeSrtp | undefined>(MAX).fill(undefined);
   /** The packet of the last source added (consecutive jobs of one packet share it). */
   last: RtpPacket | undefined;
   count = 0;
   bytes = 0;
+  /** Jobs were queued since the last flushProtected. */
+  used = true;
   constructor(socket: Socket) {
     this.socket = socket;
   }
@@ -117,6 +129,8 @@ class Batch {
 const batches = new Map<Socket, Batch>();
 const out = Buffer.allocUnsafeSlow(srtp ? OUT_BYTES : 0);
 const results = new Int32Array(MAX * 2);
+/** What a source slot holds between batches (the payload it held is not kept alive). */
+const EMPTY = Buffer.alloc(0);
 let scheduled = false;
 
 function scheduleFlush(): void {
@@ -126,9 +140,9 @@ function scheduleFlush(): void {
 }
 
 /**
- * Queues `packet` for the viewer of `context` as (`seq`, `timestamp`, `roc`) on `socket`, to
- * `address`; returns the datagram's length. Only packets without header extensions (the caller
- * sends those through werift).
+ * Queues `packet` for the viewer of `context` as (`seq`, `timestamp`, `roc`) on `socket`, to the
+ * context's target; returns the datagram's length. Only packets without header extensions (the
+ * caller sends those through werift). Allocates nothing.
  */
 export function sendProtected(
   socket: Socket,
@@ -138,7 +152,6 @@ export function sendProtected(
   seq: number,
   timestamp: number,
   roc: number,
-  address: readonly [string, number],
   tagLength: number,
 ): number {
   let batch = batches.get(socket);
@@ -146,6 +159,7 @@ export function sendProtected(
     batch = new Batch(socket);
     batches.set(socket, batch);
   }
+  batch.used = true;
   const header = packet.header;
   const payload = packet.payload;
   const csrcCount = header.csrcLength;
@@ -154,8 +168,10 @@ export function sendProtected(
   const room = (12 + csrcCount * 4 + payload.length + 16 + 15) & ~15;
   if (batch.count > 0 && batch.bytes + room > OUT_BYTES) flush(batch);
   if (packet !== batch.last) {
-    const at = batch.sources.length * CSRC;
-    batch.sources.push(payload);
+    const source = batch.sourceCount++;
+    const at = source * CSRC;
+    if (source < batch.sources.length) batch.sources[source] = payload;
+    else batch.sources.push(payload);
     batch.csrcs[at] = csrcCount;
     for (let i = 0; i < csrcCount; i++) batch.csrcs[at + 1 + i] = header.csrc[i]! | 0;
     batch.last = packet;
@@ -163,12 +179,12 @@ export function sendProtected(
   const jobs = batch.jobs;
   const j = batch.count * JOB;
   jobs[j] = context.id;
-  jobs[j + 1] = batch.sources.length - 1;
+  jobs[j + 1] = batch.sourceCount - 1;
   jobs[j + 2] = seq;
   jobs[j + 3] = timestamp | 0;
   jobs[j + 4] = (header.marker ? 0x80 : 0) | payloadType;
   jobs[j + 5] = roc | 0;
-  batch.addresses[batch.count] = address;
+  batch.contexts[batch.count] = context;
   batch.count++;
   batch.bytes += room;
   if (batch.count === MAX) flush(batch);
@@ -179,15 +195,19 @@ export function sendProtected(
 /** Sends every queued job now and frees released contexts (flushSends calls it too). */
 export function flushProtected(): void {
   scheduled = false;
-  for (const batch of batches.values()) if (batch.count > 0) flush(batch);
-  batches.clear();
+  // A socket's batch (its arrays) is kept while it is sent on, dropped once nothing was queued on it since the last time here.
+  for (const [socket, batch] of batches) {
+    if (batch.count > 0) flush(batch);
+    if (!batch.used) batches.delete(socket);
+    batch.used = false;
+  }
   for (const id of releases) srtp?.srtpRelease!(id);
   releases.length = 0;
 }
 onFlushSends(flushProtected);
 
 function flush(batch: Batch): void {
-  const { socket, count, addresses } = batch;
+  const { socket, count, contexts } = batch;
   batch.count = 0;
   batch.bytes = 0;
   batch.last = undefined;
@@ -199,7 +219,7 @@ function flush(batch: Batch): void {
       countSends(0, 0, 0, count);
       return;
     }
-    const sent = srtp!.srtpSend!(fd, count, batch.jobs, batch.sources, batch.csrcs, out, results);
+    const sent = srtp!.srtpSend!(fd, count, batch.jobs, batch.sources, batch.sourceCount, batch.csrcs, out, results);
     const taken = Math.max(0, sent);
     let message = 0;
     let fallbacks = 0;
@@ -213,13 +233,15 @@ function flush(batch: Batch): void {
       if (message++ < taken) continue;
       // A copy: dgram may hold it past this batch (libuv's queue when the socket buffer is full).
       const at = results[i * 2]!;
-      const address = addresses[i]!;
+      const context = contexts[i]!;
       fallbacks++;
-      socket.send(Buffer.from(out.subarray(at, at + length)), address[1], address[0]);
+      socket.send(Buffer.from(out.subarray(at, at + length)), context.port, context.host);
     }
     countSends(1, taken, fallbacks, dropped);
   } finally {
-    batch.sources.length = 0;
-    addresses.length = 0;
+    // Emptied, not shortened: the arrays keep their size, so the next batch allocates nothing.
+    batch.sources.fill(EMPTY, 0, batch.sourceCount);
+    batch.sourceCount = 0;
+    contexts.fill(undefined, 0, count);
   }
 }

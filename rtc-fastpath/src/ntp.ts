@@ -7,6 +7,9 @@
 /** Milliseconds from 1900-01-01 to 1970-01-01. */
 const NTP_EPOCH_OFFSET_MS = 2_208_988_800_000;
 
+/** Read once: `performance.timeOrigin` is a getter that makes a new number each time. */
+const TIME_ORIGIN = performance.timeOrigin;
+
 let cachedAt = Number.NaN;
 let cached = 0n;
 
@@ -20,7 +23,7 @@ export function ntpFromUnixMs(ms: number): bigint {
 
 /** NTP time now (to the millisecond). */
 export function ntpNow(): bigint {
-  const now = Math.floor(performance.timeOrigin + performance.now());
+  const now = Math.floor(TIME_ORIGIN + performance.now());
   if (now !== cachedAt) {
     cachedAt = now;
     cached = ntpFromUnixMs(now);

@@ -53,7 +53,8 @@ interface SenderInternals {
 interface ConnectionInternals {
   nominated?: {
     protocol: { type: string; transport?: { type: string; closed?: boolean; socket?: Socket } };
-    remoteAddr: readonly [string, number];
+    /** Read field by field: the pair's `remoteAddr` getter makes a new array per call. */
+    remoteCandidate: { host: string; port: number };
   };
   canSendApplicationData(): boolean;
   send(data: Buffer): Promise<void>;
@@ -139,8 +140,9 @@ export class ViewerSender {
       const native = this.#nativeFor();
       if (native) {
         // Header, SRTP and sendmmsg in the addon, with the slice's other jobs on this socket.
-        native.target(pair.remoteAddr[0], pair.remoteAddr[1]);
-        dtls.bytesSent += sendProtected(socket, native, packet, payloadType, seq, timestamp, roc, pair.remoteAddr, writer.tagLength);
+        const remote = pair.remoteCandidate;
+        native.target(remote.host, remote.port);
+        dtls.bytesSent += sendProtected(socket, native, packet, payloadType, seq, timestamp, roc, writer.tagLength);
         dtls.packetsSent++;
         return;
       }
@@ -156,7 +158,8 @@ export class ViewerSender {
     if (socket) {
       sendingOn(socket);
       // With the addon, in one sendmmsg with the slice's other packets on this socket (batch-send.ts).
-      sendBatched(socket, out, pair.remoteAddr[1], pair.remoteAddr[0]);
+      const remote = pair.remoteCandidate;
+      sendBatched(socket, out, remote.port, remote.host);
     } else {
       connection.send(out).catch(ignore);
     }
