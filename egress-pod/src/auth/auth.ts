@@ -4,13 +4,14 @@
  * the token may view as `<namespace>/<name>`. Optionally a signed embed URL (`?token=`) instead.
  * 401 carries `WWW-Authenticate: Bearer` (RFC 6750 §3) and a body that says nothing about why
  * (the reason, e.g. the expected issuer, goes to the log only); a valid token for another
- * process gets 403. Tokens are never logged: only the verifier's reason is.
+ * process gets 403. Tokens are never logged: only the verifier's reason is. koa-jwt and jose
+ * (with jsonwebtoken and its dependencies, ~2 MiB of heap) are loaded only when a mode needs them:
+ * at start, in the background, so the first request does not wait for them.
  */
 import { createHash, KeyObject } from 'node:crypto';
 import type { EgressConfig } from '@corecast/api';
-import { createRemoteJWKSet } from 'jose';
 import type Koa from 'koa';
-import jwt from 'koa-jwt';
+import type jwt from 'koa-jwt';
 import type { Logger } from '../log.ts';
 import { WhepError } from '../whep/errors.ts';
 import { checkEmbedToken } from './embed.ts';
@@ -130,12 +131,13 @@ export function tokenKey(auth: AuthConfig, secret: Buffer | undefined): TokenKey
     const key = secret ?? Buffer.alloc(0);
     return async () => key;
   }
-  const jwks = createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30000 });
+  const url = new URL(auth.jwksUrl);
+  const jwks = import('jose').then(({ createRemoteJWKSet }) => createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: 30000 }));
   // jose keeps one key object per JWK of the set: each is exported once.
   const pem = new WeakMap<object, string | Buffer>();
   return async (header) => {
     const alg = typeof header.alg === 'string' ? header.alg : '';
-    const key = await jwks(typeof header.kid === 'string' ? { alg, kid: header.kid } : { alg });
+    const key = await (await jwks)(typeof header.kid === 'string' ? { alg, kid: header.kid } : { alg });
     let out = pem.get(key);
     if (out === undefined) {
       out = KeyObject.from(key).export({ type: 'spki', format: 'pem' });
@@ -178,11 +180,13 @@ function jwtVerifier(auth: AuthConfig, key: TokenKey, now: () => number): (ctx: 
     // Only the Authorization header: a token in the URL would end up in proxy logs.
     getToken: (ctx: Koa.Context) => bearer(ctx),
   };
-  const middleware = jwt(options);
+  const middleware = import('koa-jwt').then(({ default: koaJwt }) => koaJwt(options));
   const max = auth.maxTokenLifetimeSeconds;
   const tolerance = auth.clockToleranceSeconds;
   return async (ctx) => {
-    await middleware(ctx, async () => {});
+    await (
+      await middleware
+    )(ctx, async () => {});
     const { claims, jwtOriginalError: error }: { claims?: unknown; jwtOriginalError?: unknown } = ctx.state;
     if (error !== undefined) return { ok: false, reason: error instanceof Error ? error.message : String(error) };
     if (!isRecord(claims)) return { ok: false, reason: 'the token carries no claims object' };
