@@ -84,13 +84,16 @@ const webrtcStatus = async (ns: string, name: string) =>
   ((await getProcess(c, ns, name)).status as { webrtc?: WebRtcStatusJson } | undefined)?.webrtc;
 
 describe('egress replicas against the API server', () => {
-  test('replicas 1 → 3 → 1: siblings created, pinned to replica 0, relayed to; then drained highest first and deleted', async () => {
+  test('replicas 1 → 3 → 1: siblings created, pinned to replica 0 (following its address), relayed to; then drained highest first and deleted', async () => {
     const ns = await namespace(c, 'scale-fixed');
     await operator(ns);
     const name = 'fixed';
     const ips = ['127.77.1.10', '127.77.1.11', '127.77.1.12'];
     const viewers = ips.map(() => ({ n: 0 }));
     for (const [i, ip] of ips.entries()) await metricsPort(ip, name, viewers[i]!);
+    // Replica 0's second address (below it moves, as after a kubelet restart on another network).
+    const moved = '127.77.1.20';
+    await metricsPort(moved, name, viewers[0]!);
 
     await createProcess(c, ns, processFixture(name, withWebrtc({ replicas: 1, drainSeconds: 30 })));
     const ffmpeg = await waitForPod(c, ns, `${name}-ffmpeg`);
@@ -124,6 +127,14 @@ describe('egress replicas against the API server', () => {
       'relay targets of replica 0',
       async () => (await annotation(ns, `${name}-egress`, RELAY_TARGETS_ANNOTATION)) === `${target(1, ips[1]!)},${target(2, ips[2]!)}`,
     );
+    // The siblings' pins follow replica 0's address.
+    await setPodStatus(c, ns, `${name}-egress`, runningAt(moved));
+    for (const i of [1, 2]) {
+      await eventually(
+        `replica ${i} re-pinned to replica 0's new address`,
+        async () => (await annotation(ns, `${name}-egress-${i}`, RTP_SOURCE_ANNOTATION)) === moved,
+      );
+    }
     const three = await eventually('status.webrtc with three serving pods', async () => {
       const w = await webrtcStatus(ns, name);
       return w?.replicas === 3 && w.pods?.length === 3 && w.pods.every((p) => p.state === 'serving' && p.viewers === 0) ? w : undefined;
