@@ -1,7 +1,8 @@
 /**
- * The egress pod (`<name>-egress`): receives the two RTP legs from the FFmpeg pod and serves
- * WHEP and the player. Its configuration is the api package's EgressConfig, as JSON in one
- * variable; secrets come from Secrets in the Process's namespace through separate variables.
+ * The egress pods: replica 0 (`<name>-egress`) receives the two RTP legs from the FFmpeg pod and
+ * relays them to the other replicas (`<name>-egress-<i>`, docs/scale-out.md); each serves WHEP
+ * and the player. Its configuration is the api package's EgressConfig, as JSON in one variable;
+ * secrets come from Secrets in the Process's namespace through separate variables.
  */
 import { DEFAULT_DRAIN_SECONDS, EGRESS_CONFIG_ENV, EGRESS_SECRET_ENV, type EgressConfigInput, egressStreamFor, PORTS } from '@corecast/api';
 import type { OperatorConfig } from '../config.ts';
