@@ -33,7 +33,7 @@ export interface Headers {
 export const MAX_STREAMS = 64;
 
 const FILE = /^(Input|Output) #(\d+), (.+?), (?:from|to) '/;
-/** `Stream #0:1[0x101](eng): Audio: …` (the id in brackets and the language are optional). */
+/** `Stream #0:1: Audio: …`, where an id in brackets (`[0x101]`) and a language in parentheses (`eng`) may follow `#0:1`. */
 const STREAM = /^\s+Stream #(\d+):(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (\w+): (.*)$/;
 /** `Stream #0:0 -> #0:0 (h264 (native) -> h264 (libx264))` or `(copy)`. */
 const MAPPING = /^\s+Stream #(\d+):(\d+) -> #(\d+):(\d+) \((.*)\)$/;
