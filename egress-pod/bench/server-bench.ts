@@ -79,6 +79,7 @@ for (const n of values.steps!.toString().split(',').map(Number)) {
   ]);
   // Stopped from outside: the load client goes too.
   const interrupted = () => {
+    console.error(`${label} step ${n}: stopped by SIGTERM`);
     load.kill('SIGTERM');
     process.exit(1);
   };
