@@ -46,7 +46,7 @@ export interface IngestOptions {
   readonly logEveryMs?: number;
   /** Now in ms (tests). */
   readonly now?: () => number;
-  /** Hears every accepted datagram as it arrived (replica 0's relay to its siblings). */
+  /** Hears every accepted datagram as it arrived, and the source's BYE (replica 0's relay to its siblings). */
   readonly relay?: ((kind: 'video' | 'audio', datagram: Buffer) => void) | undefined;
 }
 
@@ -201,6 +201,8 @@ export class Ingest {
     if (leg.ssrc !== undefined && ssrcs.includes(leg.ssrc) && (this.#pin !== undefined || sender === leg.sender)) {
       leg.ended = true;
       this.#source.bye();
+      // Siblings relayed to take the goodbye too: their source goes down now, not at its timeout.
+      this.#relay?.(kind, datagram);
       return;
     }
     this.#note(kind, sender, 'a BYE not for the current source ignored', ssrcs[0]);

@@ -3,9 +3,10 @@
  * loopback address), real FFmpeg sending a 4 s-GOP pattern to replica 0 only, and the relay
  * targets written as the kubelet would. Each sibling must take the relayed RTP as its source,
  * serve werift viewers that join mid-GOP from its own GOP cache, and keep serving undisturbed
- * while another sibling is taken off the list and put back.
+ * while another sibling is taken off the list and put back; and the source's BYE is relayed too.
  */
 import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import type { FfmpegRun } from '@corecast/testkit/ffmpeg';
 import { waitUntil, type WhepTestClient } from '@corecast/testkit/whep-client';
@@ -109,5 +110,51 @@ describe('egress replicas: the relay', { timeout: 180000 }, () => {
     assert.ok(viewers[1]!.received.video.length > received1 + 100, 'the viewer on replica 1 kept playing');
     for (const r of [r1!, r2!])
       assert.equal(await metric(r, 'corecast_egress_rtp_dropped_total', { process: 'demo' }), 0, 'no relayed datagram dropped');
+  });
+});
+
+describe("egress replicas: the source's goodbye", { timeout: 60000 }, () => {
+  let set: ReplicaSet;
+  let ffmpeg: Socket | undefined;
+  // A source timeout of a minute: within the test only a relayed BYE can take a source down.
+  before(async () => {
+    set = await startReplicaSet(2, { source: { timeoutSeconds: 60, graceSeconds: 120 } });
+  });
+  after(async () => {
+    ffmpeg?.close();
+    await set?.stop();
+  });
+
+  it('an RTCP BYE of the source reaches the siblings: their source goes down with replica 0’s', async () => {
+    const [r0, r1] = set.replicas;
+    set.setTargets([set.target(1)]);
+    await waitUntil(() => r0!.replica.relay!.targets.length === 1, 5000, 'replica 1 listed');
+    const socket = createSocket('udp4');
+    ffmpeg = socket;
+    await new Promise<void>((resolve) => socket.bind(0, set.address(0), resolve));
+    const port = r0!.rtpPorts.get('demo')!.video;
+    const send = (d: Buffer) => new Promise<void>((resolve) => socket.send(d, port, set.address(0), () => resolve()));
+    const ssrc = 0x1234abcd;
+    for (let seq = 0; seq < 20; seq++) {
+      // An RTP packet (payload type 102, an H.264 non-IDR slice).
+      const p = Buffer.alloc(14);
+      p[0] = 0x80;
+      p[1] = 102;
+      p.writeUInt16BE(seq, 2);
+      p.writeUInt32BE(seq * 3000, 4);
+      p.writeUInt32BE(ssrc, 8);
+      p[12] = 0x41;
+      p[13] = 0x9a;
+      await send(p);
+    }
+    await waitUntil(() => r1!.streams.get('demo')!.source.state === 'up', 5000, 'replica 1’s source up');
+    const byeDatagram = Buffer.alloc(8);
+    byeDatagram[0] = 0x81;
+    byeDatagram[1] = 203;
+    byeDatagram.writeUInt16BE(1, 2);
+    byeDatagram.writeUInt32BE(ssrc, 4);
+    await send(byeDatagram);
+    await waitUntil(() => r0!.streams.get('demo')!.source.state === 'down', 5000, 'replica 0’s source down');
+    await waitUntil(() => r1!.streams.get('demo')!.source.state === 'down', 5000, 'replica 1’s source down by the relayed BYE');
   });
 });

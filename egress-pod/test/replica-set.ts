@@ -33,7 +33,10 @@ export interface ReplicaSet {
 const addressOf = (i: number) => `127.0.0.${i + 1}`;
 
 /** Starts `count` replicas; `maxViewers` is each one's cap. Replica 0 lists no sibling yet. */
-export async function startReplicaSet(count: number, options: { maxViewers?: number; drainSeconds?: number } = {}): Promise<ReplicaSet> {
+export async function startReplicaSet(
+  count: number,
+  options: { maxViewers?: number; drainSeconds?: number; source?: { timeoutSeconds: number; graceSeconds: number } } = {},
+): Promise<ReplicaSet> {
   const dir = mkdtempSync(join(tmpdir(), 'corecast-replicas-'));
   const file = (name: string) => join(dir, name);
   const write = (name: string, text: string) => {
@@ -52,6 +55,7 @@ export async function startReplicaSet(count: number, options: { maxViewers?: num
           maxViewers: options.maxViewers ?? 200,
           // A machine shared with other work can take its time connecting a viewer.
           session: { connectTimeoutSeconds: 60 },
+          ...(options.source ? { source: options.source } : {}),
           streams: [
             {
               processId: 'demo',
