@@ -9,6 +9,7 @@
  */
 import type Koa from 'koa';
 import type { RelayTarget } from '@corecast/api';
+import { WhepError } from '../whep/errors.ts';
 import { hostOf } from './siblings.ts';
 
 /** Request headers a sibling needs. */
@@ -35,7 +36,8 @@ export interface ForwardAnswer {
 
 /**
  * Sends the request in `ctx` (with `body`, already read) to the same path on `target`; throws
- * when the sibling cannot be reached or does not answer within `timeoutMs`.
+ * when the sibling cannot be reached or does not answer within `timeoutMs`, and a WhepError
+ * when the client went away first.
  */
 export async function forward(
   ctx: Koa.Context,
@@ -50,14 +52,29 @@ export async function forward(
     if (value !== '') headers[name] = value;
   }
   const url = `http://${hostOf(target.address)}:${target.httpPort}${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
-  const res = await fetch(url, {
-    method: ctx.method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+  // A viewer that goes away before the answer takes its request on the sibling with it: the
+  // sibling frees the slot at once, as replica 0 does for its own (routes.ts).
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) gone.abort();
+  };
+  ctx.res.once('close', onClose);
+  try {
+    const res = await fetch(url, {
+      method: ctx.method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      redirect: 'manual',
+      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), gone.signal]),
+    });
+    return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+  } catch (err) {
+    // Nobody reads this answer; the handler must only stop (and not blame the sibling).
+    if (gone.signal.aborted) throw new WhepError('bad-request', 'the request was aborted before the answer');
+    throw err;
+  } finally {
+    ctx.res.off('close', onClose);
+  }
 }
 
 /** Gives a sibling's answer to the client. */

@@ -166,6 +166,7 @@ export class Replica implements ReplicaRouting {
       }
       const target = siblings.target(where)!;
       const answer = await forward(ctx, target, this.client(ctx), offer, this.#forwardTimeoutMs()).catch((err: unknown) => {
+        if (err instanceof WhepError) throw err;
         this.#log.warn({ replica: where, err: (err as Error).message }, 'replica did not answer a forwarded POST; trying the next');
         siblings.unreachable(where);
         return undefined;
@@ -196,6 +197,7 @@ export class Replica implements ReplicaRouting {
     }
     const body = ctx.method === 'PATCH' ? await readBody(ctx, this.#config.session.maxBodyBytes) : undefined;
     const answer = await forward(ctx, target, this.client(ctx), body, this.#forwardTimeoutMs()).catch((err: unknown) => {
+      if (err instanceof WhepError) throw err;
       this.#log.warn({ replica: index, method: ctx.method, err: (err as Error).message }, 'replica did not answer a forwarded request');
       throw new WhepError('bad-gateway', 'the server holding this session did not answer; try again, or start over with a POST');
     });
