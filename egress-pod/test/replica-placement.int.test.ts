@@ -93,6 +93,10 @@ describe('egress replicas: placement and forwarding through replica 0', { timeou
     assert.equal(options.status, 200);
     assert.equal(options.headers.get('accept-patch'), 'application/trickle-ice-sdpfrag');
     assert.equal(await metric(r0, 'corecast_egress_forwarded_requests_total', { verb: 'OPTIONS' }), 1);
+    // Any other method is the owner's to refuse, as for a session of its own.
+    const get = await fetch(client.location!);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'OPTIONS, PATCH, DELETE');
   });
 
   it('a DELETE of a sibling’s session through replica 0 ends it on the owner; again: 204; an unlisted replica’s session: 404', async () => {

@@ -191,6 +191,7 @@ export function whepRouter(deps: WhepDeps): Router {
 
   router.all(session, async (ctx) => {
     const stream = await admit(ctx, ctx.params.id!);
+    if (await forwarded(ctx)) return;
     if (!sessions.get(stream.id, ctx.params.session!)) throw unknownSession();
     throw new WhepError('method-not-allowed', `${ctx.method} is not supported on a WHEP session`, { Allow: SESSION_ALLOW });
   });
