@@ -20,6 +20,9 @@
  *   kube-controller-manager's Deployment controller has made a ReplicaSet for each; and the
  *   ratio of both times.
  *
+ * `--side-by-side` runs side-by-side.ts instead: the operator beside a kube-controller-manager
+ * of the same client rate limit (none), with API requests, CPU and memory per controller.
+ *
  * Environment: BENCH_WORKERS (operator workers, default 4), BENCH_NODE_FLAGS (V8/Node flags of
  * the operator process; default: the operator image's NODE_OPTIONS from operator/Dockerfile,
  * "" for none), BENCH_LATENCY_RUNS, BENCH_BULK, BENCH_BULK_WEBRTC.
@@ -36,6 +39,7 @@ import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, Watch } from '
 import { stringify } from 'yaml';
 import { process as processFixture, withWebrtc } from '../../api/test/fixtures/processes.ts';
 import { progressLoad } from './progress-load.ts';
+import { runSideBySide } from './side-by-side.ts';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 40);
 const BULK = Number(process.env.BENCH_BULK ?? 1000);
@@ -145,6 +149,11 @@ async function waitReady(port: number, child: ChildProcess): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+if (process.argv.includes('--side-by-side')) {
+  await runSideBySide();
+  process.exit(0);
 }
 
 const cp = await startControlPlane();
