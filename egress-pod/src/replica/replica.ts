@@ -152,7 +152,6 @@ export class Replica implements ReplicaRouting {
     // No sibling listed: this pod alone, with its own answers (and its own caps' messages).
     if (alone) return local();
     const order = placementOrder(this.room(), siblings.rooms());
-    let refused: WhepError | undefined;
     for (const where of order) {
       if (where === 'local') {
         try {
@@ -160,7 +159,6 @@ export class Replica implements ReplicaRouting {
         } catch (err) {
           // This replica full after all: the siblings next (a 429, 4xx or 504 is the viewer's answer).
           if (!(err instanceof WhepError) || statusOf(err.kind) !== 503) throw err;
-          refused = err;
           continue;
         }
       }
@@ -178,9 +176,7 @@ export class Replica implements ReplicaRouting {
       respond(ctx, answer);
       return;
     }
-    throw order.length === 1 && refused
-      ? refused
-      : new WhepError('pod-full', 'every replica of this stream has its maximum of viewers; try again later', retry);
+    throw new WhepError('pod-full', 'every replica of this stream has its maximum of viewers; try again later', retry);
   }
 
   async forwardSession(ctx: Koa.Context, session: string): Promise<boolean> {
