@@ -99,7 +99,7 @@ export async function ensureJanus(): Promise<{ installed: boolean; version?: str
  * janus.jcfg: no STUN/TURN, no NAT mapping, sessions ended by the adapter (no timeout). Its own
  * address given (`interface`): otherwise Janus looks for it by routing towards an outside address.
  */
-function coreConfig(dir: string): string {
+export function janusConfigText(dir: string): string {
   return `general: {
   configs_folder = "${dir}"
   plugins_folder = "${dir}/plugins"
@@ -204,7 +204,7 @@ export async function startJanus(dir: string): Promise<Janus> {
   await symlink(`${LIBRARIES}/plugins/libjanus_streaming.so`, join(dir, 'plugins/libjanus_streaming.so'));
   await symlink(`${LIBRARIES}/transports/libjanus_http.so`, join(dir, 'transports/libjanus_http.so'));
   const configFile = join(dir, 'janus.jcfg');
-  await writeFile(configFile, coreConfig(dir));
+  await writeFile(configFile, janusConfigText(dir));
   await writeFile(join(dir, 'janus.transport.http.jcfg'), httpConfig(port));
   await writeFile(join(dir, 'janus.plugin.streaming.jcfg'), streamingConfig(videoPort, audioPort));
   const logFile = join(dir, 'janus.log');
