@@ -101,7 +101,7 @@ function watchChildren(kc: KubeConfig, ns: string, work: Work, children: () => n
         const set = seen.get(owner) ?? new Set<string>();
         set.add(`${path}/${obj.metadata?.name}`);
         seen.set(owner, set);
-        if (owner !== 'warm-up' && set.size >= children() && !doneAt.has(owner)) doneAt.set(owner, performance.now());
+        if (!owner.startsWith('warm-up') && set.size >= children() && !doneAt.has(owner)) doneAt.set(owner, performance.now());
       },
       (err) => {
         if (err && (err as Error).name !== 'AbortError') log(`watch ${path} ended: ${String(err)}`);
@@ -165,16 +165,19 @@ async function measure(env: Env, work: Work, ns: string, n: number, pid: number,
   const watch = watchChildren(env.kc, ns, work, () => children);
   await watch.ready;
   // Warm-up: one object, until its count of children has not moved for 1.5 s.
-  await work.create(ns, 'warm-up');
+  // Names differ between sizes: two WebRTC Processes of one name in two namespaces would share a
+  // route, and the younger would get no Ingress (route-holder.ts).
+  const warmUp = `warm-up-${n}`;
+  await work.create(ns, warmUp);
   let count = 0;
   for (let still = 0; still < 15 || count === 0;) {
     await sleep(100);
-    const now = watch.seen('warm-up');
+    const now = watch.seen(warmUp);
     still = now === count ? still + 1 : 0;
     count = now;
   }
   children = count;
-  const names = Array.from({ length: n }, (_, i) => `o-${i}`);
+  const names = Array.from({ length: n }, (_, i) => `o${n}-${i}`);
   const requests0 = await apiRequests(env.kubeconfigPath);
   const cpu0 = cpuSeconds(pid);
   const server0 = env.serverPids.reduce((s, p) => s + cpuSeconds(p), 0);
