@@ -85,6 +85,7 @@ describe('image archives', () => {
     assert.ok((await env('operator')).includes('NODE_ENV=production'));
     assert.ok((await env('operator')).includes('NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=128'));
     assert.ok((await env('egress')).includes('NODE_OPTIONS=--max-semi-space-size=1 --v8-pool-size=2 --conditions=corecast-js'));
+    assert.ok((await env('egress')).includes('MALLOC_MMAP_THRESHOLD_=131072'), "the egress image fixes malloc's mmap threshold");
   });
 });
 
