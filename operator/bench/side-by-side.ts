@@ -159,6 +159,26 @@ const delta = (after: Map<string, number>, before: Map<string, number>) =>
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1]);
 
+/**
+ * Creates one object, retrying a dropped connection or a 429/5xx a few times (a loaded API server
+ * closes connections now and then); AlreadyExists on a retry means the first attempt got through.
+ */
+async function createRetrying(work: Work, ns: string, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await work.create(ns, name);
+      return;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (attempt > 1 && code === 409) return;
+      const transient = typeof code !== 'number' || code === 429 || code >= 500;
+      if (!transient || attempt === 5) throw err;
+      log(`create ${ns}/${name} failed (${(err as Error).message.split('\n')[0]}), retrying`);
+      await sleep(200 * attempt);
+    }
+  }
+}
+
 /** Runs one kind of work at size `n` in `ns` (a warm-up object first) against the controller `pid`. */
 async function measure(env: Env, work: Work, ns: string, n: number, pid: number, limit: string): Promise<Row> {
   let children = Number.POSITIVE_INFINITY;
@@ -182,9 +202,7 @@ async function measure(env: Env, work: Work, ns: string, n: number, pid: number,
   const cpu0 = cpuSeconds(pid);
   const server0 = env.serverPids.reduce((s, p) => s + cpuSeconds(p), 0);
   const t0 = performance.now();
-  await pool(names, 50, async (name) => {
-    await work.create(ns, name);
-  });
+  await pool(names, 50, (name) => createRetrying(work, ns, name));
   const progress = setInterval(() => log(`${work.what} ×${n}: ${watch.complete()}/${n} complete`), 10_000);
   while (watch.complete() < n) await sleep(20);
   clearInterval(progress);
