@@ -109,6 +109,9 @@ for (const n of values.steps!.toString().split(',').map(Number)) {
   emit(`${label}.step.${n}.cpu`, cores, 'cores', { from: `/proc/${pid}/stat` });
   emit(`${label}.step.${n}.cpu_per_viewer`, (1000 * cores) / Math.max(1, connected), 'ms/s');
   emit(`${label}.step.${n}.viewers_connected`, connected, 'viewers');
+  emit(`${label}.step.${n}.viewers_silent`, figures.viewers_silent ?? 0, 'viewers', {
+    what: 'connected, but received nothing in the window',
+  });
   emit(`${label}.step.${n}.loss_ratio`, figures.loss_ratio ?? Number.NaN, 'ratio');
   emit(`${label}.step.${n}.load_client_drops`, drops1 - drops0, 'datagrams', { receiveBuffer: figures.client_receive_buffer });
   // The network namespace's counters: every UDP socket in it (the load client's, the server's).

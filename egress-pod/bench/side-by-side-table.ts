@@ -51,7 +51,12 @@ export function sideBySideTable(
         const held = get(c, `step.${n}.held`) === 1;
         const loss = get(c, `step.${n}.loss_ratio`) ?? Number.NaN;
         const connected = get(c, `step.${n}.viewers_connected`) ?? 0;
-        const why = held ? '' : connected < n ? ` (${connected} connected)` : ` (loss ${fixed(loss * 100, 2)} %)`;
+        const silent = get(c, `step.${n}.viewers_silent`) ?? 0;
+        const why = held
+          ? ''
+          : connected < n
+            ? ` (${connected} connected)`
+            : ` (loss ${fixed(loss * 100, 2)} %${silent > 0 ? `, ${silent} viewers silent` : ''})`;
         return `${fixed(cpu)} ms (${fixed(get(c, `step.${n}.cpu`), 2)} cores)${why}`;
       },
     ]);
