@@ -118,5 +118,7 @@ emit('client_cpu', (cpu.user + cpu.system) / 1e6 / seconds, 'cores');
 // What the kernel granted (it caps the request at net.core.rmem_max, then doubles it).
 emit('client_receive_buffer', Math.min(...viewers.map((v) => v.receiveBuffer)) / 2 ** 20, 'MiB');
 for (const [message, n] of errors) console.error(`${n} viewers failed: ${message}`);
+// A driving benchmark reads this process's sockets at window-end: they stay open a moment longer.
+await new Promise((r) => setTimeout(r, 1000));
 await Promise.all(viewers.map((v) => v.close().catch(() => undefined)));
 process.exit(0);
