@@ -42,9 +42,10 @@ if ((server !== 'corecast' && server !== 'janus') || !values.clip) {
 const label = values.label ?? server;
 
 // A fresh namespace's loopback is down; nothing else is there.
-// Every server's namespace gets Janus's interface, used or not: the same namespace for all.
+// Janus's interface only where Janus runs: the egress's werift gathers on every interface, and
+// a second local address gave it viewers that connected but never received media.
 execFileSync('ip', ['link', 'set', 'lo', 'up']);
-const added = addJanusInterface();
+const added = server === 'janus' ? addJanusInterface() : [];
 // /proc/net/dev is this namespace's (/sys/class/net is the namespace's that mounted /sys).
 const interfaces = (await readFile('/proc/net/dev', 'utf8'))
   .split('\n')
