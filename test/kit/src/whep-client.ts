@@ -6,7 +6,7 @@
  */
 
 import { startRestartedIce } from '@corecast/egress-pod';
-import { removeDefaultStun } from '@corecast/rtc-fastpath';
+import { removeDefaultStun, setIceReceiveBuffer } from '@corecast/rtc-fastpath';
 import { RTCPeerConnection, type RtpPacket, useH264, useOPUS } from 'werift';
 
 const LOOPBACK = '127.0.0.1';
@@ -81,6 +81,10 @@ export class WhepTestClient {
     const offer = await this.pc.createOffer();
     removeDefaultStun(this.pc);
     await this.pc.setLocalDescription(offer);
+    // A keyframe replayed from the egress's cache arrives as one burst of a few hundred
+    // datagrams, faster than werift decrypts them on this thread: the kernel's default receive
+    // buffer (~208 KiB) would drop its tail. 4 MiB (capped by net.core.rmem_max).
+    setIceReceiveBuffer(this.pc, 4 * 2 ** 20);
     return loopbackCandidates(this.pc.localDescription!.sdp);
   }
 
