@@ -1,9 +1,9 @@
 /**
  * One server of the side-by-side benchmark (bench/side-by-side.ts), run inside its own network
- * namespace (`unshare -n`: loopback, brought up here, and a dummy interface with one local
- * address for Janus; no route out), with everything it needs beside it
- * in the namespace: FFmpeg feeding it the shared clip with the production command, the server,
- * and the load steps of bench/server-bench.ts (the load client, its CPU window, drop counters).
+ * namespace (`unshare -n`: loopback, brought up here; for Janus also a veth end with one local
+ * address, see addJanusInterface; no route out), with everything it needs beside it in the
+ * namespace: FFmpeg feeding it the shared clip with the production command, the server, and the
+ * load steps of bench/server-bench.ts (the load client, its CPU window, drop counters).
  *
  *   unshare -n node egress-pod/bench/side-by-side-server.ts --server corecast|janus --clip <loop.txt> \
  *     [--workers auto|1] [--steps 50,100] [--seconds 20] [--gop 4] [--label corecast-auto]
