@@ -18,14 +18,14 @@
  *
  * Prints one JSON object per line: {name, value, unit}. No assertion: figures for the README.
  */
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { EgressConfigInput } from '@corecast/api';
 import { WhepTestClient } from '@corecast/testkit/whep-client';
-import { emit, freeTcpPort, freeUdpPort, percentile, start, stop, waitFor } from './lib.ts';
-import { feedArgs, imageSettings, makeClip } from './rig.ts';
+import { emit, percentile, start, stop, waitFor } from './lib.ts';
+import { cpuSeconds, type Replica, startReplica, writeAtomic } from './replica-rig.ts';
+import { feedArgs, makeClip } from './rig.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,9 +37,6 @@ const { values } = parseArgs({
 const rounds = positive('rounds');
 const batchSize = positive('batch');
 const pairs = positive('pairs');
-const root = new URL('../../', import.meta.url).pathname;
-const settings = imageSettings();
-const TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU in 1/100 s.
 const VERBS = ['POST', 'PATCH', 'DELETE'] as const;
 type Verb = (typeof VERBS)[number];
 type Route = 'forwarded' | 'direct';
@@ -52,51 +49,6 @@ function positive(name: 'rounds' | 'batch' | 'pairs'): number {
 }
 
 /** One egress replica process. */
-interface Replica {
-  readonly index: number;
-  readonly child: ReturnType<typeof start>;
-  readonly base: string;
-  readonly video: number;
-  readonly audio: number;
-}
-
-/** Writes a file as the kubelet does (a whole new file renamed over the old). */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text);
-  await rename(`${path}.tmp`, path);
-}
-
-/** Starts replica `index` on loopback; replica 0 reads `targetsFile` and takes one viewer. */
-async function startReplica(index: number, targetsFile: string): Promise<Replica> {
-  const [http, metrics, video, audio] = [await freeTcpPort(), await freeTcpPort(), await freeUdpPort(), await freeUdpPort()];
-  const config: EgressConfigInput = {
-    http: { host: '127.0.0.1', port: http },
-    metrics: { port: metrics },
-    streams: [{ processId: 'bench', video: { port: video }, audio: { port: audio }, maxViewers: index === 0 ? 1 : 10000 }],
-    maxViewers: 100000,
-    ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true, udpPort: 0 },
-    logLevel: 'warn',
-    media: { workers: 1 },
-    session: { maxPerClient: 10000, maxPerSubject: 10000 },
-    replica: { index, ...(index === 0 ? { relayTargetsFile: targetsFile } : {}) },
-  };
-  const child = start(process.execPath, [...settings.nodeArgs, join(root, 'egress-pod/src/main.ts')], {
-    CORECAST_EGRESS_CONFIG: JSON.stringify(config),
-    ...settings.env,
-  });
-  child.stdout?.resume();
-  const base = `http://127.0.0.1:${http}`;
-  await waitFor(`replica ${index} /healthz`, async () => ((await fetch(`${base}/healthz`)).ok ? true : undefined), 60_000);
-  return { index, child, base, video, audio };
-}
-
-/** The process's CPU so far (s), from /proc/<pid>/stat (utime + stime). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
-
 /** A real offer from a fresh werift peer, and the trickle fragment that peer would PATCH. */
 async function offerAndTrickle(): Promise<{ offer: string; trickle: string; peer: WhepTestClient }> {
   const peer = new WhepTestClient();
@@ -184,7 +136,10 @@ try {
   const clip = await makeClip(dir, 4);
   const targetsFile = join(dir, 'relay-targets');
   await writeAtomic(targetsFile, '');
-  for (let i = 0; i < 2; i++) replicas.push(await startReplica(i, targetsFile));
+  for (let i = 0; i < 2; i++)
+    replicas.push(
+      await startReplica(i, targetsFile, { maxViewers: i === 0 ? 1 : 10000, session: { maxPerClient: 10000, maxPerSubject: 10000 } }),
+    );
   const [r0, r1] = replicas as [Replica, Replica];
   const r1Port = new URL(r1.base).port;
   await writeAtomic(targetsFile, `1=127.0.0.1:${r1.video}:${r1.audio}:${r1Port}`);

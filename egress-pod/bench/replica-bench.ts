@@ -15,13 +15,13 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { EgressConfigInput } from '@corecast/api';
-import { emit, freeTcpPort, freeUdpPort, scrape, start, stepFigures, stop, total, waitFor } from './lib.ts';
-import { feedArgs, imageSettings, makeClip } from './rig.ts';
+import { emit, scrape, start, stepFigures, stop, total, waitFor } from './lib.ts';
+import { cpuSeconds, type Replica, startReplica, writeAtomic } from './replica-rig.ts';
+import { feedArgs, makeClip } from './rig.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,60 +37,14 @@ const { values } = parseArgs({
 const root = new URL('../../', import.meta.url).pathname;
 const dir = await mkdtemp(join(tmpdir(), 'corecast-replica-bench-'));
 const clip = await makeClip(dir, 4);
-const settings = imageSettings();
-const TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU in 1/100 s.
-
-/** One egress replica process. */
-interface Replica {
-  readonly index: number;
-  readonly child: ReturnType<typeof start>;
-  readonly http: number;
-  readonly metrics: string;
-  readonly video: number;
-  readonly audio: number;
-}
-
-/** Writes a file as the kubelet does (a whole new file renamed over the old). */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text);
-  await rename(`${path}.tmp`, path);
-}
-
-/** Starts replica `index` on loopback with free ports; replica 0 reads `targetsFile`. */
-async function startReplica(index: number, targetsFile: string): Promise<Replica> {
-  const [http, metrics, video, audio] = [await freeTcpPort(), await freeTcpPort(), await freeUdpPort(), await freeUdpPort()];
-  const config: EgressConfigInput = {
-    http: { host: '127.0.0.1', port: http },
-    metrics: { port: metrics },
-    streams: [{ processId: 'bench', video: { port: video }, audio: { port: audio }, maxViewers: 10000 }],
-    maxViewers: 100000,
-    ice: { advertise: { addresses: ['127.0.0.1'], only: true }, allowLoopbackCandidates: true, udpPort: 0 },
-    logLevel: 'warn',
-    media: { workers: 1 },
-    session: { livenessTimeoutSeconds: 15, maxPerClient: 10000 },
-    replica: { index, ...(index === 0 ? { relayTargetsFile: targetsFile } : {}) },
-  };
-  const child = start(process.execPath, [...settings.nodeArgs, join(root, 'egress-pod/src/main.ts')], {
-    CORECAST_EGRESS_CONFIG: JSON.stringify(config),
-    ...settings.env,
-  });
-  child.stdout?.resume();
-  await waitFor(`replica ${index} /healthz`, async () => ((await fetch(`http://127.0.0.1:${http}/healthz`)).ok ? true : undefined), 60_000);
-  return { index, child, http, metrics: `http://127.0.0.1:${metrics}/metrics`, video, audio };
-}
-
-/** The egress process's CPU so far (s), from /proc/<pid>/stat (utime + stime). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
+/** Viewers' sessions: a short liveness timeout, no per-client cap (every load viewer is on loopback). */
+const SESSION = { livenessTimeoutSeconds: 15, maxPerClient: 10000 };
 
 /** The relay's cost: replica 0 relaying to `n` UDP sinks for each n. */
 async function relayCost(): Promise<void> {
   const targetsFile = join(dir, 'relay-targets');
   await writeAtomic(targetsFile, '');
-  const r0 = await startReplica(0, targetsFile);
+  const r0 = await startReplica(0, targetsFile, { session: SESSION });
   const ffmpeg = start('ffmpeg', await feedArgs(dir, { gopSeconds: 4, clip }, { videoPort: r0.video, audioPort: r0.audio }));
   ffmpeg.stdout?.resume();
   const sinks: { socket: Socket; received: number }[] = [];
@@ -157,7 +111,7 @@ async function viewersHeld(count: number): Promise<void> {
   const replicas: Replica[] = [];
   let ffmpeg: ReturnType<typeof start> | undefined;
   try {
-    for (let i = 0; i < count; i++) replicas.push(await startReplica(i, targetsFile));
+    for (let i = 0; i < count; i++) replicas.push(await startReplica(i, targetsFile, { session: SESSION }));
     await writeAtomic(
       targetsFile,
       replicas
