@@ -88,7 +88,6 @@ export async function startNodeCluster(opts: NodeOptions = {}): Promise<NodeClus
   const missing = nodePrerequisites();
   if (missing.length > 0) throw new Error(`the test node needs ${missing.join(', ')} (scripts/setup.sh test installs them)`);
   const log = opts.log ?? (() => {});
-  const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
   await clearStaleNode(log);
 
   log('building or locating binaries and images');
@@ -96,6 +95,8 @@ export async function startNodeCluster(opts: NodeOptions = {}): Promise<NodeClus
   const bins = await ensureControlPlaneBinaries();
   const nodeBins = await ensureNodeBinaries();
   const images = await ensureImages();
+  // The time to start counts from here: a cold or changed cache takes minutes to build above.
+  const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
 
   const p = nodePaths(mkdtempSync(join(tmpdir(), 'corecast-node-')));
   writeFileSync(p.cleanupScript, teardownScript(p), { mode: 0o755 });
