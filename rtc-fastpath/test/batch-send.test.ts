@@ -8,43 +8,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket, type SocketType } from 'node:dgram';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { batchCounts, flushSends, sendBatched, sendPath } from '../src/batch-send.ts';
+import { bound as boundSocket, receive } from './udp-sockets.ts';
 
-const open: Socket[] = [];
-
-async function bound(type: SocketType, address: string): Promise<Socket> {
-  const socket = createSocket(type);
-  open.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, address, () => resolve());
-  });
-  socket.setRecvBufferSize(4 * 2 ** 20);
-  return socket;
-}
-
-/** Collects what `socket` receives until `count` datagrams arrived. */
-function receive(socket: Socket, count: number): Promise<Buffer[]> {
-  const got: Buffer[] = [];
-  return new Promise((resolve) => {
-    if (count === 0) resolve(got);
-    socket.on('message', (m) => {
-      got.push(m);
-      if (got.length === count) resolve(got);
-    });
-  });
-}
+const bound = (type: 'udp4' | 'udp6', address: string) => boundSocket(type, address, 4 * 2 ** 20);
 
 /** Packets of every size from 1 byte to a full RTP packet, random contents. */
 function packets(n: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => randomBytes(1 + ((i * 97) % 1400)));
 }
-
-after(() => {
-  for (const s of open) s.close();
-});
 
 describe('batched UDP sends', () => {
   let ipv6 = true;
@@ -108,7 +81,6 @@ describe('batched UDP sends', () => {
     const dropped = batchCounts().dropped;
     for (const p of packets(5)) sendBatched(sender, p, receiver.address().port, '127.0.0.1');
     await new Promise<void>((r) => sender.close(() => r()));
-    open.splice(open.indexOf(sender), 1);
     flushSends();
     // A datagram sent later on another socket arrives: anything from the closed one would be before it.
     const other = await bound('udp4', '127.0.0.1');

@@ -10,39 +10,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket, type SocketType } from 'node:dgram';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { RtpHeader, RtpPacket, SrtpSession } from 'werift';
 import { batchCounts, flushSends } from '../src/batch-send.ts';
 import { NativeSrtp, sendProtected, srtpPath } from '../src/native-srtp.ts';
 import { rtpHeaderLength, writeRtpHeader } from '../src/rtp-header.ts';
 import { createSrtpWriter, PROFILE } from '../src/srtp.ts';
+import { bound as boundSocket, receive } from './udp-sockets.ts';
 
-const open: Socket[] = [];
-after(() => {
-  for (const s of open) s.close();
-});
-
-async function bound(type: SocketType, address: string): Promise<Socket> {
-  const socket = createSocket(type);
-  open.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, address, () => resolve());
-  });
-  socket.setRecvBufferSize(8 * 2 ** 20);
-  return socket;
-}
-
-function receive(socket: Socket, count: number): Promise<Buffer[]> {
-  const got: Buffer[] = [];
-  return new Promise((resolve) => {
-    socket.on('message', (m) => {
-      got.push(m);
-      if (got.length === count) resolve(got);
-    });
-  });
-}
+const bound = (type: 'udp4' | 'udp6', address: string) => boundSocket(type, address, 8 * 2 ** 20);
 
 interface Case {
   seq: number;
