@@ -32,6 +32,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     gop: { type: 'string', default: '4' },
     label: { type: 'string' },
+    runs: { type: 'string', default: '20' },
   },
 });
 const server = values.server;
@@ -114,8 +115,27 @@ try {
   stops.unshift(async () => void bench.kill('SIGTERM'));
   const code = await new Promise((r) => bench.on('exit', r));
   if (code !== 0) throw new Error(`server-bench exited ${code}`);
-  emit(`${label}.netns.no_route_packets`, (await namespaceNoRoutes()) - noRoutes0, 'packets', {
-    what: 'tries to reach an address outside the namespace in the whole run (Ip OutNoRoutes): nothing can leave it',
+  const noRoutesLoad = await namespaceNoRoutes();
+  emit(`${label}.netns.no_route_packets`, noRoutesLoad - noRoutes0, 'packets', {
+    what: 'tries to reach an address outside the namespace from the start to the end of the load steps (Ip OutNoRoutes): nothing can leave it',
+  });
+  // Chromium's time to first frame, once the load has gone: late joiners at random GOP phases.
+  const browser = spawn(
+    process.execPath,
+    [
+      new URL('./browser-first-frame.ts', import.meta.url).pathname,
+      ...['--url', url, '--label', label, '--runs', values.runs],
+      ...(server === 'janus' ? ['--server-offer'] : []),
+    ],
+    { stdio: 'inherit' },
+  );
+  stops.unshift(async () => void browser.kill('SIGTERM'));
+  // A browser that cannot play is printed (its own line on stderr) but keeps the load figures.
+  await new Promise((r) => browser.on('exit', r));
+  // Chromium's WebRTC asks the kernel for a route to a public address (a UDP connect, no
+  // datagram) to learn its default local address: counted here apart from the server's.
+  emit(`${label}.netns.no_route_browser`, (await namespaceNoRoutes()) - noRoutesLoad, 'route lookups', {
+    what: 'route lookups towards an outside address while Chromium played (Ip OutNoRoutes)',
   });
 } catch (error) {
   console.error(`${label}: ${(error as Error).message}`);

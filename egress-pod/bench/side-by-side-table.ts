@@ -82,13 +82,22 @@ export function sideBySideTable(
       `(${fixed(get(c, `step.${first}.first_packet_p50`), 0)} ms)`,
   ]);
   rows.push([
+    'Time to first frame in Chromium, late joiner, POST → first frame, p50 / p95 (after the load steps; first session)',
+    (c) =>
+      `${fixed(get(c, 'browser.ttff_p50'), 0)} / ${fixed(get(c, 'browser.ttff_p95'), 0)} ms ` +
+      `(${fixed(get(c, 'browser.ttff_first_session'), 0)} ms)`,
+  ]);
+  rows.push([
     'Load client CPU at the last step run',
     (c) => {
       const last = ran(c).at(-1);
       return last === undefined ? '—' : `${fixed(get(c, `step.${last}.load_client_cpu`), 2)} cores (${last} viewers)`;
     },
   ]);
-  rows.push(['Packets towards an outside address (netns Ip OutNoRoutes)', (c) => String(get(c, 'netns.no_route_packets') ?? '—')]);
+  rows.push([
+    'Tries towards an outside address (netns Ip OutNoRoutes): server and load / Chromium after them',
+    (c) => `${get(c, 'netns.no_route_packets') ?? '—'} / ${get(c, 'netns.no_route_browser') ?? '—'}`,
+  ]);
   rows.push([
     'Machine load average (1 min), start → end',
     (c) => {

@@ -9,7 +9,7 @@
  * Servers: Corecast with workers auto and with 1 worker, and Janus (Debian's package, installed
  * here with apt when missing; skipped, and said so, when it cannot be) behind bench/janus-whep.ts.
  *
- *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus]
+ *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus] [--runs 20]
  *
  * Prints every figure as a JSON line while it runs, then one Markdown table. The machine may be
  * shared: the load average at the start and end of each server's run is printed with it.
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     gop: { type: 'string', default: '4' },
     servers: { type: 'string', default: 'corecast-auto,corecast-1,janus' },
+    runs: { type: 'string', default: '20' },
   },
   strict: false,
 });
@@ -73,7 +74,7 @@ try {
         process.execPath,
         new URL('./side-by-side-server.ts', import.meta.url).pathname,
         ...SERVERS[name]!.args,
-        ...['--clip', clip, '--steps', steps, '--seconds', String(values.seconds), '--gop', String(values.gop), '--label', name],
+        ...['--clip', clip, '--steps', steps, '--seconds', String(values.seconds), '--gop', String(values.gop), '--label', name, '--runs', String(values.runs)],
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
