@@ -18,7 +18,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchRig } from './rig.ts';
-import { emit, maximum, scrape, start, stepFigures, total } from './lib.ts';
+import { emit, loopDelays, maximum, scrape, start, stepFigures, total } from './lib.ts';
 import { udpDrops } from './udp-drops.ts';
 
 const { values } = parseArgs({
@@ -100,19 +100,6 @@ interface StepFigures {
   forwarded: number;
   /** Datagrams the load client's sockets dropped in the window (their kernel receive buffers overflowed). */
   clientDrops: number;
-}
-
-/** prom-client's event-loop monitor interval (its default `eventLoopMonitoringPrecision`, ms). */
-const MAIN_LOOP_RESOLUTION_MS = 10;
-
-/**
- * The main thread's event-loop delay p99 (ms): how late prom-client's 10 ms monitor timer ran.
- * Node's histogram behind `nodejs_eventloop_lag_p99_seconds` records the whole interval between
- * the timer's runs (an idle loop shows ~10 ms), so the interval is taken off, as the workers'
- * `corecast_egress_worker_eventloop_lag_*` gauges do themselves.
- */
-function mainLoopDelay(m: Map<string, number>): number {
-  return Math.max(0, maximum(m, 'nodejs_eventloop_lag_p99_seconds') * 1000 - MAIN_LOOP_RESOLUTION_MS);
 }
 
 /**
@@ -198,8 +185,8 @@ async function runStep(n: number): Promise<StepFigures> {
     connected: figures.viewers_connected ?? 0,
     lossRatio: figures.loss_ratio ?? Number.NaN,
     // The worst event loop: the main thread's (HTTP, ingest) or a fan-out worker's (its viewers' jitter).
-    p99: Math.max(mainLoopDelay(m1), maximum(m1, 'corecast_egress_worker_eventloop_lag_p99_seconds') * 1000),
-    mainP99: mainLoopDelay(m1),
+    p99: loopDelays(m1).worst,
+    mainP99: loopDelays(m1).main,
     rss: total(m1, 'process_resident_memory_bytes') / 2 ** 20,
     cpu: (total(m1, 'process_cpu_seconds_total') - total(m0, 'process_cpu_seconds_total')) / seconds,
     datagrams: (total(m1, 'corecast_egress_rtp_packets_out_total') - total(m0, 'corecast_egress_rtp_packets_out_total')) / seconds,

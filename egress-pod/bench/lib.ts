@@ -84,6 +84,24 @@ export function maximum(metrics: Map<string, number>, name: string): number {
   return max;
 }
 
+/** prom-client's event-loop monitor interval (its default `eventLoopMonitoringPrecision`, ms). */
+const MAIN_LOOP_RESOLUTION_MS = 10;
+
+/**
+ * The egress's event-loop delay p99 (ms) from its metrics: the main thread's (HTTP, ingest) — how
+ * late prom-client's 10 ms monitor timer ran; Node's histogram behind
+ * `nodejs_eventloop_lag_p99_seconds` records the whole interval between the timer's runs (an idle
+ * loop shows ~10 ms), so the interval is taken off, as the workers'
+ * `corecast_egress_worker_eventloop_lag_*` gauges do themselves — the worst fan-out worker's (its
+ * viewers' jitter), and the worst of all. A scrape resets the main thread's histogram, so the
+ * figures cover the time since the one before.
+ */
+export function loopDelays(m: Map<string, number>): { main: number; worker: number; worst: number } {
+  const main = Math.max(0, maximum(m, 'nodejs_eventloop_lag_p99_seconds') * 1000 - MAIN_LOOP_RESOLUTION_MS);
+  const worker = maximum(m, 'corecast_egress_worker_eventloop_lag_p99_seconds') * 1000;
+  return { main, worker, worst: Math.max(main, worker) };
+}
+
 /** Percentile of a sorted array. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

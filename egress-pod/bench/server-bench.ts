@@ -10,6 +10,7 @@
  *
  *   node egress-pod/bench/server-bench.ts --url http://127.0.0.1:8889/bench/whep --server-pid 1234 \
  *     [--steps 50,100,150] [--seconds 20] [--label mediamtx] [--server-offer] [--verify 10] [--address A]
+ *     [--metrics <a Corecast egress's /metrics URL>]
  *
  * Prints JSON lines {name, value, unit}; a step fails on any loss, any viewer not connected, or
  * any datagram the load client's sockets (or any socket of the network namespace, /proc/net/snmp)
@@ -20,7 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { emit, start, stepFigures } from './lib.ts';
+import { emit, loopDelays, maximum, scrape, start, stepFigures } from './lib.ts';
 import { namespaceUdpErrors, udpDrops } from './udp-drops.ts';
 
 const { values } = parseArgs({
@@ -36,6 +37,8 @@ const { values } = parseArgs({
     verify: { type: 'string', default: '10' },
     // The local address the load client's ICE uses (whep-load.ts --address).
     address: { type: 'string' },
+    // A Corecast egress's /metrics: its event-loop delays and fan-out delay are printed per step.
+    metrics: { type: 'string' },
   },
   strict: false,
 });
@@ -88,12 +91,19 @@ for (const n of values.steps!.toString().split(',').map(Number)) {
   type Reading = [cpu: number, drops: number, udp: { rcvbufErrors: number; inErrors: number }];
   let atHolding: Promise<Reading> | undefined;
   let atEnd: Promise<[...Reading, number]> | undefined;
+  // Corecast's own view of the window (the first scrape resets its main-thread loop histogram).
+  let metricsAtEnd: Promise<Map<string, number> | undefined> | undefined;
+  const metricsNow = () => (values.metrics ? scrape(String(values.metrics)).catch(() => undefined) : Promise.resolve(undefined));
   load.stdout?.on('data', (d) => {
     out += d;
-    if (!atHolding && out.includes('"event":"holding"'))
+    if (!atHolding && out.includes('"event":"holding"')) {
       atHolding = Promise.all([cpuSeconds(pid), udpDrops(load.pid!), namespaceUdpErrors()]);
-    if (!atEnd && out.includes('"event":"window-end"'))
+      void metricsNow();
+    }
+    if (!atEnd && out.includes('"event":"window-end"')) {
       atEnd = Promise.all([cpuSeconds(pid), udpDrops(load.pid!), namespaceUdpErrors(), rssMiB(pid)]);
+      metricsAtEnd = metricsNow();
+    }
   });
   const code = await new Promise((r) => load.on('exit', r));
   process.off('SIGTERM', interrupted);
@@ -127,6 +137,14 @@ for (const n of values.steps!.toString().split(',').map(Number)) {
       what: 'POST to the first packet of a keyframe, decrypting viewers',
     });
     emit(`${label}.step.${n}.first_keyframe_p95`, figures.first_keyframe_p95 ?? Number.NaN, 'ms');
+  }
+  const m = await metricsAtEnd;
+  if (m) {
+    const loop = loopDelays(m);
+    emit(`${label}.step.${n}.event_loop_p99`, loop.worst, 'ms', { main: loop.main, worst_worker: loop.worker, from: 'the egress /metrics' });
+    emit(`${label}.step.${n}.fanout_delay_p99`, maximum(m, 'corecast_egress_worker_fanout_delay_p99_seconds') * 1000, 'ms', {
+      what: 'ingest to the last viewer sent, worst worker',
+    });
   }
   const problems = [
     code !== 0 && `load client exit ${code}`,

@@ -74,6 +74,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   });
 let url: string;
 let pid: number;
+/** The egress's /metrics (Corecast only): event-loop and fan-out delays per step. */
+let metrics: string | undefined;
 try {
   if (server === 'corecast') {
     const rig = await benchRig(dir, {
@@ -84,6 +86,7 @@ try {
     stops.push(() => rig.stop());
     url = rig.whep;
     pid = rig.egress.pid!;
+    metrics = rig.metrics;
   } else {
     const janus = await startJanus(dir);
     stops.push(() => janus.stop());
@@ -109,6 +112,7 @@ try {
       new URL('./server-bench.ts', import.meta.url).pathname,
       ...['--url', url, '--server-pid', String(pid), '--steps', values.steps, '--seconds', values.seconds, '--label', label],
       ...(server === 'janus' ? ['--server-offer', '--address', JANUS_ADDRESS] : []),
+      ...(metrics ? ['--metrics', metrics] : []),
     ],
     { stdio: 'inherit' },
   );

@@ -62,6 +62,13 @@ export function sideBySideTable(
     ]);
   rows.push(['Viewers held with zero loss', (c) => String(get(c, 'viewers_held') ?? '—')]);
   rows.push([
+    `Event-loop delay p99, worst thread, at ${steps.join(' / ')} viewers (the egress's own metrics)`,
+    (c) =>
+      ran(c).some((n) => get(c, `step.${n}.event_loop_p99`) !== undefined)
+        ? steps.map((n) => fixed(get(c, `step.${n}.event_loop_p99`))).join(' / ') + ' ms'
+        : '—',
+  ]);
+  rows.push([
     'Load client drops, all steps: its sockets / namespace RcvbufErrors / InErrors',
     (c) => `${sum(c, 'load_client_drops')} / ${sum(c, 'namespace_udp_rcvbuf_errors')} / ${sum(c, 'namespace_udp_in_errors')}`,
   ]);

@@ -71,6 +71,8 @@ test('sideBySideTable: one column per server, viewers held and the drops summed 
     line('a.browser.ttff_p95', 131.6),
     line('a.browser.ttff_first_session', 240),
     line('a.netns.no_route_packets', 0),
+    line('a.step.50.event_loop_p99', 12.34),
+    line('a.step.100.event_loop_p99', 31),
     line('a.netns.no_route_browser', 1),
     'not a figure',
   ];
@@ -95,6 +97,7 @@ test('sideBySideTable: one column per server, viewers held and the drops summed 
   assert.match(row('Load client drops'), /\| 7 \/ 0 \/ 0 \|/);
   assert.match(row('RSS idle'), /100 MiB \/ 0\.50 MiB \(at 50\)/);
   assert.match(row('Machine load'), /1\.50 → 2\.50/);
+  assert.match(row('Event-loop delay p99'), /\| 12\.3 \/ 31\.0 ms \| — \|$/);
   assert.match(row('Tries towards an outside address'), /\| 0 \/ 1 \| — \/ — \|$/);
   assert.match(row('Time to first frame in Chromium'), /\| 88 \/ 132 ms \(240 ms\) \| — \/ — ms \(— ms\) \|$/);
   assert.equal(rows.at(-1), '- a note');
