@@ -3,7 +3,7 @@
  * idle, with viewers, and after they have gone, and what each MiB is.
  *
  *   node egress-pod/bench/memory-bench.ts [--viewers 100] [--seconds 20] [--after 60]
- *     [--workers auto] [--source] [--settings both|image|before] [--try='<flags>|<env>']…
+ *     [--workers auto] [--source] [--settings both|image|before] [--try='<flags>|<env>']… [--idle-only]
  *
  * `--settings`: the image's runtime settings (egress-pod/Dockerfile: its Node flags and malloc
  * variables, `imageSettings()`), the ones it had before (BEFORE below: a 2 MiB semi-space, Node's
@@ -23,6 +23,7 @@
  * - per thread (corecast_egress_thread_memory_bytes): V8 heap used and resident, external,
  *   malloced, and for the main thread code and array buffers.
  * At the end: idle RSS, RSS per viewer, RSS `--after` seconds after the last viewer left.
+ * `--idle-only` stops after the idle sample (no viewers): a quick look at a start-up change.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     source: { type: 'boolean', default: false },
     settings: { type: 'string', default: 'both' },
     try: { type: 'string', multiple: true, default: [] },
+    'idle-only': { type: 'boolean', default: false },
   },
 });
 if (!['both', 'image', 'before'].includes(values.settings))
@@ -146,6 +148,7 @@ async function measure(name: string, settings: RuntimeSettings): Promise<Figures
     emit(`memory.${name}.settings`, 0, '', { nodeArgs: settings.nodeArgs.join(' '), env: settings.env });
     await sleep(10_000);
     const idle = await sample(at('idle'), pid, rig.metrics);
+    if (values['idle-only']) return { idle, perViewer: NaN, after: NaN, cpuMsPerViewerSecond: NaN };
     const load = start(process.execPath, [
       join(root, 'egress-pod/bench/whep-load.ts'),
       ...['--url', rig.whep, '--viewers', String(viewers), '--seconds', values.seconds, '--label', 'memory'],

@@ -1,0 +1,59 @@
+/**
+ * What a fan-out thread loads: werift, but not werift's certificate library (@peculiar/x509 and
+ * the ~200 modules it brings: rtc-fastpath's thread-certificate.ts keeps them out and the thread
+ * makes its DTLS certificate with node:crypto), nor the configuration schemas and zod. The thread
+ * is the real one, warm-up included: two werift peers complete ICE and DTLS over loopback on the
+ * thread's certificate before it reports ready.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import type { WorkerSetup } from '../src/workers/protocol.ts';
+
+const CERTIFICATE_LIBRARIES = /node_modules\/(@peculiar\/|tsyringe\/|reflect-metadata\/|asn1js\/|pvtsutils\/|pvutils\/)/;
+
+describe('a fan-out thread', () => {
+  it('warms werift up on its own certificate without loading the certificate libraries or zod', async () => {
+    const setup: WorkerSetup = {
+      index: 0,
+      processes: ['cam'],
+      fanout: {},
+      logLevel: 'info',
+      mux: undefined,
+    };
+    const worker = new Worker(new URL('./module-log-worker.ts', import.meta.url), { workerData: setup });
+    const logs: string[] = [];
+    let ready = false;
+    try {
+      const loaded = await new Promise<string[]>((resolve, reject) => {
+        worker.on('message', (m: { t: string; line?: string; loaded?: string[] }) => {
+          if (m.t === 'log') logs.push(m.line!);
+          if (m.t === 'ready') ready = true;
+          if (m.t === 'modules') resolve(m.loaded!);
+        });
+        worker.on('error', reject);
+        worker.on('exit', (code) => reject(new Error(`the thread exited (${code}) before it was ready; logs: ${logs.join('')}`)));
+      });
+      assert.ok(ready, 'the thread reported ready');
+      assert.deepEqual(
+        logs.filter((line) => line.includes('warm-up')),
+        [],
+        'the warm-up connected (ICE and DTLS on the thread’s certificate)',
+      );
+      assert.ok(
+        loaded.some((url) => url.includes('/werift/lib/index.mjs')),
+        'werift was loaded (the log sees it)',
+      );
+      assert.deepEqual(
+        loaded.filter((url) => CERTIFICATE_LIBRARIES.test(url)),
+        [],
+      );
+      assert.deepEqual(
+        loaded.filter((url) => /\/node_modules\/zod\/|\/api\/(src|dist)\/(process|egress-config)\./.test(url)),
+        [],
+      );
+    } finally {
+      await worker.terminate();
+    }
+  });
+});
