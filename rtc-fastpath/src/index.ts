@@ -18,9 +18,9 @@ export { RtpHeader, RtpPacket } from './rtp-packet.ts';
 export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 // The DTLS role of a viewer's peer, and the close_notify werift does not send.
 export { answerAsDtlsServer, sendCloseNotify } from './dtls.ts';
-// A thread's DTLS certificate made with node:crypto, and werift's certificate library kept out of it.
+// A thread's werift on node:crypto: its DTLS certificate and key exchanges, werift's JavaScript crypto libraries kept out.
 export { type CertificateOptions, type DtlsKeys, makeDtlsCertificate } from './certificate.ts';
-export { KEPT_OUT_PACKAGES, keepCertificateLibrariesOut, useOwnDtlsCertificate } from './thread-certificate.ts';
+export { keepCryptoLibrariesOut, STAND_IN_PACKAGES, useOwnDtlsCertificate } from './thread-crypto.ts';
 // No public STUN server, no process-ending socket error: werift's ICE agent made fit for a server.
 export { guardSockets, removeDefaultStun, usesNoStun } from './ice-guards.ts';
 // werift peers that only ever use loopback (a worker's warm-up, load viewers, tests).

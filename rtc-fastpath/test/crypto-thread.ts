@@ -1,5 +1,5 @@
 /**
- * A worker thread for thread-certificate.test.ts: it records every module it loads, keeps
+ * A worker thread for thread-crypto.test.ts: it records every module it loads, keeps
  * werift's certificate library out, and then either answers a werift viewer's offer on its own
  * certificate (`workerData.mode === 'serve'`) or asks werift for a certificate with none
  * installed (`'no-certificate'`).
@@ -8,7 +8,7 @@ import { registerHooks } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   answerAsDtlsServer,
-  keepCertificateLibrariesOut,
+  keepCryptoLibrariesOut,
   loopbackOnly,
   loopbackPeerConfig,
   makeDtlsCertificate,
@@ -24,7 +24,7 @@ registerHooks({
     return nextLoad(url, context);
   },
 });
-keepCertificateLibrariesOut();
+keepCryptoLibrariesOut();
 
 if ((workerData as { mode: string }).mode === 'no-certificate') {
   const { RTCDtlsTransport } = await import('werift');

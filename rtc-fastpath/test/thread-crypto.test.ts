@@ -1,24 +1,26 @@
 /**
- * A thread that keeps werift's certificate library out (src/thread-certificate.ts): it loads
+ * A thread that keeps werift's certificate library out (src/thread-crypto.ts): it loads
  * none of @peculiar/x509's graph, and its werift peer completes ICE and DTLS with a werift viewer
  * that made its certificate werift's own way, checking the fingerprint of ours. And werift still
  * looks the way the stand-in (src/x509-absent.ts) assumes: a changed layout fails here.
  */
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { RTCPeerConnection, useH264, useOPUS } from 'werift';
-import { KEPT_OUT_PACKAGES, loopbackOnly, loopbackPeerConfig, removeDefaultStun } from '../src/index.ts';
+import { loopbackOnly, loopbackPeerConfig, removeDefaultStun, STAND_IN_PACKAGES } from '../src/index.ts';
+import { p256 as p256StandIn } from '../src/p256-native.ts';
 import * as standIn from '../src/x509-absent.ts';
+import x25519StandIn from '../src/x25519-native.ts';
 
 const require = createRequire(import.meta.url);
-const THREAD = new URL('./certificate-thread.ts', import.meta.url);
-/** Module paths of @peculiar/x509 and what it brings. */
-const CERTIFICATE_LIBRARIES = /node_modules\/(@peculiar\/|tsyringe\/|reflect-metadata\/|asn1js\/|pvtsutils\/|pvutils\/)/;
+const THREAD = new URL('./crypto-thread.ts', import.meta.url);
+/** Module paths of @peculiar/x509 and what it brings, and of noble's curves. */
+const KEPT_OUT = /node_modules\/(@peculiar\/|tsyringe\/|reflect-metadata\/|asn1js\/|pvtsutils\/|pvutils\/|@noble\/)/;
 
 type Message = { waiting?: true; answer?: string; connected?: true; certPem?: string; error?: string; loaded?: string[] };
 
@@ -44,7 +46,7 @@ function thread(mode: 'serve' | 'no-certificate') {
 }
 
 describe('a thread with its own DTLS certificate', () => {
-  it('connects to a werift viewer with it and never loads the certificate libraries', async () => {
+  it('connects to a werift viewer with it and never loads werift’s certificate library or noble’s curves', async () => {
     const { worker, next } = thread('serve');
     const viewer = new RTCPeerConnection(loopbackPeerConfig({ video: [useH264()], audio: [useOPUS()] }));
     try {
@@ -84,7 +86,7 @@ describe('a thread with its own DTLS certificate', () => {
         'the stand-in was loaded in its place',
       );
       assert.deepEqual(
-        loaded.filter((url) => CERTIFICATE_LIBRARIES.test(url)),
+        loaded.filter((url) => KEPT_OUT.test(url)),
         [],
       );
     } finally {
@@ -100,7 +102,7 @@ describe('a thread with its own DTLS certificate', () => {
       assert.match(error!, /X509CertificateGenerator\.createSelfSigned: @peculiar\/x509 is kept out of this thread/);
       assert.match(error!, /useOwnDtlsCertificate/);
       assert.deepEqual(
-        loaded!.filter((url) => CERTIFICATE_LIBRARIES.test(url)),
+        loaded!.filter((url) => KEPT_OUT.test(url)),
         [],
       );
     } finally {
@@ -113,7 +115,7 @@ describe('werift as the stand-in for @peculiar/x509 assumes it', () => {
   const bundle = readFileSync(join(dirname(require.resolve('werift')), '..', '..', 'index.mjs'), 'utf8');
 
   it('imports the package in one place, as a namespace, and uses only what the stand-in has', () => {
-    assert.deepEqual(KEPT_OUT_PACKAGES, ['@peculiar/x509']);
+    assert.deepEqual(STAND_IN_PACKAGES, ['@peculiar/x509', '@noble/curves/p256', 'tweetnacl']);
     const imports = [...bundle.matchAll(/^import (.+) from "@peculiar\/x509";$/gm)].map((m) => m[1]);
     assert.deepEqual(imports, ['* as x509']);
     assert.equal(bundle.match(/@peculiar\/x509/g)?.length, 1, 'no other import or require of it');
@@ -126,9 +128,80 @@ describe('werift as the stand-in for @peculiar/x509 assumes it', () => {
   });
 
   it('makes its default certificate only when RTCDtlsTransport has none', () => {
-    // SetupCertificate returns the static one when set (thread-certificate.ts sets it).
+    // SetupCertificate returns the static one when set (thread-crypto.ts sets it).
     const setup = /static async SetupCertificate\(\) \{\s+if \(this\.localCertificate\) \{\s+return this\.localCertificate;/;
     assert.match(bundle, setup);
     assert.match(bundle, /this\.certificate = await RTCDtlsTransport\.SetupCertificate\(\);/);
+  });
+});
+
+describe('the key-exchange stand-ins', () => {
+  const { p256 } = require('@noble/curves/p256') as typeof import('@noble/curves/p256');
+  const nacl = require('tweetnacl') as typeof import('tweetnacl');
+
+  it('P-256: public keys and shared x coordinates as noble computes them', () => {
+    for (let i = 0; i < 20; i++) {
+      const a = p256StandIn.utils.randomPrivateKey();
+      const b = p256.utils.randomPrivateKey();
+      assert.equal(a.length, 32);
+      assert.ok(p256.utils.isValidPrivateKey(a));
+      assert.deepEqual(p256StandIn.getPublicKey(b, false), p256.getPublicKey(b, false));
+      assert.deepEqual(p256StandIn.getPublicKey(b), p256.getPublicKey(b));
+      const ours = p256StandIn.getSharedSecret(a, p256.getPublicKey(b, false));
+      const nobles = p256.getSharedSecret(a, p256.getPublicKey(b, false));
+      assert.equal(ours.length, 33);
+      assert.deepEqual(ours.subarray(1), nobles.subarray(1), 'the x coordinate werift keeps');
+      assert.deepEqual(p256StandIn.getSharedSecret(b, p256StandIn.getPublicKey(a, false)).subarray(1), ours.subarray(1));
+    }
+    // A scalar with a leading zero byte (OpenSSL leaves it out; the stand-in pads it back).
+    const small = new Uint8Array(32);
+    small[31] = 7;
+    assert.deepEqual(p256StandIn.getPublicKey(small, false), p256.getPublicKey(small, false));
+    assert.throws(() => p256StandIn.getPublicKey(new Uint8Array(31), false), /32 bytes/);
+    assert.throws(() => p256StandIn.getSharedSecret(small, p256.getPublicKey(small, false), false), /compressed only/);
+  });
+
+  it('X25519: scalar multiplication as tweetnacl computes it, key pairs it agrees with', () => {
+    for (let i = 0; i < 20; i++) {
+      const n = new Uint8Array(randomBytes(32));
+      const peer = nacl.box.keyPair();
+      assert.deepEqual(x25519StandIn.scalarMult(n, peer.publicKey), nacl.scalarMult(n, peer.publicKey));
+      const ours = x25519StandIn.box.keyPair();
+      assert.equal(ours.secretKey.buffer.byteLength, 32, 'werift reads the keys through .buffer');
+      assert.equal(ours.publicKey.buffer.byteLength, 32);
+      assert.deepEqual(ours.publicKey, nacl.scalarMult.base(ours.secretKey));
+      assert.deepEqual(x25519StandIn.scalarMult(ours.secretKey, peer.publicKey), nacl.scalarMult(peer.secretKey, ours.publicKey));
+    }
+    // A small-order point (all zeros) gives tweetnacl an all-zero secret; OpenSSL refuses it.
+    assert.throws(() => x25519StandIn.scalarMult(new Uint8Array(32).fill(1), new Uint8Array(32)));
+    assert.throws(() => x25519StandIn.scalarMult(new Uint8Array(31), new Uint8Array(32)), /32 bytes/);
+  });
+});
+
+describe('werift as the key-exchange stand-ins assume it', () => {
+  const bundle = readFileSync(join(dirname(require.resolve('werift')), '..', '..', 'index.mjs'), 'utf8');
+
+  it('imports noble’s P-256 once and calls only what p256-native.ts has, keeping the x coordinate', () => {
+    assert.deepEqual(
+      [...bundle.matchAll(/^import (.+) from "@noble\/curves\/p256";$/gm)].map((m) => m[1]),
+      ['{ p256 }'],
+    );
+    assert.equal(bundle.match(/@noble\//g)?.length, 1);
+    const calls = new Set([...bundle.matchAll(/\bp256\.([\w.]+)\(/g)].map((m) => m[1]));
+    assert.deepEqual([...calls].sort(), ['getPublicKey', 'getSharedSecret', 'utils.randomPrivateKey']);
+    assert.match(bundle, /p256\.getPublicKey\(priv, false\)/);
+    assert.match(
+      bundle,
+      /const res = p256\.getSharedSecret\(privateKey, publicKey\);\s+const secret = Buffer\.from\(res\)\.subarray\(1\);/,
+    );
+  });
+
+  it('imports tweetnacl as a default and calls only scalarMult and box.keyPair', () => {
+    const names = [...bundle.matchAll(/^import (\w+) from "tweetnacl";$/gm)].map((m) => m[1]!);
+    assert.deepEqual(names, ['nacl', 'nacl2']);
+    assert.equal(bundle.match(/"tweetnacl"/g)?.length, 2);
+    const calls = new Set(names.flatMap((n) => [...bundle.matchAll(new RegExp(`\\b${n}\\.([\\w.]+)\\(`, 'g'))].map((m) => m[1])));
+    assert.deepEqual([...calls].sort(), ['box.keyPair', 'scalarMult']);
+    assert.match(bundle, /privateKey: Buffer\.from\(keys\.secretKey\.buffer\)/);
   });
 });

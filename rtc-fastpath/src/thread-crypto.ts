@@ -1,0 +1,64 @@
+/**
+ * A thread's werift peers on node:crypto: their DTLS certificate made with it (certificate.ts),
+ * their key exchanges done by it, and werift's JavaScript crypto libraries never loaded there.
+ *
+ * - `keepCryptoLibrariesOut()` resolves three of werift's imports to stand-ins in this folder,
+ *   through Node's synchronous module hooks (`module.registerHooks`, which act on the thread that
+ *   registers them; only imports made by werift's own files are redirected):
+ *   `@peculiar/x509` (with tsyringe, reflect-metadata and the @peculiar/asn1-* schemas it brings,
+ *   ~200 modules, used only to make a certificate) → x509-absent.ts; `@noble/curves/p256`
+ *   (P-256 ECDHE in BigInt arithmetic) → p256-native.ts; `tweetnacl` (X25519 ECDHE) →
+ *   x25519-native.ts. It must run before werift is imported in the thread: werift's ES module
+ *   entry is one bundle that imports them all when it loads. @fidm/x509 stays: werift parses
+ *   PEM and signs the key exchange with it (a quarter of a MiB).
+ * - `useOwnDtlsCertificate()` gives werift the thread's certificate where it keeps the one it
+ *   would otherwise make on a peer's first offer or answer: `RTCDtlsTransport.localCertificate`
+ *   (static, shared by every peer of the thread, as werift's own is). Peers given
+ *   `certificates` or `dtls.keys` in their PeerConfig keep using those.
+ */
+import { registerHooks } from 'node:module';
+import type { RTCCertificate } from 'werift';
+import { type DtlsKeys, makeDtlsCertificate } from './certificate.ts';
+
+/** This folder's module `name`, as written or compiled to dist/. */
+const here = (name: string) => new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
+/** werift's imports that are redirected, and what stands in for each. */
+const STAND_INS = new Map([
+  ['@peculiar/x509', here('x509-absent')],
+  ['@noble/curves/p256', here('p256-native')],
+  ['tweetnacl', here('x25519-native')],
+]);
+/** Where werift's own files are (its bundle imports the packages above). */
+const WERIFT = /\/node_modules\/werift\//;
+
+let hooked = false;
+
+/** Resolves werift's crypto libraries to node:crypto stand-ins in this thread, from now on (idempotent). */
+export function keepCryptoLibrariesOut(): void {
+  if (hooked) return;
+  hooked = true;
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      const standIn = STAND_INS.get(specifier);
+      return standIn && WERIFT.test(context.parentURL ?? '') ? { url: standIn, shortCircuit: true } : nextResolve(specifier, context);
+    },
+  });
+}
+
+/** The packages `keepCryptoLibrariesOut` redirects (for tests). */
+export const STAND_IN_PACKAGES: readonly string[] = [...STAND_INS.keys()];
+
+/**
+ * Makes `keys` (default: a fresh certificate) the one werift's peers in this thread use when
+ * their config names none, and returns it as werift holds it. Loads werift.
+ */
+export async function useOwnDtlsCertificate(keys: DtlsKeys = makeDtlsCertificate()): Promise<RTCCertificate> {
+  const { RTCCertificate: Certificate, RTCDtlsTransport } = await import('werift');
+  if (typeof RTCDtlsTransport?.SetupCertificate !== 'function' || typeof Certificate !== 'function')
+    throw new Error('werift no longer makes its certificate in RTCDtlsTransport.SetupCertificate (see rtc-fastpath/README.md)');
+  const certificate = new Certificate(keys.keyPem, keys.certPem, keys.signatureHash);
+  RTCDtlsTransport.localCertificate = certificate;
+  RTCDtlsTransport.localCertificatePromise = Promise.resolve(certificate);
+  return certificate;
+}
