@@ -3,10 +3,11 @@
  * the HTTP server, plus a graceful stop that closes every peer. `main.ts` and the local demo
  * call `startEgress`; tests do too, in-process.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAuth } from './auth/auth.ts';
+import { createServer } from './http-cjs.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { IngestPorts } from './ingest.ts';
 import { openPodMux, registerMuxMetrics } from './ice-mux.ts';
@@ -66,6 +67,8 @@ export interface StartOptions {
   readonly iceMux?: boolean;
   /** The fan-out worker thread's module (default: the real one; tests give one that fails on purpose). */
   readonly workerScript?: URL;
+  /** With `media.workers: auto`, viewers a thread holds before the next starts (default: pool.ts; tests give a small number). */
+  readonly nextThreadAt?: number;
 }
 
 /** Starts an egress from a resolved configuration. */
@@ -95,6 +98,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
           log,
           metrics,
           ...(options.workerScript ? { script: options.workerScript } : {}),
+          ...(options.nextThreadAt === undefined ? {} : { nextThreadAt: options.nextThreadAt }),
         })
       : undefined;
   // Relay, placement and drain when this pod is one of several egress replicas (replica/replica.ts).

@@ -5,7 +5,7 @@
  */
 
 import { type EgressConfig, whepPath } from '@corecast/api';
-import Router from '@koa/router';
+import { Router } from '../http-cjs.ts';
 import type Koa from 'koa';
 import { type Auth, grantOf } from '../auth/auth.ts';
 import type { IceServerEntry } from '../config.ts';
