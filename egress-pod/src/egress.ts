@@ -67,6 +67,8 @@ export interface StartOptions {
   readonly iceMux?: boolean;
   /** The fan-out worker thread's module (default: the real one; tests give one that fails on purpose). */
   readonly workerScript?: URL;
+  /** With `media.workers: auto`, viewers a thread holds before the next starts (default: pool.ts; tests give a small number). */
+  readonly nextThreadAt?: number;
 }
 
 /** Starts an egress from a resolved configuration. */
@@ -96,6 +98,7 @@ export async function startEgress(resolved: ResolvedConfig, options: StartOption
           log,
           metrics,
           ...(options.workerScript ? { script: options.workerScript } : {}),
+          ...(options.nextThreadAt === undefined ? {} : { nextThreadAt: options.nextThreadAt }),
         })
       : undefined;
   // Relay, placement and drain when this pod is one of several egress replicas (replica/replica.ts).

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { withTimeout } from '@corecast/api/timing';
-import { MediaStream, MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
+import { MediaStream, RTCPeerConnection, type RTCRtpSender, type RtpPacket } from 'werift';
 import type { Logger } from '../log.ts';
 import {
   answerAsDtlsServer,
@@ -79,9 +79,12 @@ export class Session implements WhepSession {
     this.#log = hooks.log.child({ session: this.id });
     this.#pc = new RTCPeerConnection(peerConfig(settings.peer, choice.h264ProfileLevelId, () => this.#heard()));
     // One MediaStream for both tracks: the browser plays them in sync (same msid; egress-pod/README.md, "WHEP behaviour").
+    // A kind instead of a MediaStreamTrack: ViewerSender sends past werift's tracks, and the
+    // answer's msid is the same (stream id and the sender's track id), without two track objects
+    // and their event subscriptions per viewer.
     const stream = new MediaStream({ id: `corecast-${settings.processId}` });
-    this.#video = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly', streams: [stream] }).sender;
-    this.#audio = this.#pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly', streams: [stream] }).sender;
+    this.#video = this.#pc.addTransceiver('video', { direction: 'sendonly', streams: [stream] }).sender;
+    this.#audio = this.#pc.addTransceiver('audio', { direction: 'sendonly', streams: [stream] }).sender;
     this.#media = { video: new ViewerSender(this.#video), audio: new ViewerSender(this.#audio) };
   }
 

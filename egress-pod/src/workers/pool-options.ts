@@ -24,11 +24,16 @@ export interface PoolOptions {
   readonly script?: URL;
   /**
    * Threads as the load needs them (`media.workers: auto`): one runs from the start, the next
-   * starts when every running one has a viewer, and one without viewers for IDLE_RETIRE_MS
+   * starts when every running one holds `nextThreadAt` viewers, and one without viewers for IDLE_RETIRE_MS
    * stops; the last one, once it had viewers, is replaced by a fresh thread instead (#replace).
    * Otherwise all `workers` run from the start and stay.
    */
   readonly onDemand?: boolean;
+  /**
+   * On demand: the next thread starts when a joiner finds every running thread holding this
+   * many viewers (default NEXT_THREAD_AT in pool.ts; tests give a small number).
+   */
+  readonly nextThreadAt?: number;
 }
 
 /** How many worker threads run, of how many the pod should have (readiness). */

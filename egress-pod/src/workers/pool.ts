@@ -32,6 +32,14 @@ const WORKER_SCRIPT = import.meta.url.endsWith('.ts') ? './media-worker.ts' : '.
 const RESTART_BACKOFF: BackoffOptions = { baseMs: 250, capMs: 30_000, jitter: 0.2 };
 /** A thread that ran this long before it ended starts its slot's backoff over. */
 const STABLE_MS = 60_000;
+/**
+ * On demand, the next thread starts when a joiner finds every running thread holding this many
+ * viewers. One thread held 200 viewers at zero loss on this machine (egress-pod/README.md,
+ * "Figures"), so at half of that the next one is warm long before the first is full, and below
+ * it the pod does not pay a second V8 heap with werift (~25 MiB) nor send every source packet
+ * to two threads. The joiner itself goes to a warm thread: none waits for the one starting.
+ */
+const NEXT_THREAD_AT = 100;
 /** An on-demand thread without viewers for this long stops (each is a V8 heap with werift loaded, ~40 MiB). */
 const IDLE_RETIRE_MS = 20_000;
 /** How often idle on-demand threads (and an empty pod) are looked for. */
@@ -201,14 +209,18 @@ export class WorkerPool {
     return best;
   }
 
-  /** On demand: when every thread that runs or starts has a viewer, the next one starts, so a joiner finds one warm. */
+  /**
+   * On demand: when a joiner finds every thread that runs or starts holding NEXT_THREAD_AT
+   * viewers (the joiner is already counted in its thread's load), the next one starts.
+   */
   #growIfBusy(): void {
     if (!this.#options.onDemand || this.#stopping || this.#slots.size >= this.#wanted) return;
-    for (const w of this.#workers) if (w && this.#slots.has(w.index) && !this.#retiring.has(w) && w.alive && w.load === 0) return;
+    const at = this.#options.nextThreadAt ?? NEXT_THREAD_AT;
+    for (const w of this.#workers) if (w && this.#slots.has(w.index) && !this.#retiring.has(w) && w.alive && w.load <= at) return;
     let index = 0;
     while (this.#slots.has(index)) index++;
     this.#spawn(index).then(
-      () => this.#options.log.info({ worker: index }, 'media worker started: every running one has viewers'),
+      () => this.#options.log.info({ worker: index }, 'media worker started: every running one holds its share of viewers'),
       (err: unknown) => {
         if (!this.#stopping) this.#options.log.warn({ err, worker: index }, 'media worker ended before it was ready');
       },
