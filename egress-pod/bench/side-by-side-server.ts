@@ -1,7 +1,7 @@
 /**
  * One server of the side-by-side benchmark (bench/side-by-side.ts), run inside its own network
- * namespace (`unshare -n`: loopback, brought up here; for Janus also a veth end with one local
- * address, see addJanusInterface; no route out), with everything it needs beside it in the
+ * namespace (`unshare -n`: loopback, brought up here, and a veth end with one local address,
+ * see addJanusInterface; no route out), with everything it needs beside it in the
  * namespace: FFmpeg feeding it the shared clip with the production command, the server, and the
  * load steps of bench/server-bench.ts (the load client, its CPU window, drop counters).
  *
@@ -14,7 +14,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startJanusWhep } from './janus-whep.ts';
@@ -41,12 +41,13 @@ if ((server !== 'corecast' && server !== 'janus') || !values.clip) {
   process.exit(2);
 }
 const label = values.label ?? server;
+/** The load client's niceness (root may raise it): see where it is set. */
+const LOAD_CLIENT_PRIORITY = -10;
 
 // A fresh namespace's loopback is down; nothing else is there.
-// Janus's interface only where Janus runs: the egress's werift gathers on every interface, and
-// a second local address gave it viewers that connected but never received media.
+// Every server's namespace gets Janus's interface and address, used or not: the same shape for all.
 execFileSync('ip', ['link', 'set', 'lo', 'up']);
-const added = server === 'janus' ? addJanusInterface() : [];
+const added = addJanusInterface();
 // /proc/net/dev is this namespace's (/sys/class/net is the namespace's that mounted /sys).
 const interfaces = (await readFile('/proc/net/dev', 'utf8'))
   .split('\n')
@@ -116,6 +117,13 @@ try {
     ],
     { stdio: 'inherit' },
   );
+  // The load client (server-bench's whep-load child inherits this) must not be the one starved:
+  // one thread reading every viewer's socket, on the same cores as the server and whatever else
+  // runs on the machine. Starved, it fell seconds behind its sockets; the ICE consent answers
+  // waiting there behind the media came too late for werift (500 ms) on both sides, and the
+  // server closed those viewers (ice-failed) — "connected, but silent" — once two fan-out
+  // threads took both cores. Niced up, the client keeps reading; the server gets the rest.
+  setPriority(bench.pid!, LOAD_CLIENT_PRIORITY);
   stops.unshift(async () => void bench.kill('SIGTERM'));
   const code = await new Promise((r) => bench.on('exit', r));
   if (code !== 0) throw new Error(`server-bench exited ${code}`);

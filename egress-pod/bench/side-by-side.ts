@@ -1,15 +1,16 @@
 /**
  * `npm run bench:egress -- --side-by-side`: the egress beside Janus on this machine, like for like.
  *
- * Each server runs alone, one after the other, in its own loopback-only network namespace
- * (`unshare -n`), with beside it in that namespace the same FFmpeg feed (one clip made here,
+ * Each server runs alone, one after the other, in its own network namespace (`unshare -n`:
+ * loopback and a veth end with one local address, no route out), with beside it in that
+ * namespace the same FFmpeg feed (one clip made here,
  * 720p30 ~2.5 Mbps H.264 + Opus, the production FFmpeg command) and the same load client (real
  * werift viewers in their own process, 8 MiB receive buffers, its sockets' and the namespace's
  * drop counters read). The server's CPU comes from /proc/<pid>/stat over the same window for all.
  * Servers: Corecast with workers auto and with 1 worker, and Janus (Debian's package, installed
  * here with apt when missing; skipped, and said so, when it cannot be) behind bench/janus-whep.ts.
  *
- *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus] [--runs 20]
+ *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus (or corecast-2)] [--runs 20]
  *
  * Prints every figure as a JSON line while it runs, then one Markdown table. The machine may be
  * shared: the load average at the start and end of each server's run is printed with it.
@@ -38,6 +39,8 @@ const steps = String(values.steps);
 const SERVERS: Record<string, { title: string; args: string[] }> = {
   'corecast-auto': { title: 'Corecast (workers auto)', args: ['--server', 'corecast', '--workers', 'auto'] },
   'corecast-1': { title: 'Corecast (1 worker)', args: ['--server', 'corecast', '--workers', '1'] },
+  // Two threads from the start, whatever the load (auto starts its second one on demand).
+  'corecast-2': { title: 'Corecast (2 workers)', args: ['--server', 'corecast', '--workers', '2'] },
   janus: { title: 'Janus', args: ['--server', 'janus'] },
 };
 const chosen = String(values.servers).split(',');
