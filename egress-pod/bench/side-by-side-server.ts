@@ -32,6 +32,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     gop: { type: 'string', default: '4' },
     label: { type: 'string' },
+    'client-nice': { type: 'string', default: '-10' },
     runs: { type: 'string', default: '20' },
   },
 });
@@ -41,8 +42,12 @@ if ((server !== 'corecast' && server !== 'janus') || !values.clip) {
   process.exit(2);
 }
 const label = values.label ?? server;
-/** The load client's niceness (root may raise it): see where it is set. */
-const LOAD_CLIENT_PRIORITY = -10;
+/** The load client's niceness (root may raise it; --client-nice): see where it is set. */
+const LOAD_CLIENT_PRIORITY = Number(values['client-nice']);
+if (!Number.isInteger(LOAD_CLIENT_PRIORITY) || LOAD_CLIENT_PRIORITY < -20 || LOAD_CLIENT_PRIORITY > 19) {
+  console.error(`--client-nice ${values['client-nice']}: a niceness from -20 to 19`);
+  process.exit(2);
+}
 
 // A fresh namespace's loopback is down; nothing else is there.
 // Every server's namespace gets Janus's interface and address, used or not: the same shape for all.

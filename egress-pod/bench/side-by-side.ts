@@ -10,7 +10,7 @@
  * Servers: Corecast with workers auto and with 1 worker, and Janus (Debian's package, installed
  * here with apt when missing; skipped, and said so, when it cannot be) behind bench/janus-whep.ts.
  *
- *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus (or corecast-2)] [--runs 20]
+ *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus (or corecast-2)] [--runs 20] [--client-nice -10]
  *
  * Prints every figure as a JSON line while it runs, then one Markdown table. The machine may be
  * shared: the load average at the start and end of each server's run is printed with it.
@@ -32,6 +32,8 @@ const { values } = parseArgs({
     gop: { type: 'string', default: '4' },
     servers: { type: 'string', default: 'corecast-auto,corecast-1,janus' },
     runs: { type: 'string', default: '20' },
+    // The load client's niceness (side-by-side-server.ts): 0 measures it as it was before.
+    'client-nice': { type: 'string', default: '-10' },
   },
   strict: false,
 });
@@ -78,6 +80,7 @@ try {
         new URL('./side-by-side-server.ts', import.meta.url).pathname,
         ...SERVERS[name]!.args,
         ...['--clip', clip, '--steps', steps, '--seconds', String(values.seconds), '--gop', String(values.gop), '--label', name, '--runs', String(values.runs)],
+        ...['--client-nice', String(values['client-nice'])],
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
