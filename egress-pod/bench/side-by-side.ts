@@ -80,7 +80,7 @@ try {
         new URL('./side-by-side-server.ts', import.meta.url).pathname,
         ...SERVERS[name]!.args,
         ...['--clip', clip, '--steps', steps, '--seconds', String(values.seconds), '--gop', String(values.gop), '--label', name, '--runs', String(values.runs)],
-        ...['--client-nice', String(values['client-nice'])],
+        `--client-nice=${String(values['client-nice'])}`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
