@@ -10,7 +10,7 @@
  * Servers: Corecast with workers auto and with 1 worker, and Janus (Debian's package, installed
  * here with apt when missing; skipped, and said so, when it cannot be) behind bench/janus-whep.ts.
  *
- *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus (or corecast-2)] [--runs 20] [--client-nice -10]
+ *   node egress-pod/bench/side-by-side.ts [--steps 50,100,150,200] [--seconds 20] [--servers corecast-auto,corecast-1,janus (or corecast-2)] [--runs 20] [--client-nice=-10]
  *
  * Prints every figure as a JSON line while it runs, then one Markdown table. The machine may be
  * shared: the load average at the start and end of each server's run is printed with it.
