@@ -1,25 +1,9 @@
 /** Parsing at the edge: turn untrusted objects into typed Processes, or errors naming field paths. */
 import type { z } from 'zod';
+import { type FieldError, ValidationError } from './field-error.ts';
 import { Process } from './process.ts';
 
-/** One problem with an input, located by its field path (e.g. `spec.input[1].id`). */
-export interface FieldError {
-  /** Dotted path with [index] for list items; empty for the object itself. */
-  readonly path: string;
-  /** What is wrong. */
-  readonly message: string;
-}
-
-/** Raised when a Process (or any zod-validated input) is invalid; `message` lists every field. */
-export class ValidationError extends Error {
-  /** Every problem found. */
-  readonly errors: readonly FieldError[];
-  constructor(what: string, errors: readonly FieldError[]) {
-    super(`${what} is invalid: ${errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ')}`);
-    this.name = 'ValidationError';
-    this.errors = errors;
-  }
-}
+export { type FieldError, ValidationError } from './field-error.ts';
 
 /** Formats a zod path the way Kubernetes names fields: `spec.input[1].id`. */
 export function fieldPath(path: readonly PropertyKey[]): string {

@@ -2,15 +2,17 @@
  * The egress pod's entry point: read the configuration from the environment, start, and stop
  * gracefully on SIGTERM/SIGINT (Kubernetes sends SIGTERM, then SIGKILL after the grace period).
  */
-import { ValidationError } from '@corecast/api';
-import { loadConfig, type ResolvedConfig } from './config.ts';
+import { ValidationError } from '@corecast/api/light';
+import type { ResolvedConfig } from './config-resolve.ts';
+import { loadConfigInThread } from './config-thread.ts';
 import { startEgress } from './egress.ts';
 import { createLogger } from './log.ts';
 
 async function main(): Promise<void> {
   let resolved: ResolvedConfig;
   try {
-    resolved = loadConfig(process.env);
+    // Checked in a thread of its own: zod and the schemas never stay in this thread's heap.
+    resolved = await loadConfigInThread(process.env);
   } catch (err) {
     // One line a person can act on, naming the field; exit code 2 = bad configuration.
     process.stderr.write(`${err instanceof ValidationError ? err.message : String(err)}\n`);

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { playerPath } from '@corecast/api';
+import { playerPath } from '@corecast/api/light';
 import { Router } from './http-cjs.ts';
 import Koa from 'koa';
 import type { Logger } from './log.ts';

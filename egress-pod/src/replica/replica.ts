@@ -5,7 +5,8 @@
  * requests of a sibling's sessions on to it. Every replica can be drained. What the routes ask
  * of it is `ReplicaRouting`; without a `replica` section the pod runs alone, as before.
  */
-import { type EgressConfig, parseRelayTargets, type RelayTarget } from '@corecast/api';
+import type { EgressConfig } from '@corecast/api';
+import { parseRelayTargets, type RelayTarget } from '@corecast/api/light';
 import type Koa from 'koa';
 import type { Logger } from '../log.ts';
 import type { EgressMetrics } from '../metrics.ts';

@@ -1,5 +1,5 @@
 /** Small HTTP pieces of the WHEP handlers: bounded bodies, content types, CORS and Link headers. */
-import { readBounded } from '@corecast/api';
+import { readBounded } from '@corecast/api/light';
 import type Koa from 'koa';
 import type { IceServerEntry } from '../config.ts';
 import { WhepError } from './errors.ts';

@@ -4,7 +4,8 @@
  * session, content type, bounded body, then the session store. Statuses: egress-pod/README.md, "WHEP behaviour".
  */
 
-import { type EgressConfig, whepPath } from '@corecast/api';
+import type { EgressConfig } from '@corecast/api';
+import { whepPath } from '@corecast/api/light';
 import { Router } from '../http-cjs.ts';
 import type Koa from 'koa';
 import { type Auth, grantOf } from '../auth/auth.ts';

@@ -8,7 +8,7 @@
  * worker, new viewers go to the others, and the slot gets a new thread after a backoff that
  * grows while its threads keep failing.
  */
-import { backoffDelay, type BackoffOptions, withTimeout } from '@corecast/api';
+import { backoffDelay, type BackoffOptions, withTimeout } from '@corecast/api/light';
 import { trimNativeHeap } from '@corecast/rtc-fastpath';
 import { pino } from 'pino';
 import type { RtpPacket } from 'werift';
