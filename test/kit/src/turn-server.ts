@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 /** A running coturn. */
 export interface TurnServer {
-  /** Listening UDP/TCP port on 127.0.0.1. */
+  /** Listening UDP port on 127.0.0.1 (TURN over UDP only). */
   readonly port: number;
   /** Its log so far (for failure messages). */
   log(): Promise<string>;
@@ -39,6 +39,9 @@ export async function startTurnServer(
     `--max-port=${relayPorts.max}`,
     '--realm=corecast.test',
     '--fingerprint',
+    // UDP only: the port was found free for UDP, and the same number may be taken for TCP by any
+    // connection on the machine — coturn then retries that bind for good and never answers.
+    '--no-tcp',
     '--no-tls',
     '--no-dtls',
     '--no-cli',
