@@ -253,7 +253,10 @@ describe('reconcile against the real API server', () => {
       const svc = await c.core.readNamespacedService({ namespace: ns, name: 'edited-egress' });
       return svc.spec?.publishNotReadyAddresses === true;
     });
-    assert.ok((await eventsAbout(c, ns, 'edited')).some((e) => e.includes('Normal Updated: Updated Service edited-egress')));
+    // The Event is written after the put-back itself, so it may follow it by a moment.
+    await eventually('the Updated Event', async () =>
+      (await eventsAbout(c, ns, 'edited')).some((e) => e.includes('Normal Updated: Updated Service edited-egress')),
+    );
   });
 
   test('a 409 from a stale status write is retried, not surfaced', async () => {
