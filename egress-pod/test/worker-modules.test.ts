@@ -8,9 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { KEPT_OUT_MODULES } from '@corecast/rtc-fastpath';
 import type { WorkerSetup } from '../src/workers/protocol.ts';
-
-const KEPT_OUT = /node_modules\/(@peculiar\/|tsyringe\/|reflect-metadata\/|asn1js\/|pvtsutils\/|pvutils\/|@noble\/)/;
 
 describe('a fan-out thread', () => {
   it('warms werift up on its own certificate without loading the certificate libraries or zod', async () => {
@@ -45,7 +44,7 @@ describe('a fan-out thread', () => {
         'werift was loaded (the log sees it)',
       );
       assert.deepEqual(
-        loaded.filter((url) => KEPT_OUT.test(url)),
+        loaded.filter((url) => KEPT_OUT_MODULES.test(url)),
         [],
       );
       assert.deepEqual(

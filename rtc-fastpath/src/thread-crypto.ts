@@ -50,6 +50,12 @@ export function keepCryptoLibrariesOut(): void {
 export const STAND_IN_PACKAGES: readonly string[] = [...STAND_INS.keys()];
 
 /**
+ * The module paths that must never load in a thread after `keepCryptoLibrariesOut` (for tests):
+ * the redirected packages and what only they bring (tsyringe, reflect-metadata, the ASN.1 code).
+ */
+export const KEPT_OUT_MODULES = /node_modules\/(@peculiar\/|tsyringe\/|reflect-metadata\/|asn1js\/|pvtsutils\/|pvutils\/|@noble\/)/;
+
+/**
  * Makes `keys` (default: a fresh certificate) the one werift's peers in this thread use when
  * their config names none, and returns it as werift holds it. Loads werift.
  */
