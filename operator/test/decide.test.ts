@@ -8,6 +8,7 @@ import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
 import { buildHttpRoute, buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
 import type { HTTPRoute, Pod } from '../src/kube/types.ts';
 import { decide } from '../src/reconcile/decide.ts';
+import { actionEvents } from '../src/reconcile/events.ts';
 import type { Observed, Plan } from '../src/reconcile/types.ts';
 import {
   config,
@@ -330,7 +331,7 @@ describe('decide: status', () => {
   test('Events: what was created, and what changed', () => {
     const created = decide(observed(view('demo', withWebrtc())), ctx);
     assert.deepEqual(
-      created.events.map((e) => `${e.type} ${e.reason}: ${e.note}`),
+      [...actionEvents(created.applies, created.deletes), ...created.events].map((e) => `${e.type} ${e.reason}: ${e.note}`),
       [
         'Normal Created: Created NetworkPolicy demo-ffmpeg, Pod demo-ffmpeg, Pod demo-egress, Service demo-egress, NetworkPolicy demo-egress, Ingress demo',
       ],
@@ -559,8 +560,9 @@ describe('decide: the route through the Gateway API', () => {
   }
 
   test('Events: the HTTPRoute is among the children created', () => {
+    const plan = decide(observed(p), gctx);
     assert.deepEqual(
-      decide(observed(p), gctx).events.map((e) => `${e.type} ${e.reason}: ${e.note}`),
+      [...actionEvents(plan.applies, plan.deletes), ...plan.events].map((e) => `${e.type} ${e.reason}: ${e.note}`),
       [
         'Normal Created: Created NetworkPolicy demo-ffmpeg, Pod demo-ffmpeg, Pod demo-egress, Service demo-egress, NetworkPolicy demo-egress, HTTPRoute demo',
       ],

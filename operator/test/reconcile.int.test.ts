@@ -393,4 +393,23 @@ describe('every write runs to its end and every failure is reported', () => {
     await c.net.readNamespacedNetworkPolicy({ namespace: refuseNs, name: 'refuse-ffmpeg' });
     await c.net.readNamespacedNetworkPolicy({ namespace: refuseNs, name: 'refuse-egress' });
   });
+
+  test('the writes that went through are told in an Event although the pass failed, and the retries do not tell them again', async () => {
+    // The pass above failed, and so does every retry (the pods stay refused).
+    const created =
+      'Normal Created: Created NetworkPolicy refuse-ffmpeg, Service refuse-egress, NetworkPolicy refuse-egress, Ingress refuse';
+    await eventually('the Created Event for the four children written', async () =>
+      (await eventsAbout(c, refuseNs, 'refuse')).includes(created),
+    );
+    const failures = () =>
+      lines.filter((l) => l.msg === 'reconcile failed; retrying with backoff' && /Pod\/refuse-ffmpeg/.test(l.err?.message ?? ''));
+    const seen = failures().length;
+    await eventually('two more failed retries', () => failures().length >= seen + 2, 30_000);
+    const events = await eventsAbout(c, refuseNs, 'refuse');
+    assert.deepEqual(
+      events.filter((e) => e.startsWith('Normal Created')),
+      [created],
+      'told once: a retry plans only the refused pods and does not tell them as created',
+    );
+  });
 });

@@ -21,6 +21,7 @@ import { buildFfmpegPod } from '../src/children/ffmpeg-pod.ts';
 import { buildIngress, buildNetworkPolicy, buildService } from '../src/children/route.ts';
 import type { DeepReadonly, Pod } from '../src/kube/types.ts';
 import { decide } from '../src/reconcile/decide.ts';
+import { actionEvents } from '../src/reconcile/events.ts';
 import { DRAIN_GRACE_MS, relayTargets, SINGLE_BEHIND_LOAD_BALANCER } from '../src/reconcile/decide-replicas.ts';
 import type { Observed, Plan } from '../src/reconcile/types.ts';
 import { process as processManifest } from '../../api/test/fixtures/processes.ts';
@@ -130,13 +131,15 @@ describe('egress replicas: pods', () => {
     );
     assert.equal(annotation(applied(plan, 'demo-egress-1'), RTP_SOURCE_ANNOTATION), '10.2.0.10');
     assert.deepEqual(
-      plan.events.filter((e) => e.reason === 'SourcePinned').map((e) => e.note),
+      actionEvents(plan.applies, plan.deletes)
+        .filter((e) => e.reason === 'SourcePinned')
+        .map((e) => e.note),
       [
         "Pod demo-egress-1 accepts RTP only from replica 0's address 10.2.0.10",
         "Pod demo-egress-2 accepts RTP only from replica 0's address 10.2.0.10",
       ],
     );
-    assert.ok(!plan.events.some((e) => e.reason === 'Updated'), 'moving annotations is no hand edit');
+    assert.ok(!actionEvents(plan.applies, plan.deletes).some((e) => e.reason === 'Updated'), 'moving annotations is no hand edit');
   });
 
   test('relayTargets: by index, only siblings with an address, :draining after one being drained', () => {

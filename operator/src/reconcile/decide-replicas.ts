@@ -23,7 +23,7 @@ import { type ScaleChange, decideScale } from './autoscale.ts';
 import type { DecideContext } from './decide-children.ts';
 import { isDeleting, isReady, podHash } from './pod-state.ts';
 import { rfc3339 } from './status.ts';
-import type { ApplyAction, DeleteAction, EventSpec, Observed } from './types.ts';
+import { type ApplyAction, type DeleteAction, type EventSpec, type Observed, writeKey } from './types.ts';
 
 /**
  * Why a load-balanced Process keeps one replica: its media Service has one address, which every
@@ -203,7 +203,7 @@ export function decideEgressPods(
       type: 'Normal',
       reason: 'Draining',
       action: 'Drain',
-      withWrites: true,
+      afterWrite: writeKey('pods', next.pod.metadata?.name),
       note: `Draining pod ${next.pod.metadata?.name} (replica ${next.index}${v !== undefined ? `, ${v} viewers` : ''}): its viewers are closed gradually until ${deadline} and reconnect to the other replicas; the pod is deleted once it has none`,
     });
   }

@@ -8,7 +8,7 @@ import { stableStringify } from '../children/hash.ts';
 import { routeKind } from '../config.ts';
 import { KIND_NAMES } from '../kube/apply.ts';
 import { type DecideContext, decideEgress, decideFfmpeg, decideFfmpegPolicy } from './decide-children.ts';
-import { actionEvents, transitionEvents } from './events.ts';
+import { transitionEvents } from './events.ts';
 import { isHeld } from './gather.ts';
 import { mediaRecheckMs, mediaWait } from './media-wait.ts';
 import { computeStatus } from './status.ts';
@@ -64,7 +64,8 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
   const applies: ApplyAction[] = [...policy.applies, ...(ffmpeg.apply ? [ffmpeg.apply] : []), ...egress.applies].map((a) => takeBack(a, o));
   const deletes: DeleteAction[] = [...policy.deletes, ...(ffmpeg.delete ? [ffmpeg.delete] : []), ...egress.deletes];
 
-  // 4. The status, written only when it differs; 5. Events for what changed.
+  // 4. The status, written only when it differs; 5. Events for what changed (the reconciler
+  //    adds those for the writes that went through).
   const pods = egress.pods;
   const status = computeStatus(o, { ...base, ffmpeg, argv, ...(pods ? { webrtc: pods.status } : {}) });
   const changed = stableStringify(status) !== stableStringify(reconcilerPart(o.status));
@@ -72,7 +73,7 @@ export function decide(o: Observed, ctx: PlanContext): Plan {
     applies,
     deletes,
     ...(changed ? { status } : {}),
-    events: [...actionEvents(applies, deletes), ...(pods?.events ?? []), ...(changed ? transitionEvents(o.status, status) : [])],
+    events: [...(pods?.events ?? []), ...(changed ? transitionEvents(o.status, status) : [])],
     ...requeue(ffmpeg.requeueAfterMs, mediaRecheckMs(o), pods?.requeueAfterMs),
   };
 }

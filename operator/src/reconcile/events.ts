@@ -12,10 +12,15 @@ import type { ApplyAction, DeleteAction, EventSpec } from './types.ts';
 
 const label = (a: { kind: ApplyAction['kind']; name: string }) => `${KIND_NAMES[a.kind]} ${a.name}`;
 
-/** Events for the actions taken. */
+/**
+ * Events for the writes that went through. A forced create is no Created: it takes back a
+ * child that exists already as this Process's (the caches had not shown it yet, decide.ts).
+ */
 export function actionEvents(applies: readonly ApplyAction[], deletes: readonly DeleteAction[]): EventSpec[] {
   const events: EventSpec[] = [];
-  const created = applies.filter((a) => a.verb === 'create').map((a) => label({ kind: a.kind, name: a.object.metadata?.name ?? '' }));
+  const created = applies
+    .filter((a) => a.verb === 'create' && !a.force)
+    .map((a) => label({ kind: a.kind, name: a.object.metadata?.name ?? '' }));
   const pins = applies.filter((a) => a.verb === 'update' && a.drift === PIN_DRIFT);
   // Relay targets and drain deadlines move with scaling, which has Events of its own (decide-replicas.ts).
   const own = new Set([PIN_DRIFT, ...[RELAY_TARGETS_ANNOTATION, DRAIN_ANNOTATION].map((a) => `metadata.annotations.${a}`)]);

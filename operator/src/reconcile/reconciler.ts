@@ -14,7 +14,8 @@ import { decide } from './decide.ts';
 import { type Caches, gather } from './gather.ts';
 import type { Resolve } from './load-balancer.ts';
 import { type EgressPods, MediaInputs } from './media-inputs.ts';
-import type { EventSpec, Observed, Plan } from './types.ts';
+import { actionEvents } from './events.ts';
+import { type ApplyAction, type DeleteAction, type EventSpec, type Observed, type Plan, writeKey } from './types.ts';
 
 /** Some of a reconcile's writes failed; each failure is listed (the others ran to their end). */
 export class WritesFailedError extends AggregateError {
@@ -27,6 +28,16 @@ export class WritesFailedError extends AggregateError {
     this.name = 'WritesFailedError';
   }
 }
+
+/** The writes of a pass that went through, and those that failed. */
+interface Written {
+  readonly applies: ApplyAction[];
+  readonly deletes: DeleteAction[];
+  readonly failures: { what: string; err: unknown }[];
+}
+
+const deleteWhat = (d: DeleteAction) => `delete ${KIND_NAMES[d.kind]}/${d.name}`;
+const applyWhat = (a: ApplyAction) => `${a.verb} ${KIND_NAMES[a.kind]}/${a.object.metadata?.name}${a.drift ? ` at ${a.drift}` : ''}`;
 
 /** What the reconciler needs. */
 export interface ReconcilerDeps {
@@ -75,13 +86,19 @@ export class ProcessReconciler {
     // 2. Decide.
     const plan = decide(observed, { config, now: clock.now(), baseUrl });
 
-    // 3. Act: deletes and applies (independent of each other, so at once), and the Events that
-    //    go with the writes alone.
-    await this.#write(observed, plan, log);
-    await this.#record(
-      observed,
-      plan.events.filter((e) => e.withWrites),
-    );
+    // 3. Act: deletes and applies (independent of each other, so at once). The Events for the
+    //    writes that went through are recorded before a failed one is thrown: the retry does not
+    //    plan those writes again, so it could not tell them.
+    const { applies, deletes, failures } = await this.#write(observed, plan, log);
+    const done = new Set([
+      ...applies.map((a) => writeKey(a.kind, a.object.metadata?.name)),
+      ...deletes.map((d) => writeKey(d.kind, d.name)),
+    ]);
+    await this.#record(observed, [
+      ...actionEvents(applies, deletes),
+      ...plan.events.filter((e) => e.afterWrite !== undefined && done.has(e.afterWrite)),
+    ]);
+    if (failures.length > 0) throw new WritesFailedError(failures, plan.applies.length + plan.deletes.length);
 
     // 4. Status (only when it changed) and 5. Events.
     await this.#finish(observed, plan, log);
@@ -114,7 +131,7 @@ export class ProcessReconciler {
     }
     await this.#record(
       observed,
-      plan.events.filter((e) => !e.withWrites),
+      plan.events.filter((e) => e.afterWrite === undefined),
     );
   }
 
@@ -126,30 +143,31 @@ export class ProcessReconciler {
   /**
    * Runs every write of the plan at once and waits for all of them: a refused write neither
    * hides another's failure nor leaves writes running unseen behind an early rejection. What
-   * succeeded is logged; the failures are thrown together (the reconcile is retried, and the
-   * status waits for a pass whose writes all went through). A create never lands on a
-   * stranger's object: gather found taken names, and decide plans no write then.
+   * succeeded is logged and returned; the caller throws the failures together once it has told
+   * the rest (the reconcile is retried, and the status waits for a pass whose writes all went
+   * through). A create never lands on a stranger's object: gather found taken names, and decide
+   * plans no write then.
    */
-  async #write(observed: Observed, plan: Plan, log: Logger): Promise<void> {
+  async #write(observed: Observed, plan: Plan, log: Logger): Promise<Written> {
     const { kube } = this.#d;
     const ns = observed.process.namespace;
-    const writes = [
-      ...plan.deletes.map((d) => ({
-        what: `delete ${KIND_NAMES[d.kind]}/${d.name}`,
-        run: () => deleteChild(kube, d.kind, ns, d.name, d.uid),
-      })),
-      ...plan.applies.map((a) => ({
-        what: `${a.verb} ${KIND_NAMES[a.kind]}/${a.object.metadata?.name}${a.drift ? ` at ${a.drift}` : ''}`,
-        run: () => applyChild(kube, a.kind, a.object, a.force),
-      })),
-    ];
-    if (writes.length === 0) return;
-    const results = await Promise.allSettled(writes.map((w) => w.run()));
-    const done = writes.filter((_, i) => results[i]?.status === 'fulfilled').map((w) => w.what);
-    const failures = results.flatMap((r, i) =>
-      r.status === 'rejected' ? [{ what: writes[i]?.what ?? '', err: r.reason as unknown }] : [],
-    );
+    const [deletes, applies] = await Promise.all([
+      Promise.allSettled(plan.deletes.map((d) => deleteChild(kube, d.kind, ns, d.name, d.uid))),
+      Promise.allSettled(plan.applies.map((a) => applyChild(kube, a.kind, a.object, a.force))),
+    ]);
+    const written: Written = { applies: [], deletes: [], failures: [] };
+    plan.deletes.forEach((d, i) => {
+      const r = deletes[i];
+      if (r?.status === 'fulfilled') written.deletes.push(d);
+      else written.failures.push({ what: deleteWhat(d), err: r?.reason as unknown });
+    });
+    plan.applies.forEach((a, i) => {
+      const r = applies[i];
+      if (r?.status === 'fulfilled') written.applies.push(a);
+      else written.failures.push({ what: applyWhat(a), err: r?.reason as unknown });
+    });
+    const done = [...written.deletes.map(deleteWhat), ...written.applies.map(applyWhat)];
     if (done.length > 0) log.info({ done }, 'children changed');
-    if (failures.length > 0) throw new WritesFailedError(failures, writes.length);
+    return written;
   }
 }

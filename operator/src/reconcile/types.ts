@@ -79,13 +79,18 @@ export interface EventSpec {
   readonly action: string;
   readonly note: string;
   /**
-   * Recorded as soon as the writes went through, before the status: for an Event about a write
-   * that the next pass will not plan again (a drain once its annotation is on the pod), which a
-   * refused status write (the Process changed meanwhile) would otherwise lose. The others wait
-   * for the status, so a retried pass does not tell them twice.
+   * The write this Event reports (writeKey of its kind and name): recorded as soon as that
+   * write went through, before the status and whatever became of the other writes. The next
+   * pass does not plan a write that went through again, so an Event waiting for a status write
+   * that was refused (the Process changed meanwhile), or for a sibling write that failed, would
+   * be lost for good. Events without it are about the state and wait for the status, so a
+   * retried pass does not tell them twice.
    */
-  readonly withWrites?: boolean;
+  readonly afterWrite?: string;
 }
+
+/** The key that names one write of a plan (an apply or a delete) for EventSpec.afterWrite. */
+export const writeKey = (kind: ChildKind, name: string | undefined): string => `${kind}/${name ?? ''}`;
 
 /** What the FFmpeg half decided. */
 export interface FfmpegDecision {
@@ -107,7 +112,11 @@ export interface Plan {
   readonly applies: readonly ApplyAction[];
   /** The status to write, or undefined when it is unchanged. */
   readonly status?: ProcessStatus;
-  /** Events to record once everything above is done. */
+  /**
+   * Events about what the pass saw and decided (a drain, a wait, a change of state). The Events
+   * for the writes themselves (Created, Updated, Deleted, SourcePinned) are not here: the
+   * reconciler derives them from the writes that went through (actionEvents).
+   */
   readonly events: readonly EventSpec[];
   readonly requeueAfterMs?: number;
 }
