@@ -2,7 +2,8 @@
  * The pod's main thread never loads Node's fetch implementation (undici, ~2 MiB of heap): not
  * through `node:http` or @koa/router (src/http-cjs.ts), nor through koa testing a JSON body
  * against `Response` (src/server.ts writes JSON bodies itself) — and those bodies are what koa
- * would have sent.
+ * would have sent. And it holds one copy of MIME's database (mime-db, ~0.4 MiB of heap each),
+ * not one per version koa's dependencies ask for: the root package.json overrides mime-types.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,6 +19,7 @@ describe('the main thread', () => {
     const out = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as {
       started: boolean;
       undici: boolean;
+      mimeDbs: string[];
       readyz: { status: number; type: string; body: string };
       problem: { status: number; type: string; body: string };
     };
@@ -31,5 +33,6 @@ describe('the main thread', () => {
     assert.equal(problem.status, 404);
     assert.equal(out.started, false, 'undici loaded while the egress started');
     assert.equal(out.undici, false, 'undici loaded while answering');
+    assert.equal(out.mimeDbs.length, 1, `one mime-db, not: ${out.mimeDbs.join(', ')}`);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * A worker thread for thread-crypto.test.ts: it records every module it loads, keeps
- * werift's certificate library out, and then either answers a werift viewer's offer on its own
+ * A worker thread for thread-crypto.test.ts, set up as the egress's fan-out thread is: it
+ * records every module it loads, keeps werift's certificate library out and werift's sources one
+ * byte per character (recording which werift files still reached V8 with a wider character), and
+ * then either answers a werift viewer's offer on its own
  * certificate (`workerData.mode === 'serve'`) or asks werift for a certificate with none
  * installed (`'no-certificate'`).
  */
@@ -9,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import {
   answerAsDtlsServer,
   keepCryptoLibrariesOut,
+  leanWeriftSource,
   loopbackOnly,
   loopbackPeerConfig,
   makeDtlsCertificate,
@@ -25,6 +28,18 @@ registerHooks({
   },
 });
 keepCryptoLibrariesOut();
+leanWeriftSource();
+/** werift files whose source, as V8 gets it (after the hook above), has a character above U+00FF or a localeCompare call. */
+const wide: string[] = [];
+registerHooks({
+  load(url, context, nextLoad) {
+    const result = nextLoad(url, context);
+    const text =
+      typeof result.source === 'string' ? result.source : Buffer.from((result.source ?? new Uint8Array()) as Uint8Array).toString('utf8');
+    if (url.includes('/node_modules/werift/') && (/[\u0100-\uffff]/.test(text) || text.includes('localeCompare'))) wide.push(url);
+    return result;
+  },
+});
 
 if ((workerData as { mode: string }).mode === 'no-certificate') {
   const { RTCDtlsTransport } = await import('werift');
@@ -45,7 +60,7 @@ if ((workerData as { mode: string }).mode === 'no-certificate') {
     answerAsDtlsServer(server);
     await server.setLocalDescription(await server.createAnswer());
     server.connectionStateChange.subscribe((state) => {
-      if (state === 'connected') port.postMessage({ connected: true, certPem: keys.certPem, loaded });
+      if (state === 'connected') port.postMessage({ connected: true, certPem: keys.certPem, loaded, wide });
     });
     port.postMessage({ answer: loopbackOnly(server.localDescription!.sdp) });
   });
