@@ -10,6 +10,8 @@
  *
  * `--compare` repeats the figures with the GOP cache off (viewers wait for a keyframe) and with
  * the cached pictures keeping their capture timestamps (`media.gopCache.timing: original`).
+ * `--compiled` runs the image's compiled JavaScript (dist/, built first) instead of the sources;
+ * `--node-args='<flags>'` adds Node flags to the image's (e.g. to see what a V8 flag costs here).
  * Prints one JSON object per line: {name, value, unit}.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -29,6 +31,8 @@ const { values } = parseArgs({
     gop: { type: 'string', default: '4' },
     workers: { type: 'string', default: 'auto' },
     compare: { type: 'boolean', default: false },
+    compiled: { type: 'boolean', default: false },
+    'node-args': { type: 'string', default: '' },
   },
 });
 
@@ -208,6 +212,8 @@ async function withRig(
     workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
     clock,
     config,
+    compiled: values.compiled,
+    nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
   });
   const browser = await launchChromium();
   try {

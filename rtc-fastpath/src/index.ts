@@ -20,7 +20,7 @@ export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 export { answerAsDtlsServer, sendCloseNotify } from './dtls.ts';
 // A thread's werift on node:crypto: its DTLS certificate and key exchanges, werift's JavaScript crypto libraries kept out.
 export { type CertificateOptions, type DtlsKeys, makeDtlsCertificate } from './certificate.ts';
-export { KEPT_OUT_MODULES, keepCryptoLibrariesOut, STAND_IN_PACKAGES, useOwnDtlsCertificate } from './thread-crypto.ts';
+export { KEPT_OUT_MODULES, keepCryptoLibrariesOut, ON_DEMAND_MODULES, STAND_IN_PACKAGES, useOwnDtlsCertificate } from './thread-crypto.ts';
 export { leanWeriftSource } from './werift-source.ts';
 // No public STUN server, no process-ending socket error: werift's ICE agent made fit for a server.
 export { guardSockets, removeDefaultStun, usesNoStun } from './ice-guards.ts';

@@ -10,7 +10,8 @@
  *   (P-256 ECDHE in BigInt arithmetic) → p256-native.ts; `tweetnacl` (X25519 ECDHE) →
  *   x25519-native.ts. It must run before werift is imported in the thread: werift's ES module
  *   entry is one bundle that imports them all when it loads. @fidm/x509 stays: werift parses
- *   PEM and signs the key exchange with it (a quarter of a MiB).
+ *   PEM and signs the key exchange with it (a quarter of a MiB); the tweetnacl it requires for
+ *   Ed25519 keys is loaded only if one is used (tweetnacl-on-demand.ts, ~0.7 MiB).
  * - `useOwnDtlsCertificate()` gives werift the thread's certificate where it keeps the one it
  *   would otherwise make on a peer's first offer or answer: `RTCDtlsTransport.localCertificate`
  *   (static, shared by every peer of the thread, as werift's own is). Peers given
@@ -23,14 +24,19 @@ import { type DtlsKeys, makeDtlsCertificate } from './certificate.ts';
 /** This folder's module `name`, as written or compiled to dist/. */
 const here = (name: string) => new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
 
-/** werift's imports that are redirected, and what stands in for each. */
-const STAND_INS = new Map([
-  ['@peculiar/x509', here('x509-absent')],
-  ['@noble/curves/p256', here('p256-native')],
-  ['tweetnacl', here('x25519-native')],
-]);
-/** Where werift's own files are (its bundle imports the packages above). */
+/** Where werift's own files are (its bundle imports the packages below). */
 const WERIFT = /\/node_modules\/werift\//;
+/** Where werift's PEM parser is (it requires tweetnacl when it loads). */
+const FIDM = /\/node_modules\/@fidm\/x509\//;
+
+/** Imports that are redirected: by whom, and what stands in. */
+const STAND_INS: readonly { readonly specifier: string; readonly parent: RegExp; readonly url: string }[] = [
+  { specifier: '@peculiar/x509', parent: WERIFT, url: here('x509-absent') },
+  { specifier: '@noble/curves/p256', parent: WERIFT, url: here('p256-native') },
+  { specifier: 'tweetnacl', parent: WERIFT, url: here('x25519-native') },
+  // tweetnacl itself, but only once something of it is used (tweetnacl-on-demand.ts).
+  { specifier: 'tweetnacl', parent: FIDM, url: here('tweetnacl-on-demand') },
+];
 
 let hooked = false;
 
@@ -40,20 +46,29 @@ export function keepCryptoLibrariesOut(): void {
   hooked = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
-      const standIn = STAND_INS.get(specifier);
-      return standIn && WERIFT.test(context.parentURL ?? '') ? { url: standIn, shortCircuit: true } : nextResolve(specifier, context);
+      const parent = context.parentURL ?? '';
+      const standIn = STAND_INS.find((s) => s.specifier === specifier && s.parent.test(parent));
+      return standIn ? { url: standIn.url, shortCircuit: true } : nextResolve(specifier, context);
     },
   });
 }
 
 /** The packages `keepCryptoLibrariesOut` redirects (for tests). */
-export const STAND_IN_PACKAGES: readonly string[] = [...STAND_INS.keys()];
+export const STAND_IN_PACKAGES: readonly string[] = [...new Set(STAND_INS.map((s) => s.specifier))];
 
 /**
  * The module paths that must never load in a thread after `keepCryptoLibrariesOut` (for tests):
  * the redirected packages and what only they bring (tsyringe, reflect-metadata, the ASN.1 code).
  */
 export const KEPT_OUT_MODULES = /node_modules\/(@peculiar\/|tsyringe\/|reflect-metadata\/|asn1js\/|pvtsutils\/|pvutils\/|@noble\/)/;
+
+/**
+ * The module paths a thread with `keepCryptoLibrariesOut` and `leanWeriftSource` loads only when
+ * they are used (for tests): tweetnacl (for an Ed25519 key, tweetnacl-on-demand.ts) and
+ * multicast-dns with dns-packet (for a `.local` candidate, mdns-on-demand.ts). A werift peer
+ * that plays with neither loads none of them.
+ */
+export const ON_DEMAND_MODULES = /node_modules\/(tweetnacl|multicast-dns|dns-packet|thunky|@leichtgewicht\/ip-codec)\//;
 
 /**
  * Makes `keys` (default: a fresh certificate) the one werift's peers in this thread use when

@@ -120,13 +120,25 @@ export function weriftSource(utf8: Uint8Array): string | undefined {
   return oneByteSource(patched) ?? (patched !== bytes ? patched.toString('utf8') : undefined);
 }
 
+/** This folder's module `name`, as written or compiled to dist/. */
+const here = (name: string) => new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
 let hooked = false;
 
-/** Loads werift's files in this thread as one-byte sources without localeCompare, from now on (idempotent). */
+/**
+ * Loads werift's files in this thread as one-byte sources without localeCompare, and its
+ * multicast-dns only when werift first makes an mDNS client (mdns-on-demand.ts), from now on
+ * (idempotent).
+ */
 export function leanWeriftSource(): void {
   if (hooked) return;
   hooked = true;
   registerHooks({
+    resolve(specifier, context, nextResolve) {
+      return specifier === 'multicast-dns' && WERIFT.test(context.parentURL ?? '')
+        ? { url: here('mdns-on-demand'), shortCircuit: true }
+        : nextResolve(specifier, context);
+    },
     load(url, context, nextLoad) {
       const loaded = nextLoad(url, context);
       const { source } = loaded;

@@ -12,7 +12,16 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { RTCPeerConnection, useH264, useOPUS } from 'werift';
-import { KEPT_OUT_MODULES, loopbackOnly, loopbackPeerConfig, removeDefaultStun, STAND_IN_PACKAGES } from '../src/index.ts';
+import {
+  KEPT_OUT_MODULES,
+  loopbackOnly,
+  loopbackPeerConfig,
+  ON_DEMAND_MODULES,
+  removeDefaultStun,
+  STAND_IN_PACKAGES,
+} from '../src/index.ts';
+import mdnsOnDemand, { mdnsLoaded } from '../src/mdns-on-demand.ts';
+import { tweetnaclLoaded } from '../src/tweetnacl-on-demand.ts';
 import { p256 as p256StandIn } from '../src/p256-native.ts';
 import * as standIn from '../src/x509-absent.ts';
 import x25519StandIn from '../src/x25519-native.ts';
@@ -90,6 +99,15 @@ describe('a thread with its own DTLS certificate', () => {
       );
       // werift's bundle reached V8 one byte per character (werift-source.ts), and played as above.
       assert.deepEqual(done.wide, []);
+      // tweetnacl (for @fidm/x509) and multicast-dns wait for a use that this session did not have.
+      assert.ok(
+        loaded.some((url) => /\/tweetnacl-on-demand\.(ts|js)$/.test(url)) && loaded.some((url) => /\/mdns-on-demand\.(ts|js)$/.test(url)),
+        'the on-demand stand-ins were loaded in their place',
+      );
+      assert.deepEqual(
+        loaded.filter((url) => ON_DEMAND_MODULES.test(url)),
+        [],
+      );
     } finally {
       await viewer.close();
       await worker.terminate();
@@ -204,5 +222,47 @@ describe('werift as the key-exchange stand-ins assume it', () => {
     const calls = new Set(names.flatMap((n) => [...bundle.matchAll(new RegExp(`\\b${n}\\.([\\w.]+)\\(`, 'g'))].map((m) => m[1])));
     assert.deepEqual([...calls].sort(), ['box.keyPair', 'scalarMult']);
     assert.match(bundle, /privateKey: Buffer\.from\(keys\.secretKey\.buffer\)/);
+  });
+});
+
+describe('loaded on demand', () => {
+  it("tweetnacl for @fidm/x509: loaded at the first use of a member, then tweetnacl's own", () => {
+    const nacl = require('tweetnacl') as typeof import('tweetnacl');
+    assert.equal(tweetnaclLoaded(), false);
+    // What @fidm/x509's require('tweetnacl') returns in a hooked thread.
+    const onDemand = require('../src/tweetnacl-on-demand.ts') as typeof import('tweetnacl');
+    assert.equal(tweetnaclLoaded(), false, 'requiring it loads nothing');
+    const seed = new Uint8Array(32).fill(7);
+    const pair = onDemand.sign.keyPair.fromSeed(seed);
+    assert.equal(tweetnaclLoaded(), true);
+    assert.deepEqual(pair.publicKey, nacl.sign.keyPair.fromSeed(seed).publicKey);
+    const signature = onDemand.sign.detached(new Uint8Array([1, 2, 3]), pair.secretKey);
+    assert.ok(nacl.sign.detached.verify(new Uint8Array([1, 2, 3]), signature, pair.publicKey));
+    assert.deepEqual(Object.keys(onDemand).sort(), Object.keys(nacl).sort());
+    assert.equal('sign' in onDemand, true);
+  });
+
+  it('@fidm/x509 requires tweetnacl once, and uses it only for Ed25519 keys', () => {
+    const pki = readFileSync(join(dirname(require.resolve('@fidm/x509')), 'pki.js'), 'utf8');
+    assert.deepEqual([...pki.matchAll(/require\("tweetnacl"\)/g)].length, 1);
+    assert.deepEqual([...new Set([...pki.matchAll(/tweetnacl_1\.([\w.]+)/g)].map((m) => m[1]))].sort(), [
+      'sign.detached',
+      'sign.detached.verify',
+      'sign.keyPair.fromSeed',
+    ]);
+  });
+
+  it('multicast-dns for werift: a factory that loads it when werift first makes an mDNS client', () => {
+    assert.equal(typeof mdnsOnDemand, 'function');
+    assert.equal(mdnsLoaded(), false);
+    const bundle = readFileSync(join(dirname(require.resolve('werift')), '..', '..', 'index.mjs'), 'utf8');
+    // werift imports it as a default, once, and calls it only in its mDNS lookup's constructor.
+    assert.deepEqual(
+      [...bundle.matchAll(/^import (\w+) from "multicast-dns";$/gm)].map((m) => m[1]),
+      ['mdns'],
+    );
+    assert.equal(bundle.match(/"multicast-dns"/g)?.length, 1);
+    assert.deepEqual(bundle.match(/\bmdns\(/g), ['mdns(']);
+    assert.match(bundle, /var MdnsLookup = class \{\s+cache = [^;]+;\s+mdnsInstance = mdns\(\);/);
   });
 });
