@@ -17,20 +17,15 @@
  *   (static, shared by every peer of the thread, as werift's own is). Peers given
  *   `certificates` or `dtls.keys` in their PeerConfig keep using those.
  */
-import { registerHooks } from 'node:module';
 import type { RTCCertificate } from 'werift';
 import { type DtlsKeys, makeDtlsCertificate } from './certificate.ts';
+import { here, redirectImports, type StandIn, WERIFT_FILES as WERIFT } from './stand-ins.ts';
 
-/** This folder's module `name`, as written or compiled to dist/. */
-const here = (name: string) => new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
-
-/** Where werift's own files are (its bundle imports the packages below). */
-const WERIFT = /\/node_modules\/werift\//;
 /** Where werift's PEM parser is (it requires tweetnacl when it loads). */
 const FIDM = /\/node_modules\/@fidm\/x509\//;
 
 /** Imports that are redirected: by whom, and what stands in. */
-const STAND_INS: readonly { readonly specifier: string; readonly parent: RegExp; readonly url: string }[] = [
+const STAND_INS: readonly StandIn[] = [
   { specifier: '@peculiar/x509', parent: WERIFT, url: here('x509-absent') },
   { specifier: '@noble/curves/p256', parent: WERIFT, url: here('p256-native') },
   { specifier: 'tweetnacl', parent: WERIFT, url: here('x25519-native') },
@@ -44,13 +39,7 @@ let hooked = false;
 export function keepCryptoLibrariesOut(): void {
   if (hooked) return;
   hooked = true;
-  registerHooks({
-    resolve(specifier, context, nextResolve) {
-      const parent = context.parentURL ?? '';
-      const standIn = STAND_INS.find((s) => s.specifier === specifier && s.parent.test(parent));
-      return standIn ? { url: standIn.url, shortCircuit: true } : nextResolve(specifier, context);
-    },
-  });
+  redirectImports(STAND_INS);
 }
 
 /** The packages `keepCryptoLibrariesOut` redirects (for tests). */

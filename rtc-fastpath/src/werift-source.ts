@@ -18,9 +18,7 @@
  * leave a 1.4 MiB two-byte string behind as garbage, which only a full collection frees.
  */
 import { registerHooks } from 'node:module';
-
-/** Where werift's own files are. */
-const WERIFT = /\/node_modules\/werift\//;
+import { here, redirectImports, WERIFT_FILES as WERIFT } from './stand-ins.ts';
 /** A character that keeps a string from being stored one byte per character. */
 const WIDE = /[\u0100-\uffff]/g;
 
@@ -120,9 +118,6 @@ export function weriftSource(utf8: Uint8Array): string | undefined {
   return oneByteSource(patched) ?? (patched !== bytes ? patched.toString('utf8') : undefined);
 }
 
-/** This folder's module `name`, as written or compiled to dist/. */
-const here = (name: string) => new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
-
 let hooked = false;
 
 /**
@@ -133,12 +128,8 @@ let hooked = false;
 export function leanWeriftSource(): void {
   if (hooked) return;
   hooked = true;
+  redirectImports([{ specifier: 'multicast-dns', parent: WERIFT, url: here('mdns-on-demand') }]);
   registerHooks({
-    resolve(specifier, context, nextResolve) {
-      return specifier === 'multicast-dns' && WERIFT.test(context.parentURL ?? '')
-        ? { url: here('mdns-on-demand'), shortCircuit: true }
-        : nextResolve(specifier, context);
-    },
     load(url, context, nextLoad) {
       const loaded = nextLoad(url, context);
       const { source } = loaded;
