@@ -174,6 +174,8 @@ describe('player page and session lifecycle in Chromium', { timeout: 300000 }, (
 
   it('a browser peer closed without DELETE: the pod closes the session and every count returns to zero', async () => {
     const { egress } = await startPod('peer-close');
+    // The peer below POSTs once, with no retry on 409 as the player page has: wait for the source.
+    await waitUntil(async () => (await fetch(`${egress.url}/readyz`)).status === 200, 30000, 'the pod ready, its source up');
     const page = await browser.context.newPage();
     // Any page of the pod's origin; the peer is made by hand so the test can close it.
     await page.goto(`${egress.url}/healthz`);

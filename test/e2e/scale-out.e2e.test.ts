@@ -246,10 +246,15 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
     await waitUntil(() => stayed.every((v, i) => v.received.video.length > counts[i]! + 30), 30000, 'the survivors still receiving');
     for (const v of stayed) assert.equal(lost(v.received.video), 0, 'a viewer on the surviving replica lost no packet');
 
-    const p = await getProcess(c, ns, name);
-    const webrtc = (p.status as { webrtc?: { replicas?: number; lastScale?: { from: number; to: number } } }).webrtc;
-    assert.equal(webrtc?.replicas, 1);
-    assert.deepEqual([webrtc?.lastScale?.from, webrtc?.lastScale?.to], [2, 1]);
+    // The status follows the pods: written by the pass that sees the drained replica's pod gone
+    // from the API server, which can come after the kubelet has stopped running it.
+    type WebRtcStatus = { replicas?: number; lastScale?: { from: number; to: number } };
+    const webrtc = await eventually('status.webrtc.replicas back to 1', async () => {
+      const w = ((await getProcess(c, ns, name)).status as { webrtc?: WebRtcStatus }).webrtc;
+      return w?.replicas === 1 ? w : undefined;
+    });
+    assert.equal(webrtc.replicas, 1);
+    assert.deepEqual([webrtc.lastScale?.from, webrtc.lastScale?.to], [2, 1]);
     const events = await eventsAbout(c, ns, name);
     assert.ok(
       events.some((e) => e.includes('ScaledUp')),
