@@ -152,30 +152,39 @@ export class Replica implements ReplicaRouting {
     }
     // No sibling listed: this pod alone, with its own answers (and its own caps' messages).
     if (alone) return local();
-    const order = placementOrder(this.room(), siblings.rooms());
-    for (const where of order) {
-      if (where === 'local') {
-        try {
-          return await local();
-        } catch (err) {
-          // This replica full after all: the siblings next (a 429, 4xx or 504 is the viewer's answer).
-          if (!(err instanceof WhepError) || statusOf(err.kind) !== 503) throw err;
-          continue;
+    // Tried in the order the rooms as last heard give; when none took the viewer, the rooms are
+    // asked afresh once and any replica not yet tried that has room after all is tried too (a
+    // sibling's count can run one ahead for up to a poll: its 201 counted on top of a poll
+    // answer that already held that viewer).
+    const tried = new Set<'local' | number>();
+    for (let pass = 0; pass < 2; pass++) {
+      if (pass === 1) await siblings.poll();
+      const order = placementOrder(this.room(), siblings.rooms()).filter((where) => !tried.has(where));
+      for (const where of order) {
+        tried.add(where);
+        if (where === 'local') {
+          try {
+            return await local();
+          } catch (err) {
+            // This replica full after all: the siblings next (a 429, 4xx or 504 is the viewer's answer).
+            if (!(err instanceof WhepError) || statusOf(err.kind) !== 503) throw err;
+            continue;
+          }
         }
+        const target = siblings.target(where)!;
+        const answer = await forward(ctx, target, this.client(ctx), offer, this.#forwardTimeoutMs()).catch((err: unknown) => {
+          if (err instanceof WhepError) throw err;
+          this.#log.warn({ replica: where, err: (err as Error).message }, 'replica did not answer a forwarded POST; trying the next');
+          siblings.unreachable(where);
+          return undefined;
+        });
+        if (!answer) continue;
+        this.#metrics.forwardedRequests.inc({ verb: 'POST' });
+        siblings.answered(where, 'POST', answer.status);
+        if (answer.status === 503) continue;
+        respond(ctx, answer);
+        return;
       }
-      const target = siblings.target(where)!;
-      const answer = await forward(ctx, target, this.client(ctx), offer, this.#forwardTimeoutMs()).catch((err: unknown) => {
-        if (err instanceof WhepError) throw err;
-        this.#log.warn({ replica: where, err: (err as Error).message }, 'replica did not answer a forwarded POST; trying the next');
-        siblings.unreachable(where);
-        return undefined;
-      });
-      if (!answer) continue;
-      this.#metrics.forwardedRequests.inc({ verb: 'POST' });
-      siblings.answered(where, 'POST', answer.status);
-      if (answer.status === 503) continue;
-      respond(ctx, answer);
-      return;
     }
     throw new WhepError('pod-full', 'every replica of this stream has its maximum of viewers; try again later', retry);
   }

@@ -56,7 +56,7 @@ export class Siblings {
   readonly #pollMs: number;
   #byIndex = new Map<number, Sibling>();
   #timer: NodeJS.Timeout | undefined;
-  #polling = false;
+  #polling: Promise<void> | undefined;
 
   constructor(options: { log?: Logger | undefined; pollMs?: number } = {}) {
     this.#log = options.log;
@@ -115,15 +115,17 @@ export class Siblings {
     if (s) s.room = undefined;
   }
 
-  /** Asks every sibling for its room once (also what the timer does). */
-  async poll(): Promise<void> {
-    if (this.#polling) return;
-    this.#polling = true;
-    try {
-      await Promise.all([...this.#byIndex.values()].map((s) => this.#ask(s)));
-    } finally {
-      this.#polling = false;
-    }
+  /** Asks every sibling for its room once (also what the timer does); a call during a poll waits for that one. */
+  poll(): Promise<void> {
+    this.#polling ??= Promise.all([...this.#byIndex.values()].map((s) => this.#ask(s))).then(
+      () => {
+        this.#polling = undefined;
+      },
+      () => {
+        this.#polling = undefined;
+      },
+    );
+    return this.#polling;
   }
 
   async #ask(s: Sibling): Promise<void> {
