@@ -2,7 +2,7 @@
  * What a fan-out thread loads: werift, but not werift's certificate library (@peculiar/x509 and
  * the ~200 modules it brings) nor noble's curves — rtc-fastpath's thread-crypto.ts keeps them out
  * and the thread makes its DTLS certificate and key exchanges with node:crypto — nor the
- * configuration schemas and zod; tweetnacl and multicast-dns wait for a use the warm-up does not
+ * configuration schemas and zod, nor pino (its log events are written by the main thread's); tweetnacl and multicast-dns wait for a use the warm-up does not
  * have (an Ed25519 key, a `.local` candidate). The thread is the real one, warm-up included: two werift peers
  * complete ICE and DTLS over loopback on the thread's certificate before it reports ready.
  */
@@ -26,8 +26,8 @@ describe('a fan-out thread', () => {
     let ready = false;
     try {
       const loaded = await new Promise<string[]>((resolve, reject) => {
-        worker.on('message', (m: { t: string; line?: string; loaded?: string[] }) => {
-          if (m.t === 'log') logs.push(m.line!);
+        worker.on('message', (m: { t: string; msg?: string; loaded?: string[] }) => {
+          if (m.t === 'log') logs.push(m.msg ?? '');
           if (m.t === 'ready') ready = true;
           if (m.t === 'modules') resolve(m.loaded!);
         });
@@ -50,6 +50,11 @@ describe('a fan-out thread', () => {
       );
       assert.deepEqual(
         loaded.filter((url) => /\/node_modules\/zod\/|\/api\/(src|dist)\/(process|egress-config)\./.test(url)),
+        [],
+      );
+      // Its log events go to the main thread's logger (thread-log.ts): pino stays out.
+      assert.deepEqual(
+        loaded.filter((url) => /\/node_modules\/(pino|pino-[a-z-]+|sonic-boom|thread-stream|fast-redact|@pinojs\/[a-z-]+)\//.test(url)),
         [],
       );
     } finally {

@@ -6,14 +6,13 @@
  * log lines back.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
-import { createLogger } from '../log.ts';
 import { recycleArena } from '@corecast/rtc-fastpath';
 import { joinPodMux } from './join-mux.ts';
 import { threadResources } from './resources.ts';
+import { threadLogger } from './thread-log.ts';
 import { warmUp } from './warm-up.ts';
 import { WhepError } from '../whep/errors.ts';
 import { Session } from '../whep/session.ts';
@@ -53,16 +52,8 @@ if (!port) throw new Error('fanout-thread.ts runs as a worker thread (media-work
 const setup = workerData as WorkerSetup;
 const post = (message: FromWorker): void => port.postMessage(message);
 
-// Log lines go to the main thread, which writes them to the pod's one log destination.
-const log = createLogger(
-  setup.logLevel,
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      post({ t: 'log', line: chunk.toString() });
-      done();
-    },
-  }),
-).child({ worker: setup.index });
+// Log events go to the main thread, which writes them with the pod's logger.
+const log = threadLogger(setup.logLevel, (level, fields, msg) => post({ t: 'log', level, fields, msg }), { worker: setup.index });
 
 /**
  * The event-loop monitor's timer interval (ms). Node's histogram records the whole time between

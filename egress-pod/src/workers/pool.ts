@@ -10,7 +10,6 @@
  */
 import { backoffDelay, type BackoffOptions, withTimeout } from '@corecast/api/light';
 import { trimNativeHeap } from '@corecast/rtc-fastpath';
-import { pino } from 'pino';
 import type { RtpPacket } from 'werift';
 import { WorkerMetrics } from '../metrics.ts';
 import type { KeyframeStart, MediaSink } from '../source.ts';
@@ -19,6 +18,7 @@ import { WhepError } from '../whep/errors.ts';
 import type { SessionOpener } from '../whep/session-types.ts';
 import { BatchWriter, type FromWorker, type StatsDelta, type WorkerSetup } from './protocol.ts';
 import { RemoteSession, RemoteViewers } from './remote-session.ts';
+import { writeThreadLog } from './thread-log.ts';
 import type { ThreadMemory } from './memory.ts';
 import type { PoolHealth, PoolOptions } from './pool-options.ts';
 import type { Resources } from './resources.ts';
@@ -55,7 +55,6 @@ export class WorkerPool {
   readonly #workers: WorkerHandle[] = [];
   readonly #batch = new BatchWriter();
   readonly #stats: Map<string, ReturnType<typeof fanoutStats>>;
-  readonly #logStream: { write(line: string): void };
   readonly #metrics: WorkerMetrics;
   /** Failures in a row of each slot's threads (the restart backoff's attempt). */
   readonly #failures = new Map<number, number>();
@@ -93,8 +92,6 @@ export class WorkerPool {
         );
       },
     });
-    // pino children share their root's destination: worker lines go exactly where ours go.
-    this.#logStream = (options.log as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym]!;
   }
 
   /** Starts the workers; resolves when every one is ready. */
@@ -335,7 +332,8 @@ export class WorkerPool {
         for (const [process, delta] of Object.entries(m.byProcess)) this.#count(process, delta);
         break;
       case 'log':
-        this.#logStream.write(m.line);
+        // A thread's event, written by the pod's logger like the main thread's own.
+        writeThreadLog(this.#options.log, m.level, m.fields, m.msg);
         break;
     }
   }

@@ -193,7 +193,10 @@ export type FromWorker =
   | { readonly t: 'event'; readonly session: string; readonly e: 'connected' | 'pli' }
   | { readonly t: 'event'; readonly session: string; readonly e: 'closed'; readonly reason: CloseReason }
   | { readonly t: 'stats'; readonly byProcess: Record<string, StatsDelta> }
-  | { readonly t: 'log'; readonly line: string };
+  | { readonly t: 'log'; readonly level: LogLevel; readonly fields: string; readonly msg: string | undefined };
+
+/** The levels a fan-out thread logs at (thread-log.ts). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** A new, empty stats delta. */
 export function emptyStats(): StatsDelta {
