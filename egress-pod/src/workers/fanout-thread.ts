@@ -305,7 +305,13 @@ function toWire(err: unknown): WireError {
 port.on('message', (message: ToWorker) => {
   if (message.t === 'media') {
     queue.push({ records: readBatch(message.batch), at: message.at });
-    if (!draining) drain();
+    // Fanned out once the messages waiting now are all queued (the port hands over every one it
+    // holds in one go): a drain per message would run them back to back, each under its slice
+    // but together as long as the backlog, with no timer or socket served between them.
+    if (!draining) {
+      draining = true;
+      setImmediate(drain);
+    }
     return;
   }
   answer(message);
