@@ -25,7 +25,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@corecast/rtc-fastpath/*', '**/rtc-fastpath/**'], message: 'Import @corecast/rtc-fastpath (its index) only.' },
+            {
+              group: ['@corecast/rtc-fastpath/*', '**/rtc-fastpath/**', '!@corecast/rtc-fastpath/rtp-packet'],
+              message:
+                'Import @corecast/rtc-fastpath (its index) only, or its rtp-packet entry (werift’s RTP classes without werift’s bundle).',
+            },
             { group: ['werift/*'], message: "werift's internals are reached only inside rtc-fastpath/." },
           ],
         },

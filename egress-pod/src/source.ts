@@ -4,7 +4,7 @@
  * README.md, "The FFmpeg command"), and tracks whether the source is up, down, or gone for good.
  */
 // werift's packet classes without the rest of werift (the main thread of a pod with workers).
-import { RtpHeader, RtpPacket } from '@corecast/rtc-fastpath';
+import { RtpHeader, RtpPacket } from '@corecast/rtc-fastpath/rtp-packet';
 import { inspectH264, stapA } from './rtp/h264.ts';
 import { Timeline } from './rtp/timeline.ts';
 

@@ -2,7 +2,8 @@
  * What a fan-out thread loads: werift, but not werift's certificate library (@peculiar/x509 and
  * the ~200 modules it brings) nor noble's curves — rtc-fastpath's thread-crypto.ts keeps them out
  * and the thread makes its DTLS certificate and key exchanges with node:crypto — nor the
- * configuration schemas and zod, nor pino (its log events are written by the main thread's); tweetnacl and multicast-dns wait for a use the warm-up does not
+ * configuration schemas and zod, nor pino (its log events are written by the main thread's), nor werift's CommonJS RTP classes
+ * (it has werift's bundle); tweetnacl and multicast-dns wait for a use the warm-up does not
  * have (an Ed25519 key, a `.local` candidate). The thread is the real one, warm-up included: two werift peers
  * complete ICE and DTLS over loopback on the thread's certificate before it reports ready.
  */
@@ -43,6 +44,11 @@ describe('a fan-out thread', () => {
       assert.ok(
         loaded.some((url) => url.includes('/werift/lib/index.mjs')),
         'werift was loaded (the log sees it)',
+      );
+      // Its RTP classes come from that bundle, not a second copy from werift's CommonJS build.
+      assert.deepEqual(
+        loaded.filter((url) => /\/werift\/lib\//.test(url) && !url.endsWith('/werift/lib/index.mjs')),
+        [],
       );
       assert.deepEqual(
         loaded.filter((url) => KEPT_OUT_MODULES.test(url) || ON_DEMAND_MODULES.test(url)),

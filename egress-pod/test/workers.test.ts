@@ -21,7 +21,7 @@ describe('media batches', () => {
     w.restarted(0, 'video');
     const batch = w.take();
     assert.equal(w.empty, true);
-    const records = [...readBatch(batch)];
+    const records = [...readBatch(batch, RtpPacket)];
     assert.deepEqual(
       records.map((r) => [
         r.kind,
@@ -46,7 +46,7 @@ describe('media batches', () => {
   it('grow past their first buffer', () => {
     const w = new BatchWriter();
     for (let i = 0; i < 100; i++) w.packet(1, 'video', packet(i, false, new Array(1200).fill(i)), false, 0);
-    const records = [...readBatch(w.take())];
+    const records = [...readBatch(w.take(), RtpPacket)];
     assert.equal(records.length, 100);
     assert.equal(records[99]!.packet!.payload[0], 99);
   });

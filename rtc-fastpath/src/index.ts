@@ -1,6 +1,9 @@
 /**
  * @corecast/rtc-fastpath: the one place that knows werift's and Node's private internals.
- * Everything here is reached through this index; the files behind it may change with werift.
+ * Everything here is reached through this index — but for werift's RTP classes from its CommonJS
+ * build (`@corecast/rtc-fastpath/rtp-packet`), which only a thread without werift's whole bundle
+ * wants: a fan-out thread takes them from the bundle it loads anyway, not a second copy. The files
+ * behind it may change with werift.
  * The private fields each one touches, and what upstream change would retire it: README.md.
  */
 
@@ -12,8 +15,6 @@ export { recycleArena } from './arena.ts';
 export { type BatchCounts, batchCounts, flushSends, type SendPath, sendBatched, sendPath, trimNativeHeap } from './batch-send.ts';
 // SRTP protected in the addon with Node's OpenSSL, in the same call as the batched send (JavaScript where it cannot).
 export { type SrtpPath, srtpPath } from './native-srtp.ts';
-// werift's RTP packet classes without loading the rest of werift (a pod's main thread parses RTP only).
-export { RtpHeader, RtpPacket } from './rtp-packet.ts';
 // The RTP fixed header written straight into an outgoing buffer.
 export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 // The DTLS role of a viewer's peer, and the close_notify werift does not send.

@@ -7,7 +7,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { RtpPacket } from 'werift';
+import { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
 import { recycleArena } from '@corecast/rtc-fastpath';
 import { joinPodMux } from './join-mux.ts';
@@ -304,7 +304,7 @@ function toWire(err: unknown): WireError {
 
 port.on('message', (message: ToWorker) => {
   if (message.t === 'media') {
-    queue.push({ records: readBatch(message.batch), at: message.at });
+    queue.push({ records: readBatch(message.batch, RtpPacket), at: message.at });
     // Fanned out once the messages waiting now are all queued (the port hands over every one it
     // holds in one go): a drain per message would run them back to back, each under its slice
     // but together as long as the backlog, with no timer or socket served between them.

@@ -7,7 +7,8 @@
  */
 import type { FanoutOptions } from '../fanout.ts';
 import type { MuxSetup } from '../ice-mux.ts';
-import { RtpPacket, rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
+import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
+import type { RtpPacket } from 'werift';
 import type { OfferChoice, SdpFrag } from '../whep/sdp.ts';
 import type { CloseReason, SessionSettings } from '../whep/session-types.ts';
 import type { Resources } from './resources.ts';
@@ -94,15 +95,20 @@ export interface BatchRecord {
   readonly preamble: number;
 }
 
-/** Reads a batch's records in order. */
-export function* readBatch(batch: Uint8Array): Generator<BatchRecord> {
+/** werift's RTP packet parser (a fan-out thread's from the werift bundle it loads). */
+export interface RtpParser {
+  deSerialize(buf: Buffer): RtpPacket;
+}
+
+/** Reads a batch's records in order, each packet parsed by `rtp`. */
+export function* readBatch(batch: Uint8Array, rtp: RtpParser): Generator<BatchRecord> {
   const b = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
   let at = 0;
   while (at + RECORD_HEADER <= b.length) {
     const kind = b[at]!;
     const size = b.readUInt32LE(at + 4);
     const start = at + RECORD_HEADER;
-    const packet = size > 0 ? RtpPacket.deSerialize(b.subarray(start, start + size)) : undefined;
+    const packet = size > 0 ? rtp.deSerialize(b.subarray(start, start + size)) : undefined;
     yield { kind, stream: b[at + 3]!, packet, keyframe: (b[at + 1]! & KEYFRAME) !== 0, preamble: b[at + 2]! };
     at = start + size;
   }
