@@ -4,6 +4,7 @@
  *
  *   node egress-pod/bench/memory-bench.ts [--viewers 100] [--seconds 20] [--after 60]
  *     [--workers auto] [--source] [--settings both|image|before] [--try='<flags>|<env>']… [--idle-only]
+ *     [--settle 60]
  *
  * `--settings`: the image's runtime settings (egress-pod/Dockerfile: its Node flags and malloc
  * variables, `imageSettings()`), the ones it had before (BEFORE below: a 2 MiB semi-space, Node's
@@ -22,6 +23,11 @@
  *   malloc's main heap, and the rest of the anonymous memory;
  * - per thread (corecast_egress_thread_memory_bytes): V8 heap used and resident, external,
  *   malloced, and for the main thread code and array buffers.
+ * Idle is sampled twice, with the stream flowing and nobody watching: 10 s after the start, and
+ * `--settle` seconds after it (default 60), once the heaps have reached the size they keep — a
+ * fan-out thread's GOP cache turns its packets into old-generation garbage every GOP, which the
+ * collector takes back only every few GOPs, so RSS grows for about a minute before it levels out.
+ * The settled figure is the idle RSS; per viewer and "after" are counted from it.
  * At the end: idle RSS, RSS per viewer, RSS `--after` seconds after the last viewer left.
  * `--idle-only` stops after the idle sample (no viewers): a quick look at a start-up change.
  */
@@ -42,6 +48,7 @@ const { values } = parseArgs({
     settings: { type: 'string', default: 'both' },
     try: { type: 'string', multiple: true, default: [] },
     'idle-only': { type: 'boolean', default: false },
+    settle: { type: 'string', default: '60' },
   },
 });
 if (!['both', 'image', 'before'].includes(values.settings))
@@ -128,6 +135,8 @@ async function cpuSeconds(pid: number): Promise<number> {
 
 interface Figures {
   readonly idle: number;
+  /** RSS 10 s after the start (before the heaps have settled). */
+  readonly start: number;
   readonly perViewer: number;
   readonly after: number;
   readonly cpuMsPerViewerSecond: number;
@@ -147,8 +156,10 @@ async function measure(name: string, settings: RuntimeSettings): Promise<Figures
   try {
     emit(`memory.${name}.settings`, 0, '', { nodeArgs: settings.nodeArgs.join(' '), env: settings.env });
     await sleep(10_000);
+    const early = await sample(at('idle_10s'), pid, rig.metrics);
+    await sleep(Math.max(0, Number(values.settle) - 10) * 1000);
     const idle = await sample(at('idle'), pid, rig.metrics);
-    if (values['idle-only']) return { idle, perViewer: NaN, after: NaN, cpuMsPerViewerSecond: NaN };
+    if (values['idle-only']) return { idle, start: early, perViewer: NaN, after: NaN, cpuMsPerViewerSecond: NaN };
     const load = start(process.execPath, [
       join(root, 'egress-pod/bench/whep-load.ts'),
       ...['--url', rig.whep, '--viewers', String(viewers), '--seconds', values.seconds, '--label', 'memory'],
@@ -186,11 +197,17 @@ async function measure(name: string, settings: RuntimeSettings): Promise<Figures
     });
     const figures = {
       idle,
+      start: early,
       perViewer: (withViewers - idle) / Math.max(1, connected),
       after,
       cpuMsPerViewerSecond: ((to.cpu - from.cpu) * 1000) / viewerSeconds,
     };
-    emit(`memory.${name}.rss_idle`, idle, 'MiB', { target: '<= 100', code: values.source ? 'TypeScript sources' : 'compiled dist/' });
+    emit(`memory.${name}.rss_idle`, idle, 'MiB', {
+      target: '<= 100',
+      settledAfter: `${values.settle} s`,
+      at10s: early,
+      code: values.source ? 'TypeScript sources' : 'compiled dist/',
+    });
     emit(`memory.${name}.rss_per_viewer`, figures.perViewer, 'MiB', { viewers: connected, target: '<= 0.5' });
     emit(`memory.${name}.rss_after_last_viewer`, after, 'MiB', {
       seconds: Number(values.after),
@@ -217,6 +234,8 @@ try {
   for (const [name, settings] of runs) results[name] = await measure(name, settings);
   for (const [name, f] of Object.entries(results)) {
     emit(`memory.summary.${name}`, f.idle, 'MiB idle', {
+      settledAfter: `${values.settle} s`,
+      at10s: Math.round(f.start * 10) / 10,
       perViewer: Math.round(f.perViewer * 100) / 100,
       after: Math.round(f.after * 10) / 10,
       aboveIdle: Math.round((f.after - f.idle) * 10) / 10,
