@@ -15,23 +15,67 @@
 import type { Socket } from 'node:dgram';
 import { flushSends } from './batch-send.ts';
 
-/** Bytes per slab. */
+/** Bytes per slab of outgoing packets. */
 const SLAB = 512 * 1024;
+/**
+ * Bytes per slab of kept packets: at or above malloc's mmap threshold (128 KiB, which the egress
+ * image fixes with MALLOC_MMAP_THRESHOLD_), so a slab whose packets have all been collected goes
+ * back to the kernel, and small enough that one GOP's worth frees a few at a time.
+ */
+const KEPT_SLAB = 256 * 1024;
 
-let slab = Buffer.allocUnsafeSlow(SLAB);
-let used = 0;
+/** Buffers carved one after another from slabs of `size` bytes, each starting 8-byte aligned. */
+class Slabs {
+  readonly #size: number;
+  #slab: Buffer;
+  #used = 0;
+
+  constructor(size: number) {
+    this.#size = size;
+    this.#slab = Buffer.allocUnsafeSlow(size);
+  }
+
+  /** The next `size` bytes (a new slab when the current one is full; the old one stays with its buffers). */
+  take(size: number): Buffer {
+    const rounded = (size + 7) & ~7;
+    if (this.#used + rounded > this.#slab.length) this.renew(rounded);
+    const out = this.#slab.subarray(this.#used, this.#used + size);
+    this.#used += rounded;
+    return out;
+  }
+
+  /** Writes over the current slab from its start: nothing reads the buffers taken from it any more. */
+  reuse(): void {
+    this.#used = 0;
+  }
+
+  /** Leaves the current slab to the buffers taken from it (freed with the last of them). */
+  renew(atLeast = 0): void {
+    this.#slab = Buffer.allocUnsafeSlow(Math.max(this.#size, atLeast));
+    this.#used = 0;
+  }
+}
+
+const outgoing = new Slabs(SLAB);
+const kept = new Slabs(KEPT_SLAB);
 /** Sockets sent on since the last recycle (their send queues say whether the slab is free). */
 const sentOn = new Set<Socket>();
 
 /** A buffer of `size` bytes, starting 8-byte aligned (callers view it as 32-bit words). */
 export function packetBuffer(size: number): Buffer {
-  const rounded = (size + 7) & ~7;
-  if (used + rounded > slab.length) {
-    slab = Buffer.allocUnsafeSlow(Math.max(SLAB, rounded));
-    used = 0;
-  }
-  const out = slab.subarray(used, used + size);
-  used += rounded;
+  return outgoing.take(size);
+}
+
+/**
+ * A copy of a received packet that a thread may keep for seconds (a GOP cache, NACK histories),
+ * in slabs of its own: kept as a view of the message it arrived in, it would keep that whole
+ * message's malloc block alive until an old-generation collection, and the blocks freed then
+ * leave holes in malloc's arenas that RSS keeps; a slab is one mmap, unmapped once the last packet
+ * in it has been collected.
+ */
+export function keptCopy(src: Uint8Array): Buffer {
+  const out = kept.take(src.length);
+  out.set(src);
   return out;
 }
 
@@ -57,6 +101,6 @@ export function recycleArena(): void {
     }
   }
   sentOn.clear();
-  if (queued) slab = Buffer.allocUnsafeSlow(SLAB);
-  used = 0;
+  if (queued) outgoing.renew();
+  else outgoing.reuse();
 }
