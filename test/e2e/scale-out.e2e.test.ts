@@ -100,12 +100,21 @@ describe('egress replicas of one Process', { timeout: 900000 }, () => {
     return { url, ffmpegUid: ffmpegPod.metadata!.uid! };
   }
 
-  /** A werift viewer that plays from `url`; its POST's status is returned with it. */
+  /**
+   * A werift viewer that plays from `url`; its POST's status is returned with it. A 409 (no live
+   * source: on a loaded machine the test pattern's RTP can pause right after /readyz said up) is
+   * retried after its Retry-After, as the player page does, for up to 20 s.
+   */
   async function addViewer(url: string): Promise<{ viewer: WhepTestClient; status: number; retryAfter: string | null }> {
-    const viewer = new WhepTestClient();
-    viewers.push(viewer);
-    const res = await viewer.post(url);
-    return { viewer, status: res.status, retryAfter: res.headers.get('retry-after') };
+    const until = Date.now() + 20000;
+    for (;;) {
+      const viewer = new WhepTestClient();
+      viewers.push(viewer);
+      const res = await viewer.post(url);
+      const retryAfter = res.headers.get('retry-after');
+      if (res.status !== 409 || Date.now() > until) return { viewer, status: res.status, retryAfter };
+      await new Promise((r) => setTimeout(r, Number(retryAfter ?? 1) * 1000));
+    }
   }
 
   async function viewersOn(pod: string, name: string): Promise<number> {
