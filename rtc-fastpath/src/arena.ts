@@ -1,5 +1,6 @@
 /**
- * Buffers for outgoing packets, carved from slabs of their own. Node's shared Buffer pool
+ * Buffers for outgoing packets, carved from slabs of their own (and, below, `keptCopy`'s slabs for
+ * received packets a thread keeps). Node's shared Buffer pool
  * (`Buffer.allocUnsafe` below 4 KiB) hands out slices of 64 KiB slabs; the fan-out churns
  * through them at tens of thousands of packets a second, and any long-lived small buffer that
  * lands in the same slab meanwhile (a werift key, a handshake fragment) pins all 64 KiB.

@@ -51,7 +51,7 @@ const STATS_EVERY = 500;
  * Received packets are parsed from copies in the thread's own slabs (rtc-fastpath's keptCopy), not
  * as views of the message they came in: the GOP cache keeps them for up to a GOP, long enough to
  * reach the old generation, and a view would keep its whole message's malloc block with them —
- * blocks freed only every few GOPs, leaving holes in malloc's arenas (~5 MiB of an idle pod's RSS).
+ * blocks freed only every few GOPs, leaving holes in malloc's arenas (2–3 MiB of an idle pod's RSS).
  */
 const received = { deSerialize: (buf: Buffer) => RtpPacket.deSerialize(keptCopy(buf)) };
 
