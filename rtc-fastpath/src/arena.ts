@@ -25,21 +25,26 @@ const SLAB = 512 * 1024;
  */
 const KEPT_SLAB = 256 * 1024;
 
+/** No slab yet: the first take makes one (a thread that never sends or keeps a packet has none). */
+const NONE = Buffer.alloc(0);
+
 /** Buffers carved one after another from slabs of `size` bytes, each starting 8-byte aligned. */
 class Slabs {
   readonly #size: number;
-  #slab: Buffer;
+  #slab = NONE;
   #used = 0;
 
   constructor(size: number) {
     this.#size = size;
-    this.#slab = Buffer.allocUnsafeSlow(size);
   }
 
   /** The next `size` bytes (a new slab when the current one is full; the old one stays with its buffers). */
   take(size: number): Buffer {
     const rounded = (size + 7) & ~7;
-    if (this.#used + rounded > this.#slab.length) this.renew(rounded);
+    if (this.#used + rounded > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(this.#size, rounded));
+      this.#used = 0;
+    }
     const out = this.#slab.subarray(this.#used, this.#used + size);
     this.#used += rounded;
     return out;
@@ -50,9 +55,9 @@ class Slabs {
     this.#used = 0;
   }
 
-  /** Leaves the current slab to the buffers taken from it (freed with the last of them). */
-  renew(atLeast = 0): void {
-    this.#slab = Buffer.allocUnsafeSlow(Math.max(this.#size, atLeast));
+  /** Leaves the current slab to the buffers taken from it (freed with the last of them); the next take starts another. */
+  leave(): void {
+    this.#slab = NONE;
     this.#used = 0;
   }
 }
@@ -102,6 +107,6 @@ export function recycleArena(): void {
     }
   }
   sentOn.clear();
-  if (queued) outgoing.renew();
+  if (queued) outgoing.leave();
   else outgoing.reuse();
 }
