@@ -17,7 +17,7 @@
  * Deliberately plain loops over plain objects: this is the per-packet hot path.
  */
 import type { RtpPacket } from 'werift';
-import { DEFAULT_GOP_LIMITS, GopCache, type GopLimits } from './gop-cache.ts';
+import { DEFAULT_GOP_LIMITS, GopCache, type GopLimits, type PacketParser } from './gop-cache.ts';
 import type { KeyframeStart, MediaSink } from './source.ts';
 
 /** A viewer as the fan-out sees it (a WHEP session). */
@@ -61,6 +61,12 @@ export type CatchUpTiming = 'compress' | 'original';
 export interface FanoutOptions {
   /** Bounds of the GOP cache. */
   readonly gop?: GopLimits;
+  /**
+   * The GOP cache holds where its packets' bytes are instead of the packets, and parses them
+   * again when read (gop-cache.ts): for packets parsed from bytes that stay as they are while
+   * the cache holds them (a fan-out thread's kept packets).
+   */
+  readonly parse?: PacketParser;
   /** Cached packets sent to a catching-up viewer per live packet, besides the live one (default 4). */
   readonly catchUp?: number;
   /**
@@ -78,17 +84,20 @@ const NONE = 0;
 const JOIN = 1;
 const REPLAY = 2;
 
+/** Entry.gop of a viewer that is not reading the cache. */
+const LIVE = -1;
+
 interface Entry {
   readonly viewer: Viewer;
   /** Waiting for a keyframe: no usable GOP, or the source restarted. */
   waiting: boolean;
   /** When it started waiting (ms). */
   since: number;
-  /** The GOP being read while catching up; undefined when live. */
-  gop: readonly RtpPacket[] | undefined;
-  /** Next index of `gop` to send. */
+  /** The id of the cache's GOP being read while catching up (GopCache.id); LIVE when live. */
+  gop: number;
+  /** Next index of the GOP to send. */
   cursor: number;
-  /** Packets of `gop` before this index get rewritten timestamps (`rewrite` says how). */
+  /** Packets of the GOP before this index get rewritten timestamps (`rewrite` says how). */
   rewriteEnd: number;
   rewrite: number;
   /** JOIN: timestamp of the newest cached picture; REPLAY: last timestamp sent before the replay. */
@@ -124,7 +133,7 @@ export class Fanout implements MediaSink, ViewerSet {
   constructor(stats: FanoutStats, now: () => number = performance.now.bind(performance), options: FanoutOptions = {}) {
     this.#stats = stats;
     this.#now = now;
-    this.#cache = new GopCache(options.gop ?? DEFAULT_GOP_LIMITS);
+    this.#cache = new GopCache(options.gop ?? DEFAULT_GOP_LIMITS, options.parse);
     this.#catchUp = options.catchUp ?? 4;
     this.#timing = options.timing ?? 'compress';
     this.#holdoff = options.requestHoldoffMs ?? 1000;
@@ -147,7 +156,7 @@ export class Fanout implements MediaSink, ViewerSet {
       viewer,
       waiting: true,
       since: now,
-      gop: undefined,
+      gop: LIVE,
       cursor: 0,
       rewriteEnd: 0,
       rewrite: NONE,
@@ -165,12 +174,9 @@ export class Fanout implements MediaSink, ViewerSet {
     if (!this.#cache.joinable(now)) return;
     e.waiting = false;
     this.#stats.cacheHit?.();
-    const gop = this.#cache.packets;
-    this.#beginCatchUp(e, gop, this.#timing === 'compress' ? JOIN : NONE, now);
+    this.#beginCatchUp(e, this.#timing === 'compress' ? JOIN : NONE, now);
     // The keyframe's whole picture at once: that is the viewer's first frame.
-    let first = 0;
-    while (first < gop.length && this.#cache.picture(first) === 0) first++;
-    this.#drain(e, first + this.#catchUp);
+    this.#drain(e, this.#firstPicture() + this.#catchUp);
     this.#flush('video');
   }
 
@@ -186,7 +192,8 @@ export class Fanout implements MediaSink, ViewerSet {
 
   /** True while the viewer reads cached packets (catching up to live). */
   catchingUp(viewer: Viewer): boolean {
-    return this.#entries.get(viewer)?.gop !== undefined;
+    const e = this.#entries.get(viewer);
+    return e !== undefined && e.gop !== LIVE;
   }
 
   /**
@@ -198,8 +205,8 @@ export class Fanout implements MediaSink, ViewerSet {
     const e = this.#entries.get(viewer);
     if (!e) return;
     const now = this.#now();
-    const busy = e.waiting || e.gop !== undefined || e.replayPending || now - e.keyframeAt < this.#holdoff;
-    const answered = !busy && this.#cache.valid && this.#cache.packets.length > 0;
+    const busy = e.waiting || e.gop !== LIVE || e.replayPending || now - e.keyframeAt < this.#holdoff;
+    const answered = !busy && this.#cache.valid && this.#cache.length > 0;
     if (answered) e.replayPending = true;
     this.#stats.keyframeRequest?.(answered);
   }
@@ -207,9 +214,9 @@ export class Fanout implements MediaSink, ViewerSet {
   video(packet: RtpPacket, keyframe: KeyframeStart | undefined): void {
     const now = this.#now();
     const cache = this.#cache;
-    if (keyframe) cache.start([...keyframe.preamble, packet], now);
-    else cache.append(packet, now);
-    const gop = cache.packets;
+    // `cached`: the packet is the cache's last now.
+    const cached = keyframe ? cache.start([...keyframe.preamble, packet], now) : cache.append(packet, now);
+    const gop = cache.id;
     const budget = 1 + this.#catchUp;
     let gated = 0;
     for (const e of this.#entries.values()) {
@@ -220,13 +227,13 @@ export class Fanout implements MediaSink, ViewerSet {
         }
         e.waiting = false;
         this.#stats.keyframeWait(now - e.since);
-        this.#startAtKeyframe(e, gop, keyframe, packet, now);
+        this.#startAtKeyframe(e, keyframe, packet, cached, now);
         continue;
       }
-      if (e.gop !== undefined) {
+      if (e.gop !== LIVE) {
         if (e.gop !== gop) {
           // A new GOP began (or the cache was dropped) while this viewer caught up.
-          if (keyframe) this.#startAtKeyframe(e, gop, keyframe, packet, now);
+          if (keyframe) this.#startAtKeyframe(e, keyframe, packet, cached, now);
           else this.#wait(e, now);
           continue;
         }
@@ -239,10 +246,8 @@ export class Fanout implements MediaSink, ViewerSet {
         e.replayPending = false;
       } else if (e.replayPending && packet.header.timestamp !== e.lastSourceTs) {
         e.replayPending = false;
-        if (this.#beginReplay(e, gop, packet, now)) {
-          let first = 0;
-          while (first < gop.length && cache.picture(first) === 0) first++;
-          this.#drain(e, first + budget);
+        if (this.#beginReplay(e, packet, cached, now)) {
+          this.#drain(e, this.#firstPicture() + budget);
           continue;
         }
       }
@@ -279,37 +284,47 @@ export class Fanout implements MediaSink, ViewerSet {
   #wait(e: Entry, now: number): void {
     e.waiting = true;
     e.since = now;
-    e.gop = undefined;
+    e.gop = LIVE;
     e.replayPending = false;
   }
 
-  /** A keyframe arrived for a viewer that waits or catches up: preamble and keyframe now. */
-  #startAtKeyframe(e: Entry, gop: readonly RtpPacket[], keyframe: KeyframeStart, packet: RtpPacket, now: number): void {
+  /** Packets of the cached GOP's first picture (the keyframe with its preamble). */
+  #firstPicture(): number {
+    const cache = this.#cache;
+    let first = 0;
+    while (first < cache.length && cache.picture(first) === 0) first++;
+    return first;
+  }
+
+  /** A keyframe arrived for a viewer that waits or catches up: preamble and keyframe now (`cached`: the cache took them). */
+  #startAtKeyframe(e: Entry, keyframe: KeyframeStart, packet: RtpPacket, cached: boolean, now: number): void {
     e.keyframeAt = now;
-    if (gop.length > 0 && gop.at(-1) === packet) {
-      this.#beginCatchUp(e, gop, NONE, now);
-      this.#drain(e, gop.length);
+    if (cached) {
+      this.#beginCatchUp(e, NONE, now);
+      this.#drain(e, this.#cache.length);
       return;
     }
     // The cache refused the GOP (bounds): send the keyframe's start directly.
-    e.gop = undefined;
-    this.#continueAt(e, keyframe.preamble[0] ?? packet);
+    e.gop = LIVE;
+    this.#continueAt(e, (keyframe.preamble[0] ?? packet).header.sequenceNumber);
     for (const p of keyframe.preamble) this.#send(e, p, -1);
     this.#send(e, packet, -1);
   }
 
-  /** Starts reading `gop` from its first packet, continuing the viewer's timeline. */
-  #beginCatchUp(e: Entry, gop: readonly RtpPacket[], rewrite: number, now: number): void {
-    e.gop = gop;
+  /** Starts reading the cached GOP from its first packet, continuing the viewer's timeline. */
+  #beginCatchUp(e: Entry, rewrite: number, now: number): void {
+    const cache = this.#cache;
+    const last = cache.length - 1;
+    e.gop = cache.id;
     e.cursor = 0;
     e.keyframeAt = now;
     e.rewrite = rewrite;
-    e.rewriteEnd = rewrite === NONE ? 0 : gop.length;
+    e.rewriteEnd = rewrite === NONE ? 0 : cache.length;
     if (rewrite === JOIN) {
-      e.tsAnchor = gop.at(-1)!.header.timestamp;
-      e.lastPicture = this.#cache.picture(gop.length - 1);
+      e.tsAnchor = cache.timestamp(last);
+      e.lastPicture = cache.picture(last);
     }
-    this.#continueAt(e, gop[0]!);
+    this.#continueAt(e, cache.packet(0).header.sequenceNumber);
   }
 
   /**
@@ -317,34 +332,34 @@ export class Fanout implements MediaSink, ViewerSet {
    * its pictures get timestamps one tick apart right after the last one the viewer got, so
    * the receiver's jitter buffer sees newer pictures, not old ones it would drop.
    */
-  #beginReplay(e: Entry, gop: readonly RtpPacket[], packet: RtpPacket, now: number): boolean {
-    const end = gop.length - 1;
-    if (end < 1 || gop[end] !== packet) return false;
+  #beginReplay(e: Entry, packet: RtpPacket, cached: boolean, now: number): boolean {
+    const end = this.#cache.length - 1;
+    if (end < 1 || !cached) return false;
     const pictures = this.#cache.picture(end - 1) + 1;
     // The replayed pictures must fit before the new picture's timestamp.
     if ((packet.header.timestamp - e.lastTs) >>> 0 <= pictures) return false;
     const anchor = e.lastTs;
-    this.#beginCatchUp(e, gop, REPLAY, now);
+    this.#beginCatchUp(e, REPLAY, now);
     e.rewriteEnd = end;
     e.tsAnchor = anchor;
     return true;
   }
 
-  /** Sets the sequence offset so `first` follows the last packet the viewer got. */
-  #continueAt(e: Entry, first: RtpPacket): void {
-    if (e.started) e.seqDelta = (e.lastSeq + 1 - first.header.sequenceNumber) & 0xffff;
+  /** Sets the sequence offset so the packet numbered `first` at the source follows the last packet the viewer got. */
+  #continueAt(e: Entry, first: number): void {
+    if (e.started) e.seqDelta = (e.lastSeq + 1 - first) & 0xffff;
   }
 
-  /** Sends up to `budget` packets of the viewer's GOP; live once it reached the end. */
+  /** Sends up to `budget` packets of the cached GOP the viewer reads; live once it reached the end. */
   #drain(e: Entry, budget: number): void {
-    const gop = e.gop!;
+    const cache = this.#cache;
     let n = 0;
-    while (n < budget && e.cursor < gop.length) {
-      this.#send(e, gop[e.cursor]!, e.cursor);
+    while (n < budget && e.cursor < cache.length) {
+      this.#send(e, cache.packet(e.cursor), e.cursor);
       e.cursor++;
       n++;
     }
-    if (e.cursor >= gop.length) e.gop = undefined;
+    if (e.cursor >= cache.length) e.gop = LIVE;
   }
 
   /** Sends one video packet on the viewer's timeline; `index` is its place in the GOP being read (or -1). */

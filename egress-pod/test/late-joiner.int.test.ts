@@ -71,7 +71,7 @@ for (const workers of [0, 2]) {
       const fanout = egress.streams.get('demo')!.fanout;
       if (fanout instanceof Fanout) {
         const cache = fanout.cache;
-        await waitUntil(() => cache.valid && cache.picture(cache.packets.length - 1) >= 15, 30000, 'a GOP half a second old');
+        await waitUntil(() => cache.valid && cache.picture(cache.length - 1) >= 15, 30000, 'a GOP half a second old');
       } else {
         // The workers' caches are not visible from here: the FFmpeg keyframe at t=0 is 1.5 s old.
         await new Promise((r) => setTimeout(r, 1500));

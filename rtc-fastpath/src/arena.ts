@@ -1,6 +1,6 @@
 /**
- * Buffers for outgoing packets, carved from slabs of their own (and, below, `keptCopy`'s slabs for
- * received packets a thread keeps). Node's shared Buffer pool
+ * Buffers for outgoing packets, carved from slabs of their own (received packets a thread keeps
+ * have their own store, kept.ts). Node's shared Buffer pool
  * (`Buffer.allocUnsafe` below 4 KiB) hands out slices of 64 KiB slabs; the fan-out churns
  * through them at tens of thousands of packets a second, and any long-lived small buffer that
  * lands in the same slab meanwhile (a werift key, a handshake fragment) pins all 64 KiB.
@@ -18,12 +18,6 @@ import { flushSends } from './batch-send.ts';
 
 /** Bytes per slab of outgoing packets. */
 const SLAB = 512 * 1024;
-/**
- * Bytes per slab of kept packets: at or above malloc's mmap threshold (128 KiB, which the egress
- * image fixes with MALLOC_MMAP_THRESHOLD_), so a slab whose packets have all been collected goes
- * back to the kernel, and small enough that one GOP's worth frees a few at a time.
- */
-const KEPT_SLAB = 256 * 1024;
 
 /** No slab yet: the first take makes one (a thread that never sends or keeps a packet has none). */
 const NONE = Buffer.alloc(0);
@@ -63,26 +57,12 @@ class Slabs {
 }
 
 const outgoing = new Slabs(SLAB);
-const kept = new Slabs(KEPT_SLAB);
 /** Sockets sent on since the last recycle (their send queues say whether the slab is free). */
 const sentOn = new Set<Socket>();
 
 /** A buffer of `size` bytes, starting 8-byte aligned (callers view it as 32-bit words). */
 export function packetBuffer(size: number): Buffer {
   return outgoing.take(size);
-}
-
-/**
- * A copy of a received packet that a thread may keep for seconds (a GOP cache, NACK histories),
- * in slabs of its own: kept as a view of the message it arrived in, it would keep that whole
- * message's malloc block alive until an old-generation collection, and the blocks freed then
- * leave holes in malloc's arenas that RSS keeps; a slab is one mmap, unmapped once the last packet
- * in it has been collected.
- */
-export function keptCopy(src: Uint8Array): Buffer {
-  const out = kept.take(src.length);
-  out.set(src);
-  return out;
 }
 
 /** A packet buffer from `packetBuffer` goes out on `socket` (with `socket.send`, no callback). */

@@ -9,9 +9,10 @@
 
 // Sending a shared RTP packet to one viewer: header, SRTP and the UDP send without werift's sender.
 export { onKeyframeRequest, ViewerSender } from './viewer-sender.ts';
-// The packet buffers' slab, recycled by a fan-out worker between its slices of work; received
-// packets a thread keeps, copied into slabs of their own.
-export { keptCopy, recycleArena } from './arena.ts';
+// The packet buffers' slab, recycled by a fan-out worker between its slices of work.
+export { recycleArena } from './arena.ts';
+// Received packets a thread keeps, in chunks written over once nothing reads them.
+export { type KeptCounts, keptCopy, keptCounts, keptReaders } from './kept.ts';
 // Batched UDP sends (sendmmsg through a small N-API addon, dgram where it cannot load).
 export { type BatchCounts, batchCounts, flushSends, type SendPath, sendBatched, sendPath, trimNativeHeap } from './batch-send.ts';
 // SRTP protected in the addon with Node's OpenSSL, in the same call as the batched send (JavaScript where it cannot).

@@ -18,6 +18,7 @@ import type { Socket } from 'node:dgram';
 import type { RTCDtlsTransport, RTCRtpSender, RtcpPayloadSpecificFeedback, RtpPacket } from 'werift';
 import { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 import { packetBuffer, sendingOn } from './arena.ts';
+import { keptIntact } from './kept.ts';
 import { sendBatched } from './batch-send.ts';
 import { sendDirectly } from './direct-send.ts';
 import { endDtlsRetransmissions } from './dtls.ts';
@@ -239,13 +240,21 @@ export class ViewerSender {
     for (const seq of lost) {
       const slot = seq % HISTORY;
       const packet = this.#history[slot];
-      if (packet && this.#historySeq[slot] === seq) this.#transmit(dtls, writer, packet, seq, this.#historyTs[slot]!, codec.payloadType);
+      if (!packet || this.#historySeq[slot] !== seq) continue;
+      // A kept packet's bytes may have been written over since (kept.ts): then it is not resent.
+      const h = packet.header;
+      if (!keptIntact(packet.payload, h.payloadOffset, h.sequenceNumber, h.timestamp, h.ssrc)) continue;
+      this.#transmit(dtls, writer, packet, seq, this.#historyTs[slot]!, codec.payloadType);
     }
   }
 
   /** werift's own path, for what the fast path does not cover. */
   #slow(packet: RtpPacket, seq: number, timestamp: number): void {
+    // werift keeps the packet for its own NACK answers: with a payload of its own, since a kept
+    // packet's bytes are written over once the fan-out no longer needs them (kept.ts).
     const out = packet.clone();
+    out.payload = Buffer.from(packet.payload);
+    out.header.extensions = packet.header.extensions.map((e) => ({ id: e.id, payload: Buffer.from(e.payload) }));
     out.header.sequenceNumber = seq;
     out.header.timestamp = timestamp;
     this.#sender.sendRtp(out).catch(ignore);

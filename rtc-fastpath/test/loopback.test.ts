@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { RtpHeader, RtpPacket, RTCPeerConnection, useH264, useOPUS } from 'werift';
+import { GenericNack, RtcpTransportLayerFeedback, RtpHeader, RtpPacket, RTCPeerConnection, useH264, useOPUS } from 'werift';
 import {
   answerAsDtlsServer,
   batchCounts,
   interceptIceData,
+  keptCopy,
   loopbackOnly,
   loopbackPeerConfig,
   offerOnlySrtpProfile,
@@ -155,6 +156,39 @@ for (const profile of ['ctr', 'gcm'] as const) {
       for (const [i, p] of received.entries()) assert.deepEqual(p.payload, Buffer.alloc(100 + i, i));
       // The native path sends its own batches: all of these went through sendmmsg.
       if (srtpPath().path === 'native') assert.ok(batchCounts().datagrams - before >= count);
+    });
+
+    it('answers a NACK from its history, but not with a kept packet whose bytes were written over', { timeout: 15000 }, async () => {
+      const { viewer, server } = await connect(profile);
+      peers.push(viewer, server);
+      const received: RtpPacket[] = [];
+      viewer.getTransceivers()[0]!.receiver.tracks[0]!.onReceiveRtp.subscribe((rtp) => received.push(rtp));
+      const sender = new ViewerSender(server.getTransceivers()[0]!.sender);
+      // Packets as a fan-out thread keeps them: parsed from copies in the thread's store (kept.ts).
+      const kept = Array.from({ length: 10 }, (_, i) => RtpPacket.deSerialize(keptCopy(sourcePacket(i).serialize())));
+      for (const [i, p] of kept.entries()) sender.send(p, 200 + i, i * 90);
+      recycleArena();
+      const until = Date.now() + 5000;
+      while (received.length < 10 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(received.length, 10);
+      // The store wrote another packet over packet 7's bytes (as it does to a chunk nothing reads any more).
+      const over = kept[7]!.payload;
+      const start = over.byteOffset - kept[7]!.header.payloadOffset;
+      Buffer.from(over.buffer, start, 12).set(sourcePacket(77).header.serialize(12));
+      const nack = new GenericNack({ senderSsrc: 1, mediaSourceSsrc: server.getTransceivers()[0]!.sender.ssrc, lost: [203, 207] });
+      await viewer.getTransceivers()[0]!.receiver.dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })]);
+      const again = Date.now() + 5000;
+      while (received.length < 11 && Date.now() < again) await new Promise((r) => setTimeout(r, 20));
+      // Time for a second answer to arrive, were one sent.
+      await new Promise((r) => setTimeout(r, 300));
+      recycleArena();
+      sender.close();
+      assert.deepEqual(
+        received.slice(10).map((p) => p.header.sequenceNumber),
+        [203],
+        'packet 3 again; not 7, whose bytes are no longer its own',
+      );
+      assert.deepEqual(received[10]!.payload, Buffer.alloc(103, 3));
     });
 
     it('interceptIceData sees the RTP before werift and keeps it from werift', { timeout: 15000 }, async () => {

@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
-import { keptCopy, recycleArena } from '@corecast/rtc-fastpath';
+import { keptCopy, keptReaders, recycleArena } from '@corecast/rtc-fastpath';
 import { joinPodMux } from './join-mux.ts';
 import { threadResources } from './resources.ts';
 import { threadLogger } from './thread-log.ts';
@@ -48,10 +48,11 @@ const SLICE_MS = 5;
 const STATS_EVERY = 500;
 
 /**
- * Received packets are parsed from copies in the thread's own slabs (rtc-fastpath's keptCopy), not
- * as views of the message they came in: the GOP cache keeps them for up to a GOP, long enough to
- * reach the old generation, and a view would keep its whole message's malloc block with them —
- * blocks freed only every few GOPs, leaving holes in malloc's arenas (2–3 MiB of an idle pod's RSS).
+ * Received packets are parsed from copies in the thread's store of kept packets (rtc-fastpath's
+ * keptCopy), not as views of the message they came in: the GOP cache keeps them for up to a GOP,
+ * long enough to reach V8's old generation, and a view would keep its whole message's malloc
+ * block until a collection every few GOPs. The store writes its chunks over once nothing reads
+ * them: the readers below say which packets the fan-out still holds.
  */
 const received = { deSerialize: (buf: Buffer) => RtpPacket.deSerialize(keptCopy(buf)) };
 
@@ -128,13 +129,27 @@ const streams: StreamState[] = setup.processes.map((processId) => {
         },
       },
       undefined,
-      setup.fanout,
+      // The GOP cache holds where its kept packets are, not the packets (gop-cache.ts).
+      { ...setup.fanout, parse: (bytes) => RtpPacket.deSerialize(bytes) },
     ),
   };
   return state;
 });
 const byProcess = new Map(streams.map((s) => [s.processId, s]));
 const sessions = new Map<string, Session>();
+// The oldest packet each stream still reads: its GOP's first (a viewer catching up reads the
+// current GOP: the fan-out moves it on from an older one at the next packet) and the first of
+// those kept for a keyframe's preamble. NACK histories are covered by the store's KEEP_MS while
+// the thread has sessions.
+keptReaders(
+  function* () {
+    for (const s of streams) {
+      yield s.fanout.cache.firstBuffer;
+      yield s.recent[0]?.payload.buffer;
+    }
+  },
+  () => sessions.size > 0,
+);
 
 function flush(): void {
   flushQueued = false;

@@ -10,8 +10,8 @@ export interface PoolOptions {
   readonly workers: number;
   /** Process ids in configuration order. */
   readonly processes: readonly string[];
-  /** Options of each worker's fan-outs (GOP cache). */
-  readonly fanout: FanoutOptions;
+  /** Options of each worker's fan-outs (GOP cache; plain data: a thread gives its own parser). */
+  readonly fanout: Omit<FanoutOptions, 'parse'>;
   /** Log level of the workers. */
   readonly logLevel: string;
   /** The pod's logger (workers' lines are written to its destination). */

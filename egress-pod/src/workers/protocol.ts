@@ -226,8 +226,8 @@ export interface WorkerSetup {
   readonly index: number;
   /** Process ids, in stream-index order. */
   readonly processes: readonly string[];
-  /** Options of the worker's fan-outs (plain data). */
-  readonly fanout: FanoutOptions;
+  /** Options of the worker's fan-outs (plain data: the thread gives its own parser). */
+  readonly fanout: Omit<FanoutOptions, 'parse'>;
   /** Log level. */
   readonly logLevel: string;
   /** The pod's media port, which the worker binds too (ice-mux.ts). */
