@@ -24,9 +24,8 @@
  * - per thread (corecast_egress_thread_memory_bytes): V8 heap used and resident, external,
  *   malloced, and for the main thread code and array buffers.
  * Idle is sampled twice, with the stream flowing and nobody watching: 10 s after the start, and
- * `--settle` seconds after it (default 60), once the heaps have reached the size they keep — a
- * fan-out thread's GOP cache turns its packets into old-generation garbage every GOP, which the
- * collector takes back only every few GOPs, so RSS grows for about a minute before it levels out.
+ * `--settle` seconds after it (default 60), once the heaps have reached the size they keep (RSS
+ * is printed every 15 s on the way: the trend).
  * The settled figure is the idle RSS; per viewer and "after" are counted from it.
  * At the end: idle RSS, RSS per viewer, RSS `--after` seconds after the last viewer left.
  * `--idle-only` stops after the idle sample (no viewers): a quick look at a start-up change.
@@ -157,7 +156,14 @@ async function measure(name: string, settings: RuntimeSettings): Promise<Figures
     emit(`memory.${name}.settings`, 0, '', { nodeArgs: settings.nodeArgs.join(' '), env: settings.env });
     await sleep(10_000);
     const early = await sample(at('idle_10s'), pid, rig.metrics);
-    await sleep(Math.max(0, Number(values.settle) - 10) * 1000);
+    // On the way to the settled sample, RSS every 15 s: the trend (does it level out, or climb?).
+    const settle = Number(values.settle);
+    let elapsed = 10;
+    for (; elapsed + 15 < settle; elapsed += 15) {
+      await sleep(15_000);
+      emit(`memory.${name}.idle_trend.rss`, (await status(pid)).VmRSS!, 'MiB', { seconds: elapsed + 15 });
+    }
+    await sleep(Math.max(0, settle - elapsed) * 1000);
     const idle = await sample(at('idle'), pid, rig.metrics);
     if (values['idle-only']) return { idle, start: early, perViewer: NaN, after: NaN, cpuMsPerViewerSecond: NaN };
     const load = start(process.execPath, [

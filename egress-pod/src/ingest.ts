@@ -15,7 +15,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { EgressStream } from '@corecast/api';
 // werift's packet class without the rest of werift: the main thread parses RTP and nothing more.
-import { RtpPacket } from '@corecast/rtc-fastpath/rtp-packet';
+import { parseRtp, type RtpPacket } from '@corecast/rtc-fastpath/rtp-packet';
 import type { Logger } from './log.ts';
 import { checkRtp, type DropReason, rtcpByeSsrcs } from './rtp/check.ts';
 import type { Source } from './source.ts';
@@ -170,7 +170,7 @@ export class Ingest {
     leg.ended = false;
     let packet: RtpPacket;
     try {
-      packet = RtpPacket.deSerialize(datagram);
+      packet = parseRtp(datagram);
     } catch {
       this.#stats.dropped(kind, 'malformed');
       return;

@@ -17,6 +17,8 @@ export { type KeptCounts, keptCopy, keptCounts, keptReaders } from './kept.ts';
 export { type BatchCounts, batchCounts, flushSends, type SendPath, sendBatched, sendPath, trimNativeHeap } from './batch-send.ts';
 // SRTP protected in the addon with Node's OpenSSL, in the same call as the batched send (JavaScript where it cannot).
 export { type SrtpPath, srtpPath } from './native-srtp.ts';
+// RTP parsed into werift's classes without werift's parser (its bit reading allocates strings).
+export { type RtpClasses, rtpParser } from './rtp-parse.ts';
 // The RTP fixed header written straight into an outgoing buffer.
 export { rtpHeaderLength, writeRtpHeader } from './rtp-header.ts';
 // The DTLS role of a viewer's peer, and the close_notify werift does not send.

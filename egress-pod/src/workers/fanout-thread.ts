@@ -7,24 +7,25 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RtpPacket } from 'werift';
+import { RtpHeader, RtpPacket } from 'werift';
 import { Fanout } from '../fanout.ts';
-import { keptCopy, keptReaders, recycleArena } from '@corecast/rtc-fastpath';
+import { keptCopy, keptReaders, recycleArena, rtpParser } from '@corecast/rtc-fastpath';
 import { joinPodMux } from './join-mux.ts';
 import { threadResources } from './resources.ts';
+import { DelaySample } from './delay-sample.ts';
 import { threadLogger } from './thread-log.ts';
 import { warmUp } from './warm-up.ts';
 import { WhepError } from '../whep/errors.ts';
 import { Session } from '../whep/session.ts';
 import type { SessionHooks } from '../whep/session-types.ts';
 import {
+  BatchReader,
   type BatchRecord,
   emptyStats,
   type FromWorker,
   type Kind,
   type Opened,
   RECORD,
-  readBatch,
   type Reply,
   type ReplyOf,
   type RequestOf,
@@ -52,9 +53,12 @@ const STATS_EVERY = 500;
  * keptCopy), not as views of the message they came in: the GOP cache keeps them for up to a GOP,
  * long enough to reach V8's old generation, and a view would keep its whole message's malloc
  * block until a collection every few GOPs. The store writes its chunks over once nothing reads
- * them: the readers below say which packets the fan-out still holds.
+ * them: the readers below say which packets the fan-out still holds. They are parsed by
+ * rtc-fastpath's parser into the classes of werift's bundle (werift's own parser allocated more
+ * than half of what an idle thread did).
  */
-const received = { deSerialize: (buf: Buffer) => RtpPacket.deSerialize(keptCopy(buf)) };
+const parseRtp = rtpParser({ RtpHeader, RtpPacket });
+const received = { deSerialize: (buf: Buffer) => parseRtp(keptCopy(buf)) };
 
 const port = parentPort;
 if (!port) throw new Error('fanout-thread.ts runs as a worker thread (media-worker.ts, started by workers/pool.ts)');
@@ -73,11 +77,10 @@ const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
 loop.enable();
 /** How late the monitor's timer ran (ms), from a recorded interval in ns. */
 const lateBy = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
-/** Ingest-to-last-viewer delay of each batch since the last 'loop' request (ms), bounded. */
-let delays: number[] = [];
+/** Ingest-to-last-viewer delay of the batches since the last 'loop' request (ms): a sample and the largest. */
+const delays = new DelaySample();
 /** Set once the thread reports ready. */
 let ready = false;
-const MAX_DELAYS = 100_000;
 
 interface StreamState {
   readonly processId: string;
@@ -130,7 +133,7 @@ const streams: StreamState[] = setup.processes.map((processId) => {
       },
       undefined,
       // The GOP cache holds where its kept packets are, not the packets (gop-cache.ts).
-      { ...setup.fanout, parse: (bytes) => RtpPacket.deSerialize(bytes) },
+      { ...setup.fanout, parse: parseRtp },
     ),
   };
   return state;
@@ -167,7 +170,7 @@ function flush(): void {
 setInterval(flush, STATS_EVERY);
 
 /** Batches received and not yet fanned out, oldest first, with where the first one stopped. */
-const queue: { readonly records: Generator<BatchRecord>; readonly at: number }[] = [];
+const queue: { readonly records: BatchReader; readonly at: number }[] = [];
 let draining = false;
 
 /**
@@ -184,8 +187,8 @@ function drain(): void {
   shedBacklog();
   while (queue.length > 0) {
     const batch = queue[0]!;
-    for (let next = batch.records.next(); !next.done; next = batch.records.next()) {
-      fanOut(next.value);
+    while (batch.records.next()) {
+      fanOut(batch.records);
       if (performance.now() > until) {
         draining = true;
         setImmediate(drain);
@@ -193,7 +196,7 @@ function drain(): void {
       }
     }
     queue.shift();
-    if (ready && delays.length < MAX_DELAYS) delays.push(performance.timeOrigin + performance.now() - batch.at);
+    if (ready) delays.add(performance.timeOrigin + performance.now() - batch.at);
   }
 }
 
@@ -289,15 +292,15 @@ const handlers: { readonly [K in Kind]: (request: RequestOf<K>) => Promise<Reply
     );
   },
   async loop() {
-    const sorted = delays.sort((a, b) => a - b);
+    const fanout = delays.figures(99);
     const figures = {
       p99: lateBy(loop.percentile(99)),
       max: lateBy(loop.max),
-      fanoutP99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
-      fanoutMax: sorted.at(-1) ?? 0,
+      fanoutP99: fanout.percentile,
+      fanoutMax: fanout.max,
     };
     loop.reset();
-    delays = [];
+    delays.reset();
     return figures;
   },
 };
@@ -327,7 +330,7 @@ function toWire(err: unknown): WireError {
 
 port.on('message', (message: ToWorker) => {
   if (message.t === 'media') {
-    queue.push({ records: readBatch(message.batch, received), at: message.at });
+    queue.push({ records: new BatchReader(message.batch, received), at: message.at });
     // Fanned out once the messages waiting now are all queued (the port hands over every one it
     // holds in one go): a drain per message would run them back to back, each under its slice
     // but together as long as the backlog, with no timer or socket served between them.
@@ -347,6 +350,6 @@ const warmed = await warmUp();
 if (!warmed) log.warn('werift warm-up over loopback did not connect; the first viewer may take longer');
 // Timing figures cover the thread's work for viewers, not its start.
 ready = true;
-delays = [];
+delays.reset();
 loop.reset();
 post({ t: 'ready' });

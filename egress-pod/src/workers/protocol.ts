@@ -100,17 +100,43 @@ export interface RtpParser {
   deSerialize(buf: Buffer): RtpPacket;
 }
 
-/** Reads a batch's records in order, each packet parsed by `rtp`. */
-export function* readBatch(batch: Uint8Array, rtp: RtpParser): Generator<BatchRecord> {
-  const b = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
-  let at = 0;
-  while (at + RECORD_HEADER <= b.length) {
-    const kind = b[at]!;
+/**
+ * Reads a batch's records in order, each packet parsed by `rtp`: `next()` moves to the next record
+ * and the reader's fields are that record (one object for the whole batch, none per record: a
+ * fan-out thread reads every packet of the stream this way).
+ */
+export class BatchReader implements BatchRecord {
+  kind = 0;
+  stream = 0;
+  packet: RtpPacket | undefined = undefined;
+  keyframe = false;
+  preamble = 0;
+  readonly #b: Buffer;
+  readonly #rtp: RtpParser;
+  #at = 0;
+
+  constructor(batch: Uint8Array, rtp: RtpParser) {
+    this.#b = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
+    this.#rtp = rtp;
+  }
+
+  /** Moves to the next record; false (and no packet) once there is none. */
+  next(): boolean {
+    const b = this.#b;
+    const at = this.#at;
+    if (at + RECORD_HEADER > b.length) {
+      this.packet = undefined;
+      return false;
+    }
     const size = b.readUInt32LE(at + 4);
     const start = at + RECORD_HEADER;
-    const packet = size > 0 ? rtp.deSerialize(b.subarray(start, start + size)) : undefined;
-    yield { kind, stream: b[at + 3]!, packet, keyframe: (b[at + 1]! & KEYFRAME) !== 0, preamble: b[at + 2]! };
-    at = start + size;
+    this.kind = b[at]!;
+    this.stream = b[at + 3]!;
+    this.keyframe = (b[at + 1]! & KEYFRAME) !== 0;
+    this.preamble = b[at + 2]!;
+    this.packet = size > 0 ? this.#rtp.deSerialize(b.subarray(start, start + size)) : undefined;
+    this.#at = start + size;
+    return true;
   }
 }
 
