@@ -14,8 +14,8 @@
  * - as where their bytes are (given a parser): for packets parsed from bytes that stay as they
  *   are while the GOP holds them — a fan-out thread's kept packets (rtc-fastpath's kept.ts, which
  *   writes a chunk over only once no GOP holds a packet in it). The GOP then keeps no object per
- *   packet, only numbers in typed arrays it reuses GOP after GOP, and a reader gets a packet parsed
- *   afresh. Kept for a whole GOP, packet objects outlive V8's young generation and become
+ *   packet, only numbers in typed arrays it reuses GOP after GOP; a packet is parsed when a reader
+ *   first asks for it (a viewer catching up) and kept for the other readers until the GOP ends. Kept for a whole GOP, packet objects outlive V8's young generation and become
  *   old-generation garbage at every keyframe, collected only every few GOPs: an idle thread's
  *   heap grew by ~2 MiB over its first minute that way.
  *
@@ -73,6 +73,12 @@ export class GopCache {
   #packets: RtpPacket[] = [];
   /** Where each packet's bytes are (with a parser). */
   readonly #places = new Places();
+  /**
+   * With a parser, each packet once it has been read: viewers catching up read the same GOP, and
+   * a hundred joiners would otherwise parse it a hundred times. Empty while nobody reads the cache
+   * (an idle thread's GOP stays numbers only).
+   */
+  #parsed: (RtpPacket | undefined)[] = [];
   /** Per packet: how many distinct pictures (timestamps) precede it in the GOP. */
   #pictures = new Uint32Array(1024);
   /** Per packet: its RTP timestamp. */
@@ -103,8 +109,13 @@ export class GopCache {
   packet(i: number): RtpPacket {
     const parse = this.#parse;
     if (!parse) return this.#packets[i]!;
-    const p = this.#places;
-    return parse(Buffer.from(p.buffers[i]!, p.offsets[i], p.lengths[i]));
+    let packet = this.#parsed[i];
+    if (packet === undefined) {
+      const p = this.#places;
+      packet = parse(Buffer.from(p.buffers[i]!, p.offsets[i], p.lengths[i]));
+      this.#parsed[i] = packet;
+    }
+    return packet;
   }
 
   /** RTP timestamp of packet `i`. */
@@ -168,8 +179,10 @@ export class GopCache {
 
   #clear(): void {
     // With packet objects a new array: a caller may still hold the old one (tests do).
-    if (this.#parse) this.#places.truncate(0);
-    else this.#packets = [];
+    if (this.#parse) {
+      this.#places.truncate(0);
+      if (this.#parsed.length > 0) this.#parsed = [];
+    } else this.#packets = [];
     this.#length = 0;
     this.#bytes = 0;
     this.#id++;

@@ -108,11 +108,16 @@ describe('GopCache holding where the bytes are', () => {
     for (const [i, p] of given.entries()) {
       const read = c.packet(i);
       assert.notEqual(read, p, 'a new object, not the one given');
+      assert.equal(c.packet(i), read, 'parsed once, then shared by every reader');
       assert.deepEqual(read.header, p.header);
       assert.deepEqual(read.payload, p.payload);
       assert.equal(read.payload.buffer, memory.buffer, 'a view of the bytes, not a copy');
     }
     assert.equal(c.firstBuffer, memory.buffer);
+    const first = c.packet(0);
+    c.start([packetFor(true, 20, 270)], 0);
+    assert.equal(c.packet(0).header.sequenceNumber, 20, 'a new GOP: parsed afresh');
+    assert.notEqual(c.packet(0), first);
   });
 
   it('keeps no packet object: what it was given can be collected', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EgressConfig, parseOrThrow } from '@corecast/api';
 import { RtpHeader, RtpPacket } from 'werift';
+import { makeRing, RingReader, RingWriter } from '../src/workers/batch-ring.ts';
 import { coresFromQuota, workerCount } from '../src/workers/cores.ts';
 import { BatchReader, type BatchRecord, BatchWriter, RECORD } from '../src/workers/protocol.ts';
 
@@ -95,5 +96,65 @@ describe('worker count', () => {
       () => parseOrThrow(EgressConfig, { ...base, media: { gopCache: { maxAgeSeconds: 61 } } }, 'cfg'),
       /media\.gopCache\.maxAgeSeconds/,
     );
+  });
+});
+
+describe('batch ring', () => {
+  const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+
+  it('hands batches over in shared memory, in order, and takes them back once the thread is done', () => {
+    const ring = makeRing(1024);
+    const writer = new RingWriter(ring);
+    const reader = new RingReader(ring);
+    const a = writer.write(bytes(300, 1))!;
+    const b = writer.write(bytes(300, 2))!;
+    assert.deepEqual([a, b], [0, 300]);
+    assert.deepEqual(reader.batch(a, 300), bytes(300, 1));
+    assert.deepEqual(reader.batch(b, 300), bytes(300, 2));
+    assert.equal(reader.batch(a, 300).buffer, ring.data, 'read where it was written, not copied');
+    assert.equal(writer.write(bytes(500, 3)), undefined, 'no room: 600 of 1024 bytes still being read');
+    reader.done(a + 300);
+    const c = writer.write(bytes(400, 3))!;
+    assert.equal(c, 600);
+    // 200 bytes do not fit before the end (24 left): written from the start, the tail skipped.
+    const d = writer.write(bytes(200, 4))!;
+    assert.equal(d, 1024);
+    assert.deepEqual(reader.batch(d, 200), bytes(200, 4));
+    assert.equal(writer.write(bytes(200, 5)), undefined, 'would write over the unread batch b');
+    assert.deepEqual(reader.batch(b, 300), bytes(300, 2), 'the unread batch is as written');
+    reader.done(b + 300);
+    const e = writer.write(bytes(200, 5))!;
+    assert.equal(e, 1224);
+    assert.deepEqual(reader.batch(c, 400), bytes(400, 3), 'an unread batch is never written over');
+    assert.deepEqual(reader.batch(e, 200), bytes(200, 5));
+    reader.done(e + 200);
+    assert.equal(writer.write(bytes(2000, 6)), undefined, 'a batch larger than the ring goes as a copy');
+    assert.equal(writer.write(bytes(1024, 7)), 2048, 'all of it free again (the 624-byte tail skipped)');
+  });
+
+  it('counts on past 2^32 bytes', () => {
+    const size = 2 ** 16;
+    const ring = makeRing(size);
+    const writer = new RingWriter(ring);
+    const reader = new RingReader(ring);
+    const batch = new Uint8Array(size - 1);
+    let last = 0;
+    // 65,540 batches of 65,535 bytes: the counts wrap past 2^32 once.
+    for (let i = 0; i < 65_540; i++) {
+      batch[0] = i & 0xff;
+      batch[size - 2] = (i >> 8) & 0xff;
+      const start = writer.write(batch);
+      assert.notEqual(start, undefined, `batch ${i}`);
+      const read = reader.batch(start!, size - 1);
+      if (read[0] !== (i & 0xff) || read[size - 2] !== ((i >> 8) & 0xff)) assert.fail(`batch ${i} read back wrong`);
+      if (start! < last) assert.ok(i > 65_530, 'wrapped once, near the end');
+      last = start!;
+      reader.done((start! + size - 1) >>> 0);
+    }
+    assert.ok(last < 2 ** 16 * 5, `the count wrapped (${last})`);
+  });
+
+  it('has a size that is a power of two', () => {
+    assert.throws(() => makeRing(1000), /power of two/);
   });
 });

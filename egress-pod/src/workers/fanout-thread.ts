@@ -12,6 +12,7 @@ import { Fanout } from '../fanout.ts';
 import { keptCopy, keptReaders, recycleArena, rtpParser } from '@corecast/rtc-fastpath';
 import { joinPodMux } from './join-mux.ts';
 import { threadResources } from './resources.ts';
+import { RingReader } from './batch-ring.ts';
 import { DelaySample } from './delay-sample.ts';
 import { threadLogger } from './thread-log.ts';
 import { warmUp } from './warm-up.ts';
@@ -170,7 +171,9 @@ function flush(): void {
 setInterval(flush, STATS_EVERY);
 
 /** Batches received and not yet fanned out, oldest first, with where the first one stopped. */
-const queue: { readonly records: BatchReader; readonly at: number }[] = [];
+const queue: { readonly records: BatchReader; readonly at: number; readonly end: number | undefined }[] = [];
+/** The thread's ring of batches (batch-ring.ts): given back up to a batch's end once it is read or skipped. */
+const ring = setup.ring ? new RingReader(setup.ring) : undefined;
 let draining = false;
 
 /**
@@ -195,9 +198,14 @@ function drain(): void {
         return;
       }
     }
-    queue.shift();
+    done(queue.shift()!.end);
     if (ready) delays.add(performance.timeOrigin + performance.now() - batch.at);
   }
+}
+
+/** A batch read to its end or skipped: its bytes in the ring, and every earlier batch's, are free. */
+function done(end: number | undefined): void {
+  if (end !== undefined) ring?.done(end);
 }
 
 /** Skips the queued batches that waited longer than MAX_BACKLOG_MS (fan-outs told, counted). */
@@ -205,7 +213,7 @@ function shedBacklog(): void {
   const now = performance.timeOrigin + performance.now();
   let shed = 0;
   while (queue.length > 0 && now - queue[0]!.at > MAX_BACKLOG_MS) {
-    queue.shift();
+    done(queue.shift()!.end);
     shed++;
   }
   if (shed === 0) return;
@@ -329,8 +337,12 @@ function toWire(err: unknown): WireError {
 }
 
 port.on('message', (message: ToWorker) => {
-  if (message.t === 'media') {
-    queue.push({ records: new BatchReader(message.batch, received), at: message.at });
+  if (message.t === 'media' || message.t === 'ring') {
+    if (message.t === 'media') queue.push({ records: new BatchReader(message.batch, received), at: message.at, end: undefined });
+    else {
+      const { start, length, at } = message;
+      queue.push({ records: new BatchReader(ring!.batch(start, length), received), at, end: (start + length) >>> 0 });
+    }
     // Fanned out once the messages waiting now are all queued (the port hands over every one it
     // holds in one go): a drain per message would run them back to back, each under its slice
     // but together as long as the backlog, with no timer or socket served between them.

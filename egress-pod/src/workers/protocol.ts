@@ -1,8 +1,9 @@
 /**
  * What the main thread and the fan-out workers say to each other. Media travels as batches:
  * every packet the sources produced during one event-loop turn, already on their continuous
- * outgoing timelines, packed into one buffer per turn and posted once to every worker (one
- * structured-clone copy each, no per-packet messages). Sessions are driven by small request
+ * outgoing timelines, packed into one buffer per turn and written once into every worker's ring
+ * of shared memory (batch-ring.ts; a copy posted as a message when its ring is full), announced
+ * by one small message — no per-packet messages. Sessions are driven by small request
  * messages with numbered replies; workers report session events, stats and log lines.
  */
 import type { FanoutOptions } from '../fanout.ts';
@@ -11,6 +12,7 @@ import { rtpHeaderLength, writeRtpHeader } from '@corecast/rtc-fastpath';
 import type { RtpPacket } from 'werift';
 import type { OfferChoice, SdpFrag } from '../whep/sdp.ts';
 import type { CloseReason, SessionSettings } from '../whep/session-types.ts';
+import type { RingSetup } from './batch-ring.ts';
 import type { Resources } from './resources.ts';
 
 /** Record kinds in a media batch. */
@@ -60,10 +62,9 @@ export class BatchWriter {
     return this.#firstAt;
   }
 
-  /** The batch so far, as a buffer of its own; the writer starts over. */
+  /** The batch so far, a view of the writer's buffer valid until the next record is written; the writer starts over. */
   take(): Uint8Array {
-    const out = new Uint8Array(this.#length);
-    out.set(this.#buf.subarray(0, this.#length));
+    const out = this.#buf.subarray(0, this.#length);
     this.#length = 0;
     return out;
   }
@@ -193,7 +194,12 @@ export type Reply<K extends Kind = Kind> = { readonly t: 'reply'; readonly id: n
 );
 
 /** Messages to a worker. */
-export type ToWorker = Request | { readonly t: 'media'; readonly batch: Uint8Array; readonly at: number };
+export type ToWorker =
+  | Request
+  /** A batch in the worker's ring (batch-ring.ts): `length` bytes from count `start`. */
+  | { readonly t: 'ring'; readonly start: number; readonly length: number; readonly at: number }
+  /** A batch as a copy of its own (the ring had no room). */
+  | { readonly t: 'media'; readonly batch: Uint8Array; readonly at: number };
 
 /** An error crossing the thread boundary (WhepErrors keep their kind and headers). */
 export interface WireError {
@@ -250,6 +256,8 @@ export function emptyStats(): StatsDelta {
 export interface WorkerSetup {
   /** Worker number (logs, metrics). */
   readonly index: number;
+  /** Its ring of media batches (shared memory), given by WorkerHandle. */
+  readonly ring?: RingSetup;
   /** Process ids, in stream-index order. */
   readonly processes: readonly string[];
   /** Options of the worker's fan-outs (plain data: the thread gives its own parser). */

@@ -4,6 +4,7 @@
  * and tells the pool (pool.ts) about its other messages and its end.
  */
 import { Worker } from 'node:worker_threads';
+import { makeRing, RingWriter } from './batch-ring.ts';
 import type { Kind, FromWorker, Reply, ReplyOf, RequestOf, WorkerSetup } from './protocol.ts';
 import { heapFigures, type ThreadMemory } from './memory.ts';
 import { fromWire, type RemoteSession, type WorkerLink } from './remote-session.ts';
@@ -25,6 +26,7 @@ export class WorkerHandle implements WorkerLink {
   /** A session was opened on it (pool.ts replaces such a thread once it has been idle). */
   served = false;
   readonly #worker: Worker;
+  readonly #ring: RingWriter;
   readonly #pending: PendingByKind = {
     open: new Map(),
     candidates: new Map(),
@@ -48,8 +50,10 @@ export class WorkerHandle implements WorkerLink {
     onExit: (from: WorkerHandle, code: number) => void,
   ) {
     this.index = index;
+    const ring = makeRing();
+    this.#ring = new RingWriter(ring);
     this.#worker = new Worker(script, {
-      workerData: setup,
+      workerData: { ...setup, ring } satisfies WorkerSetup,
       // A small young generation: the fan-out's garbage is short-lived packet views, and V8's
       // default lets each thread's heap grow by tens of MiB (RSS) before it scavenges.
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
@@ -138,9 +142,19 @@ export class WorkerHandle implements WorkerLink {
     return heapFigures(await this.#worker.getHeapStatistics());
   }
 
-  /** Posts a media batch (a structured-clone copy per worker); `at` = when its first packet arrived. */
+  /**
+   * Hands the thread a media batch: written into its ring, or posted as a copy of its own when the
+   * ring has no room (the thread is behind); `at` = when its first packet arrived.
+   */
   media(batch: Uint8Array, at: number): void {
-    if (!this.#exited) this.#worker.postMessage({ t: 'media', batch, at });
+    if (this.#exited) return;
+    const start = this.#ring.write(batch);
+    if (start !== undefined) this.#worker.postMessage({ t: 'ring', start, length: batch.length, at });
+    else {
+      // A copy of the bytes alone (a view would take its whole buffer along), moved, not copied again.
+      const copy = batch.slice();
+      this.#worker.postMessage({ t: 'media', batch: copy, at }, [copy.buffer]);
+    }
   }
 
   /** Stops the thread. */
