@@ -73,8 +73,8 @@ export class KeptStore {
   readonly #keepMs: number;
   /** Full chunks, oldest first. */
   readonly #full: Chunk[] = [];
-  /** Serial of each chunk this store holds or held, by its memory. */
-  readonly #serials = new WeakMap<ArrayBufferLike, Chunk>();
+  /** Each chunk this store holds or held, by its memory. */
+  readonly #chunks = new WeakMap<ArrayBufferLike, Chunk>();
   #current: Chunk = { buf: NONE, serial: 0, filledAt: 0 };
   #used = 0;
   #serial = 0;
@@ -116,7 +116,7 @@ export class KeptStore {
    * are where they were written. A buffer not from this store is never written over.
    */
   intact(payload: Uint8Array, payloadOffset: number, sequenceNumber: number, timestamp: number, ssrc: number): boolean {
-    if (!this.#serials.has(payload.buffer)) return true;
+    if (!this.#chunks.has(payload.buffer)) return true;
     const at = payload.byteOffset - payloadOffset;
     const b = new DataView(payload.buffer, 0);
     return (
@@ -139,20 +139,21 @@ export class KeptStore {
     const oldest = this.#full[0];
     let chunk: Chunk | undefined;
     const keepMs = this.#histories() ? this.#keepMs : 0;
-    if (oldest && rounded <= oldest.buf.length && this.#free(oldest, now, keepMs, this.#oldestRead())) {
+    const oldestRead = oldest ? this.#oldestRead() : Infinity;
+    if (oldest && rounded <= oldest.buf.length && this.#free(oldest, now, keepMs, oldestRead)) {
       chunk = this.#full.shift()!;
       // The batched and native paths send from the packets' bytes: out with them before they change.
       flushSends();
       this.#reused++;
       // The next one free too, and unused for RELEASE_MS: the stream needs fewer chunks than the store has.
       const second = this.#full[0];
-      if (second && now - second.filledAt >= RELEASE_MS && this.#free(second, now, keepMs, this.#oldestRead())) {
+      if (second && now - second.filledAt >= RELEASE_MS && this.#free(second, now, keepMs, oldestRead)) {
         this.#full.shift();
         this.#released++;
       }
     } else {
       chunk = { buf: Buffer.allocUnsafeSlow(Math.max(this.#chunkBytes, rounded)), serial: 0, filledAt: 0 };
-      this.#serials.set(chunk.buf.buffer, chunk);
+      this.#chunks.set(chunk.buf.buffer, chunk);
       this.#allocated++;
     }
     chunk.serial = ++this.#serial;
@@ -169,7 +170,7 @@ export class KeptStore {
     let oldest = Infinity;
     for (const buf of this.#readers()) {
       if (!buf) continue;
-      const chunk = this.#serials.get(buf);
+      const chunk = this.#chunks.get(buf);
       if (chunk && chunk.serial < oldest) oldest = chunk.serial;
     }
     return oldest;
